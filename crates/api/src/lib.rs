@@ -1,0 +1,1 @@
+//! The Alibaba-compatible VPC 2016-04-28 RPC API server.

@@ -1,0 +1,1 @@
+//! Cryptographic transforms used by IKE and ESP.

@@ -1,0 +1,1 @@
+//! Userspace ESP data plane: ESP, TUN, UDP/raw sockets, forwarding.

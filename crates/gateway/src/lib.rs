@@ -1,0 +1,1 @@
+//! The gateway daemon: turns connections into running tunnels.

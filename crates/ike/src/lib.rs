@@ -1,0 +1,1 @@
+//! IKEv2 (and later IKEv1) protocol cores: sans-IO codecs and SA state machines.

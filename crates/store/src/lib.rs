@@ -1,0 +1,1 @@
+//! Persistent store of desired state and observed status (SQLite).

@@ -1,0 +1,41 @@
+//! `strait`: the gateway daemon, its admin commands and its tools.
+
+mod account;
+mod serve;
+mod tunnel;
+
+use clap::{Parser, Subcommand};
+
+/// Self-hosted site-to-site IPsec-VPN gateway with the Alibaba VPC VPN API.
+#[derive(Parser)]
+#[command(name = "strait", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway: the API and the tunnels.
+    Serve(serve::Args),
+    /// Manage API accounts.
+    #[command(subcommand)]
+    Account(account::Command),
+    /// Run tunnels from a connection file, without the API.
+    Tunnel(tunnel::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STRAIT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => serve::run(args),
+        Command::Account(cmd) => account::run(cmd),
+        Command::Tunnel(args) => tunnel::run(args),
+    }
+}
