@@ -19,8 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def strait_bin() -> Path:
-    """Path of the release `strait` binary (built by scripts/test.sh)."""
-    p = REPO / "target" / "release" / "strait"
+    """Path of the release `strait` binary (built by scripts/test.sh); $STRAIT_BIN overrides it."""
+    p = Path(os.environ.get("STRAIT_BIN") or REPO / "target" / "release" / "strait")
     if not p.exists():
         raise RuntimeError(f"{p} is missing: run `cargo build --release` first")
     return p
