@@ -57,9 +57,15 @@ impl Integ {
 
     /// The transform for an IKEv2 transform ID, if supported.
     pub fn from_ikev2(id: u16) -> Option<Integ> {
-        [Integ::HmacMd5_96, Integ::HmacSha1_96, Integ::HmacSha256_128, Integ::HmacSha384_192, Integ::HmacSha512_256]
-            .into_iter()
-            .find(|i| i.ikev2_id() == id)
+        [
+            Integ::HmacMd5_96,
+            Integ::HmacSha1_96,
+            Integ::HmacSha256_128,
+            Integ::HmacSha384_192,
+            Integ::HmacSha512_256,
+        ]
+        .into_iter()
+        .find(|i| i.ikev2_id() == id)
     }
 }
 
@@ -151,7 +157,9 @@ pub struct IntegKey {
 
 impl std::fmt::Debug for IntegKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IntegKey").field("integ", &self.integ).finish_non_exhaustive()
+        f.debug_struct("IntegKey")
+            .field("integ", &self.integ)
+            .finish_non_exhaustive()
     }
 }
 
@@ -159,7 +167,10 @@ impl IntegKey {
     /// Keys `integ` with `key` (exactly [`Integ::key_len`] bytes).
     pub fn new(integ: Integ, key: &[u8]) -> Result<IntegKey, CryptoError> {
         if key.len() != integ.key_len() {
-            return Err(CryptoError::InvalidKeyLength { expected: integ.key_len(), got: key.len() });
+            return Err(CryptoError::InvalidKeyLength {
+                expected: integ.key_len(),
+                got: key.len(),
+            });
         }
         let hash = match integ {
             Integ::HmacMd5_96 => HashAlg::Md5,
@@ -168,7 +179,10 @@ impl IntegKey {
             Integ::HmacSha384_192 => HashAlg::Sha384,
             Integ::HmacSha512_256 => HashAlg::Sha512,
         };
-        Ok(IntegKey { integ, hmac: KeyedHmac::new(hash, key) })
+        Ok(IntegKey {
+            integ,
+            hmac: KeyedHmac::new(hash, key),
+        })
     }
 
     /// The transform this key was made for.

@@ -17,7 +17,13 @@ pub enum Prf {
     HmacSha512,
 }
 
-const ALL: [Prf; 5] = [Prf::HmacMd5, Prf::HmacSha1, Prf::HmacSha256, Prf::HmacSha384, Prf::HmacSha512];
+const ALL: [Prf; 5] = [
+    Prf::HmacMd5,
+    Prf::HmacSha1,
+    Prf::HmacSha256,
+    Prf::HmacSha384,
+    Prf::HmacSha512,
+];
 
 impl Prf {
     /// Bytes of PRF output.
@@ -75,7 +81,10 @@ impl Prf {
     /// # Panics
     /// If `len` exceeds 255 * [`Prf::output_len`], the most prf+ can produce (a caller bug).
     pub fn prf_plus(self, key: &[u8], seed: &[u8], len: usize) -> Vec<u8> {
-        assert!(len <= 255 * self.output_len(), "prf+ output limited to 255 blocks");
+        assert!(
+            len <= 255 * self.output_len(),
+            "prf+ output limited to 255 blocks"
+        );
         let keyed = self.keyed(key);
         let mut out = Vec::with_capacity(len + MAX_MAC_LEN);
         let mut block = [0u8; MAX_MAC_LEN];
