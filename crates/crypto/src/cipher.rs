@@ -142,38 +142,36 @@ impl std::fmt::Debug for Cipher {
 impl Cipher {
     /// Schedules `key` (exactly [`Encr::key_len`] bytes) for `encr`.
     pub fn new(encr: Encr, key: &[u8]) -> Result<Cipher, CryptoError> {
-        if key.len() != encr.key_len() {
-            return Err(CryptoError::InvalidKeyLength {
-                expected: encr.key_len(),
-                got: key.len(),
-            });
-        }
-        let bad_key = |_| CryptoError::InvalidKeyLength {
+        let bad_key = CryptoError::InvalidKeyLength {
             expected: encr.key_len(),
             got: key.len(),
         };
+        if key.len() != encr.key_len() {
+            return Err(bad_key);
+        }
         let keyed = match encr {
-            Encr::DesCbc => Keyed::Des(Des::new_from_slice(key).map_err(bad_key)?),
-            Encr::TripleDesCbc => Keyed::TripleDes(TdesEde3::new_from_slice(key).map_err(bad_key)?),
-            Encr::AesCbc128 => Keyed::Aes128(Aes128::new_from_slice(key).map_err(bad_key)?),
-            Encr::AesCbc192 => Keyed::Aes192(Aes192::new_from_slice(key).map_err(bad_key)?),
-            Encr::AesCbc256 => Keyed::Aes256(Aes256::new_from_slice(key).map_err(bad_key)?),
+            Encr::DesCbc => Keyed::Des(Des::new_from_slice(key).map_err(|_| bad_key)?),
+            Encr::TripleDesCbc => {
+                Keyed::TripleDes(TdesEde3::new_from_slice(key).map_err(|_| bad_key)?)
+            }
+            Encr::AesCbc128 => Keyed::Aes128(Aes128::new_from_slice(key).map_err(|_| bad_key)?),
+            Encr::AesCbc192 => Keyed::Aes192(Aes192::new_from_slice(key).map_err(|_| bad_key)?),
+            Encr::AesCbc256 => Keyed::Aes256(Aes256::new_from_slice(key).map_err(|_| bad_key)?),
             Encr::AesGcm16_128 | Encr::AesGcm16_256 => {
-                let (aes_key, salt) = key.split_at_checked(key.len() - GCM_SALT_LEN).ok_or(
-                    CryptoError::InvalidKeyLength {
-                        expected: encr.key_len(),
-                        got: key.len(),
-                    },
-                )?;
-                let salt: [u8; GCM_SALT_LEN] =
-                    salt.try_into().map_err(|_| CryptoError::InvalidKeyLength {
-                        expected: encr.key_len(),
-                        got: key.len(),
-                    })?;
+                // RFC 4106 §8.1: the last four bytes of the key material are the salt.
+                let split = key.len().saturating_sub(GCM_SALT_LEN);
+                let (aes_key, salt) = key.split_at_checked(split).ok_or(bad_key)?;
+                let salt: [u8; GCM_SALT_LEN] = salt.try_into().map_err(|_| bad_key)?;
                 if encr == Encr::AesGcm16_128 {
-                    Keyed::Gcm128(Aes128Gcm::new_from_slice(aes_key).map_err(bad_key)?, salt)
+                    Keyed::Gcm128(
+                        Aes128Gcm::new_from_slice(aes_key).map_err(|_| bad_key)?,
+                        salt,
+                    )
                 } else {
-                    Keyed::Gcm256(Aes256Gcm::new_from_slice(aes_key).map_err(bad_key)?, salt)
+                    Keyed::Gcm256(
+                        Aes256Gcm::new_from_slice(aes_key).map_err(|_| bad_key)?,
+                        salt,
+                    )
                 }
             }
         };
