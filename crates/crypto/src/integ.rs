@@ -130,9 +130,10 @@ impl KeyedHmac {
                 m.update(p);
             }
             let tag = m.finalize().into_bytes();
-            let n = tag.len();
-            out[..n].copy_from_slice(&tag);
-            n
+            for (dst, src) in out.iter_mut().zip(tag.iter()) {
+                *dst = *src;
+            }
+            tag.len()
         })
     }
 
