@@ -7,8 +7,8 @@ use zeroize::Zeroizing;
 use crate::modp::{self, ModpGroup};
 use crate::{CryptoError, fill_random};
 
-/// Bits of a freshly generated MODP private exponent: at least twice the security strength
-/// of every supported group (RFC 3526 §8, NIST SP 800-56A).
+/// Bytes (512 bits) of a freshly generated MODP private exponent: more than twice the
+/// security strength of every supported group, above RFC 3526 §8's 320 bits for 2048-bit MODP.
 const MODP_EXPONENT_BYTES: usize = 64;
 
 /// A Diffie-Hellman group, by IANA transform ID.
