@@ -233,6 +233,7 @@ fn gcm_rejects_any_tampering() {
             cipher.decrypt(iv, aad, &mut buf, tag),
             Err(CryptoError::AuthFailed)
         );
+        assert_eq!(buf, data, "no unauthenticated plaintext is released");
     }
     // A wrong salt in the key material is a different nonce, so authentication fails too.
     let other_salt =
@@ -364,4 +365,12 @@ fn sizes_follow_the_rfcs() {
     ] {
         assert_eq!(Encr::from_ikev2(id, bits), None, "{id} {bits:?}");
     }
+}
+
+#[test]
+fn keyed_transforms_can_be_shared_between_data_plane_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Cipher>();
+    shareable::<strait_crypto::IntegKey>();
+    shareable::<strait_crypto::DhPrivate>();
 }
