@@ -206,6 +206,31 @@ fn aes256_gcm16_test_cases_15_and_16() {
 }
 
 #[test]
+fn gcm_zero_key_test_cases_1_2_13_14() {
+    // Zero key, zero 96-bit IV: the ICV of empty plaintext (cases 1, 13), then the
+    // ciphertext and ICV of one zero block (cases 2, 14).
+    let cases = [
+        (
+            Encr::AesGcm16_128,
+            hex!("58e2fccefa7e3061367f1d57a4e7455a"),
+            hex!("0388dace60b6a392f328c2b971b2fe78"),
+            hex!("ab6e47d42cec13bdf53a67b21257bddf"),
+        ),
+        (
+            Encr::AesGcm16_256,
+            hex!("530f8afbc74536b9a963b4f1c4cb738b"),
+            hex!("cea7403d4d606b6e074ec5d3baf39d18"),
+            hex!("d0d1c8a799996bf0265b98b5d48ab919"),
+        ),
+    ];
+    for (encr, empty_icv, block_ct, block_icv) in cases {
+        let key = vec![0; encr.key_len()];
+        check_kat(encr, &key, &[0; 8], &[], &[], &[], &empty_icv);
+        check_kat(encr, &key, &[0; 8], &[], &[0; 16], &block_ct, &block_icv);
+    }
+}
+
+#[test]
 fn gcm_rejects_any_tampering() {
     let cipher = Cipher::new(Encr::AesGcm16_128, &gcm_key(&GCM_K)).unwrap();
     let icv = hex!("5bc94fbc3221a5db94fae95ae7121a47");
