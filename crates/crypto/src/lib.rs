@@ -23,6 +23,8 @@
 //! # Ok::<(), strait_crypto::CryptoError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod cipher;
 mod dh;
 mod integ;
