@@ -333,3 +333,28 @@ fn prf_plus_reaches_255_blocks_and_chains_each_block() {
 fn prf_plus_refuses_more_than_255_blocks() {
     Prf::HmacSha1.prf_plus(b"k", b"s", 255 * 20 + 1);
 }
+
+#[test]
+fn ikev1_skeyid_nist_cavp_sha1() {
+    // NIST CAVP SP 800-135 IKEv1 KDF samples (HMAC-SHA-1), RFC 2409 §5:
+    // signature SKEYID = prf(Ni | Nr, g^xy); PSK SKEYID = prf(psk, Ni | Nr);
+    // SKEYID_d/a/e = prf(SKEYID, [previous |] g^xy | CKY-I | CKY-R | 0/1/2).
+    let prf = Prf::HmacSha1;
+    let gxy = hex!("8ba4cbc73c0187301dc19a975823854dbd641c597f637f8d053a83b9514673eb");
+    let skeyid = prf.prf(&hex!("69a62284195f1680 80c94ba25c8abda5"), &[&gxy]);
+    assert_eq!(skeyid, hex!("707197817fb2d90cf54d1842606bdea59b9f4823"));
+
+    let ckys = hex!("8c3bcd3a69831d7f d2d9a7ff4fbe95a7");
+    let d = prf.prf(&skeyid, &[&gxy, &ckys, &[0]]);
+    assert_eq!(d, hex!("384be709a8a5e63c3ed160cfe3921c4b37d5b32d"));
+    let a = prf.prf(&skeyid, &[&d, &gxy, &ckys, &[1]]);
+    assert_eq!(a, hex!("48b327575abe3adba0f279849e289022a13e2b47"));
+    let e = prf.prf(&skeyid, &[&a, &gxy, &ckys, &[2]]);
+    assert_eq!(e, hex!("a4a415c8e0c38c0da847c356cc61c24df8025560"));
+
+    let psk_skeyid = prf.prf(
+        &[0xc0],
+        &[&hex!("03a6f25a83c8c2a3"), &hex!("9d958a6618f77e7f")],
+    );
+    assert_eq!(psk_skeyid, hex!("ab3be41bc62f2ef0c41a3076d58768be77fadd2e"));
+}
