@@ -36,13 +36,16 @@ pub enum Encr {
     AesGcm16_256,
 }
 
-/// IKEv2 transform IDs for encryption (RFC 7296 §3.3.2, RFC 4106/5282).
-mod ikev2_id {
-    pub const DES: u16 = 2;
-    pub const TRIPLE_DES: u16 = 3;
-    pub const AES_CBC: u16 = 12;
-    pub const AES_GCM_16: u16 = 20;
-}
+/// Every supported encryption transform.
+const ALL: [Encr; 7] = [
+    Encr::DesCbc,
+    Encr::TripleDesCbc,
+    Encr::AesCbc128,
+    Encr::AesCbc192,
+    Encr::AesCbc256,
+    Encr::AesGcm16_128,
+    Encr::AesGcm16_256,
+];
 
 impl Encr {
     /// Bytes of key material; GCM includes the 4-byte salt (RFC 4106/5282).
@@ -86,31 +89,45 @@ impl Encr {
         matches!(self, Encr::AesGcm16_128 | Encr::AesGcm16_256)
     }
 
-    /// IKEv2 transform ID and Key Length attribute in bits.
+    /// IKEv2 transform ID and Key Length attribute in bits (RFC 7296 §3.3.2, RFC 5282).
+    ///
+    /// The same numbers are the IKEv1 IPsec DOI ESP transform IDs (RFC 2407 §4.4.4,
+    /// RFC 3602, RFC 4106), so phase 2 proposals use this too.
     pub fn ikev2_transform(self) -> (u16, Option<u16>) {
         match self {
-            Encr::DesCbc => (ikev2_id::DES, None),
-            Encr::TripleDesCbc => (ikev2_id::TRIPLE_DES, None),
-            Encr::AesCbc128 => (ikev2_id::AES_CBC, Some(128)),
-            Encr::AesCbc192 => (ikev2_id::AES_CBC, Some(192)),
-            Encr::AesCbc256 => (ikev2_id::AES_CBC, Some(256)),
-            Encr::AesGcm16_128 => (ikev2_id::AES_GCM_16, Some(128)),
-            Encr::AesGcm16_256 => (ikev2_id::AES_GCM_16, Some(256)),
+            Encr::DesCbc => (2, None),
+            Encr::TripleDesCbc => (3, None),
+            Encr::AesCbc128 => (12, Some(128)),
+            Encr::AesCbc192 => (12, Some(192)),
+            Encr::AesCbc256 => (12, Some(256)),
+            Encr::AesGcm16_128 => (20, Some(128)),
+            Encr::AesGcm16_256 => (20, Some(256)),
         }
     }
 
     /// The transform for an IKEv2 transform ID and Key Length attribute, if supported.
     pub fn from_ikev2(id: u16, key_bits: Option<u16>) -> Option<Encr> {
-        match (id, key_bits) {
-            (ikev2_id::DES, None) => Some(Encr::DesCbc),
-            (ikev2_id::TRIPLE_DES, None) => Some(Encr::TripleDesCbc),
-            (ikev2_id::AES_CBC, Some(128)) => Some(Encr::AesCbc128),
-            (ikev2_id::AES_CBC, Some(192)) => Some(Encr::AesCbc192),
-            (ikev2_id::AES_CBC, Some(256)) => Some(Encr::AesCbc256),
-            (ikev2_id::AES_GCM_16, Some(128)) => Some(Encr::AesGcm16_128),
-            (ikev2_id::AES_GCM_16, Some(256)) => Some(Encr::AesGcm16_256),
-            _ => None,
+        ALL.into_iter()
+            .find(|e| e.ikev2_transform() == (id, key_bits))
+    }
+
+    /// IKEv1 phase 1 Encryption Algorithm attribute and Key Length attribute in bits
+    /// (RFC 2409 Appendix A, RFC 3602); `None` for GCM, which IKEv1 SAs cannot use.
+    pub fn ikev1_phase1(self) -> Option<(u16, Option<u16>)> {
+        match self {
+            Encr::DesCbc => Some((1, None)),
+            Encr::TripleDesCbc => Some((5, None)),
+            Encr::AesCbc128 | Encr::AesCbc192 | Encr::AesCbc256 => {
+                Some((7, self.ikev2_transform().1))
+            }
+            Encr::AesGcm16_128 | Encr::AesGcm16_256 => None,
         }
+    }
+
+    /// The transform for an IKEv1 phase 1 Encryption Algorithm and Key Length, if supported.
+    pub fn from_ikev1_phase1(id: u16, key_bits: Option<u16>) -> Option<Encr> {
+        ALL.into_iter()
+            .find(|e| e.ikev1_phase1() == Some((id, key_bits)))
     }
 }
 

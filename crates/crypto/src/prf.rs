@@ -58,6 +58,23 @@ impl Prf {
         ALL.into_iter().find(|p| p.ikev2_id() == id)
     }
 
+    /// IKEv1 phase 1 Hash Algorithm attribute whose HMAC is this PRF (RFC 2409 Appendix A;
+    /// SHA-2 values from the IANA IPsec registry).
+    pub fn ikev1_hash_id(self) -> u16 {
+        match self {
+            Prf::HmacMd5 => 1,
+            Prf::HmacSha1 => 2,
+            Prf::HmacSha256 => 4,
+            Prf::HmacSha384 => 5,
+            Prf::HmacSha512 => 6,
+        }
+    }
+
+    /// The PRF for an IKEv1 phase 1 Hash Algorithm attribute, if supported.
+    pub fn from_ikev1_hash(id: u16) -> Option<Prf> {
+        ALL.into_iter().find(|p| p.ikev1_hash_id() == id)
+    }
+
     fn keyed(self, key: &[u8]) -> KeyedHmac {
         let hash = match self {
             Prf::HmacMd5 => HashAlg::Md5,

@@ -399,3 +399,33 @@ fn keyed_transforms_can_be_shared_between_data_plane_threads() {
     shareable::<strait_crypto::IntegKey>();
     shareable::<strait_crypto::DhPrivate>();
 }
+
+#[test]
+fn ikev1_phase1_encryption_attributes() {
+    // RFC 2409 Appendix A / RFC 3602: DES-CBC 1, 3DES-CBC 5, AES-CBC 7 with a Key Length.
+    let table = [
+        (Encr::DesCbc, Some((1, None))),
+        (Encr::TripleDesCbc, Some((5, None))),
+        (Encr::AesCbc128, Some((7, Some(128)))),
+        (Encr::AesCbc192, Some((7, Some(192)))),
+        (Encr::AesCbc256, Some((7, Some(256)))),
+        (Encr::AesGcm16_128, None),
+        (Encr::AesGcm16_256, None),
+    ];
+    for (encr, attr) in table {
+        assert_eq!(encr.ikev1_phase1(), attr, "{encr:?}");
+        if let Some((id, bits)) = attr {
+            assert_eq!(Encr::from_ikev1_phase1(id, bits), Some(encr));
+        }
+    }
+    // IKEv2 numbers must not be read as IKEv1 ones: 3 is Blowfish, 12 and 20 are unassigned.
+    for (id, bits) in [
+        (3, None),
+        (12, Some(128)),
+        (20, Some(128)),
+        (7, None),
+        (7, Some(64)),
+    ] {
+        assert_eq!(Encr::from_ikev1_phase1(id, bits), None, "{id} {bits:?}");
+    }
+}

@@ -358,3 +358,38 @@ fn ikev1_skeyid_nist_cavp_sha1() {
     );
     assert_eq!(psk_skeyid, hex!("ab3be41bc62f2ef0c41a3076d58768be77fadd2e"));
 }
+
+#[test]
+fn ikev1_attribute_numbers() {
+    // Phase 2 Authentication Algorithm (RFC 2407 §4.5, RFC 4868 §4).
+    let auth = [
+        (Integ::HmacMd5_96, 1),
+        (Integ::HmacSha1_96, 2),
+        (Integ::HmacSha256_128, 5),
+        (Integ::HmacSha384_192, 6),
+        (Integ::HmacSha512_256, 7),
+    ];
+    for (integ, id) in auth {
+        assert_eq!(integ.ikev1_auth_id(), id);
+        assert_eq!(Integ::from_ikev1_auth(id), Some(integ));
+    }
+    // 3 is DES-MAC, 4 KPDK, 9 AES-XCBC: unsupported.
+    for id in [0, 3, 4, 9, 12] {
+        assert_eq!(Integ::from_ikev1_auth(id), None, "auth {id}");
+    }
+    // Phase 1 Hash Algorithm (RFC 2409 Appendix A; 3 is Tiger, unsupported).
+    let hash = [
+        (Prf::HmacMd5, 1),
+        (Prf::HmacSha1, 2),
+        (Prf::HmacSha256, 4),
+        (Prf::HmacSha384, 5),
+        (Prf::HmacSha512, 6),
+    ];
+    for (prf, id) in hash {
+        assert_eq!(prf.ikev1_hash_id(), id);
+        assert_eq!(Prf::from_ikev1_hash(id), Some(prf));
+    }
+    for id in [0, 3, 7] {
+        assert_eq!(Prf::from_ikev1_hash(id), None, "hash {id}");
+    }
+}
