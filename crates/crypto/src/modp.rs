@@ -64,9 +64,9 @@ pub(crate) fn pow(group: &ModpGroup, base: &[u8], exponent: &[u8]) -> Zeroizing<
     let base = BoxedUint::from_be_slice_truncated(base, bits);
     let exp_bits = u32::try_from(exponent.len() * 8).unwrap_or(u32::MAX);
     let mut exp = BoxedUint::from_be_slice_truncated(exponent, exp_bits);
-    let mut result = BoxedMontyForm::new(base, group.params())
-        .pow(&exp)
-        .retrieve();
+    let mut monty = BoxedMontyForm::new(base, group.params()).pow(&exp);
+    let mut result = monty.retrieve();
+    monty.zeroize();
     exp.zeroize();
     let bytes = Zeroizing::new(result.to_be_bytes().into_vec());
     result.zeroize();
