@@ -21,7 +21,8 @@ pub use gateway::{
 };
 pub use input::{
     BgpConfigInput, ConnectionInput, CustomerGatewayInput, HealthCheckInput, IkeConfigInput,
-    IpsecConfigInput, RouteEntryInput, TagInput, TunnelOptionsInput, VpnGatewayInput, parse_json,
+    IpsecConfigInput, RouteEntryInput, TagInput, TunnelOptionsInput, VpnGatewayInput, from_params,
+    parse_json,
 };
 pub use route::{
     validate_new_pbr_route_entry, validate_new_route_entry, validate_priority, validate_weight,

@@ -1411,3 +1411,89 @@ fn route_entries_need_a_connection_of_the_gateway_a_valid_weight_and_priority() 
         pair("InvalidParameter.NewWeight", "NewWeight")
     );
 }
+
+#[test]
+fn flat_request_parameters_decode_into_inputs_as_the_sdk_sends_them() {
+    let w = World::new();
+    // Single-tunnel: settings objects arrive as JSON strings, tags as numbered fields.
+    let single: ConnectionInput = from_params([
+        ("CustomerGatewayId", "cgw-bgp1"),
+        ("LocalSubnet", "10.0.0.0/16"),
+        ("RemoteSubnet", "192.168.0.0/24"),
+        ("EffectImmediately", "true"),
+        ("IkeConfig", r#"{"Psk":"k3y","IkeLifetime":3600}"#),
+        ("HealthCheckConfig", r#"{"enable":false,"interval":5}"#),
+        ("Tags.2.Key", "b"),
+        ("Tags.1.Key", "a"),
+        ("Tags.1.Value", "x"),
+    ])
+    .unwrap();
+    let c = w.create(&single).unwrap();
+    assert_eq!(c.tunnel_options[0].tunnel_ike_config.psk, "k3y");
+    assert_eq!(c.vco_health_check.interval, 5);
+    assert!(c.effect_immediately);
+    assert_eq!(
+        c.tags.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(),
+        vec!["a", "b"]
+    );
+    // Dual-tunnel: nested settings arrive flattened.
+    let dual: ConnectionInput = from_params([
+        ("LocalSubnet", "0.0.0.0/0"),
+        ("RemoteSubnet", "0.0.0.0/0"),
+        ("EnableTunnelsBgp", "true"),
+        ("TunnelOptionsSpecification.1.CustomerGatewayId", "cgw-bgp1"),
+        (
+            "TunnelOptionsSpecification.1.TunnelBgpConfig.TunnelCidr",
+            "169.254.40.0/30",
+        ),
+        (
+            "TunnelOptionsSpecification.1.TunnelBgpConfig.LocalBgpIp",
+            "169.254.40.1",
+        ),
+        (
+            "TunnelOptionsSpecification.1.TunnelIkeConfig.IkeEncAlg",
+            "aes256",
+        ),
+        ("TunnelOptionsSpecification.2.CustomerGatewayId", "cgw-bgp2"),
+        (
+            "TunnelOptionsSpecification.2.TunnelBgpConfig.TunnelCidr",
+            "169.254.41.0/30",
+        ),
+        (
+            "TunnelOptionsSpecification.2.TunnelBgpConfig.LocalBgpIp",
+            "169.254.41.1",
+        ),
+    ])
+    .unwrap();
+    let c = w.create(&dual).unwrap();
+    assert_eq!(
+        c.tunnel_options[0].tunnel_ike_config.ike_enc_alg,
+        EncAlg::Aes256
+    );
+    assert_eq!(
+        c.tunnel_options[1].tunnel_bgp_config.peer_bgp_ip(),
+        Some(Ipv4Addr::new(169, 254, 41, 2))
+    );
+    // Malformed structure is reported against the parameter.
+    assert_eq!(
+        rejected(from_params::<ConnectionInput>([("IkeConfig", "{\"Psk\":")])),
+        pair("InvalidParameter.IkeConfig", "IkeConfig")
+    );
+    assert_eq!(
+        rejected(from_params::<ConnectionInput>([(
+            "TunnelOptionsSpecification.1.TunnelIkeConfig",
+            "[1]"
+        )])),
+        pair(
+            "InvalidParameter.TunnelIkeConfig",
+            "TunnelOptionsSpecification.1.TunnelIkeConfig"
+        )
+    );
+    assert_eq!(
+        rejected(from_params::<ConnectionInput>([
+            ("Tags.1", "x"),
+            ("Tags.1.Key", "k")
+        ])),
+        pair("InvalidParameter.Key", "Tags.1.Key")
+    );
+}
