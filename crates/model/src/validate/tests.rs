@@ -528,6 +528,14 @@ fn bgp_needs_a_peer_asn_a_tunnel_cidr_and_a_local_ip_inside_it() {
             .local_asn,
         65546
     );
+    let mut ibgp = bgp("169.254.10.0/30", "169.254.10.1");
+    if let Some(b) = ibgp.as_mut() {
+        b.local_asn = s("65530");
+    }
+    assert_eq!(
+        rejected(with("cgw-bgp1", ibgp)),
+        pair("InvalidParameter.LocalAsn", "BgpConfig.LocalAsn")
+    );
     // Configured but not enabled: allowed without a peer ASN.
     let off = BgpConfigInput {
         enable_bgp: s("false"),

@@ -230,6 +230,16 @@ pub(super) fn apply_bgp(
                 ));
             }
         }
+        if peer_asn == Some(bgp.local_asn) {
+            let field = f("LocalAsn");
+            return Err(invalid(
+                &field,
+                format!(
+                    "{field}: BGP over a tunnel is eBGP, so the local ASN must differ from the customer gateway's ASN {}",
+                    bgp.local_asn
+                ),
+            ));
+        }
         if peer_asn.is_none() {
             let field = f("EnableBgp");
             return Err(invalid(
