@@ -187,12 +187,17 @@ fn documents_round_trip_and_list_by_reference_ids_fields_tags_and_page() {
         .unwrap();
 
     // Moving a connection to another customer gateway moves its reference too; deleting drops it.
+    // Each committed change advances the revision pollers watch.
+    let revision = || store.read(|tx| tx.revision()).unwrap();
+    let before = revision();
     let mut moved = conns[0].clone();
     moved.tunnel_options[0].customer_gateway_id = c2.customer_gateway_id.clone();
     store.write(|tx| tx.update(&acct, &moved)).unwrap();
+    assert_eq!(revision(), before + 1);
     store
         .write(|tx| tx.delete::<VpnConnection>(&acct, &conns[2].vpn_connection_id))
         .unwrap();
+    assert_eq!(revision(), before + 2);
     let users = store
         .read(|tx| tx.referrers(&acct, &c1.customer_gateway_id))
         .unwrap();
