@@ -527,3 +527,21 @@ fn acknowledged_writes_survive_kill_9() {
         missing.len()
     );
 }
+
+#[test]
+fn reads_see_every_committed_write_and_cannot_write() {
+    let (_dir, store) = open();
+    let acct = new_account(&store, "a");
+    for _ in 0..20 {
+        let gw = gateway("vpc-1");
+        store.write(|tx| tx.insert(&acct, &gw)).unwrap();
+        let seen = store
+            .read(|tx| tx.get::<VpnGateway>(&acct, &gw.vpn_gateway_id))
+            .unwrap();
+        assert_eq!(seen, Some(gw));
+    }
+    let err = store
+        .read(|tx| tx.insert(&acct, &gateway("vpc-1")))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Sqlite(_)), "{err}");
+}
