@@ -1029,6 +1029,12 @@ fn deletion_is_refused_while_resources_are_in_use() {
     assert!(check_delete_vpn_gateway(&w.gw, &[]).is_ok());
     let mut c = w.create(&single("cgw-bgp1")).unwrap();
     assert!(check_delete_connection(&c).is_ok());
+    assert_eq!(
+        rejected(check_grant_authorization(&c)),
+        pair("OperationUnsupported.InstanceId", "InstanceId")
+    );
+    c.attach_type = AttachType::None;
+    assert!(check_grant_authorization(&c).is_ok());
     c.attach_type = AttachType::TransitRouter;
     assert_eq!(
         rejected(check_delete_connection(&c)),
