@@ -40,11 +40,14 @@ fn esp_cbc_sha1(c: &mut Criterion) {
     g.bench_function("hmac_only_1400", |b| {
         b.iter(|| integ.compute(&[&header, &iv, black_box(&buf)], &mut icv))
     });
+    // A real packet: verify its ICV, then decrypt a copy (the copy stands in for the
+    // receive buffer and costs ~30 ns).
+    let ciphertext = buf.clone();
+    integ.compute(&[&header, &iv, &ciphertext], &mut icv);
     g.bench_function("decrypt_1400", |b| {
         b.iter(|| {
-            // Each iteration checks the ICV of and decrypts a fresh ciphertext.
-            integ.compute(&[&header, &iv, &buf], &mut icv);
-            assert!(integ.verify(&[&header, &iv, &buf], &icv));
+            assert!(integ.verify(&[&header, &iv, &ciphertext], &icv));
+            buf.copy_from_slice(&ciphertext);
             cipher.decrypt(&iv, &[], &mut buf, &[]).unwrap();
             black_box(&buf);
         })
