@@ -36,7 +36,7 @@ class Frr:
 
     name = "frr"
 
-    def __init__(self, topo: Topology, ns: str, workdir: Path, password: str | None):
+    def __init__(self, topo: Topology, ns: str, workdir: Path, password: str | None, st_asn: int):
         if not Path(BGPD).exists():
             pytest.skip("FRR is not installed (scripts/install-deps.sh installs it)")
         self.topo, self.ns, self.dir = topo, ns, workdir
@@ -44,7 +44,7 @@ class Frr:
         nets = "".join(f"  network {n}\n" for n in sorted(CPE_NETS))
         (workdir / "bgpd.conf").write_text(
             f"hostname cpe\nrouter bgp {CPE_ASN}\n bgp router-id {CPE_ADDR}\n no bgp ebgp-requires-policy\n"
-            f" no bgp network import-check\n neighbor {ST_ADDR} remote-as {ST_ASN}\n"
+            f" no bgp network import-check\n neighbor {ST_ADDR} remote-as {st_asn}\n"
             f" neighbor {ST_ADDR} timers 1 {HOLD}\n neighbor {ST_ADDR} timers connect 1\n{pw}"
             f" address-family ipv4 unicast\n{nets} exit-address-family\n"
         )
@@ -64,13 +64,26 @@ class Frr:
         return {p for p, paths in table.items()
                 if any(h.get("ip") == ST_ADDR for path in paths for h in path.get("nexthops", []))}
 
+    def route_detail(self) -> str:
+        """bgpd's view of Strait's prefix, AS_PATH included."""
+        return self.topo.run(self.ns, f"vtysh --vty_socket {self.dir} -c 'show ip bgp {ST_NET}'", check=False).stdout
+
+    def request_refresh(self) -> None:
+        """Makes bgpd send Strait a ROUTE-REFRESH."""
+        self.topo.run(self.ns, f"vtysh --vty_socket {self.dir} -c 'clear ip bgp {ST_ADDR} soft in'")
+
+    def updates_received(self) -> int:
+        """UPDATE messages bgpd has received from Strait."""
+        r = self.topo.run(self.ns, f"vtysh --vty_socket {self.dir} -c 'show ip bgp neighbors {ST_ADDR} json'")
+        return json.loads(r.stdout)[ST_ADDR]["messageStats"]["updatesRecv"]
+
 
 class Bird:
     """BIRD 2 with static routes exported to the Strait session, control socket in a private directory."""
 
     name = "bird"
 
-    def __init__(self, topo: Topology, ns: str, workdir: Path, password: str | None):
+    def __init__(self, topo: Topology, ns: str, workdir: Path, password: str | None, st_asn: int):
         if not shutil.which("bird"):
             pytest.skip("BIRD 2 is not installed (scripts/install-deps.sh installs it)")
         self.topo, self.ns, self.sock = topo, ns, workdir / "bird.ctl"
@@ -78,7 +91,7 @@ class Bird:
         statics = "".join(f"  route {n} blackhole;\n" for n in sorted(CPE_NETS))
         (workdir / "bird.conf").write_text(
             f"router id {CPE_ADDR};\nprotocol device {{}}\nprotocol static cpe_nets {{\n  ipv4;\n{statics}}}\n"
-            f"protocol bgp strait {{\n  local {CPE_ADDR} as {CPE_ASN};\n  neighbor {ST_ADDR} as {ST_ASN};\n"
+            f"protocol bgp strait {{\n  local {CPE_ADDR} as {CPE_ASN};\n  neighbor {ST_ADDR} as {st_asn};\n"
             f"  hold time {HOLD};\n  keepalive time 1;\n  connect retry time 1;\n{pw}"
             f"  ipv4 {{ import all; export where source = RTS_STATIC; }};\n}}\n"
         )
@@ -92,16 +105,30 @@ class Bird:
         r = self.topo.run(self.ns, f"birdc -s {self.sock} show route protocol strait", check=False)
         return {line.split()[0] for line in r.stdout.splitlines() if line[:1].isdigit()}
 
+    def route_detail(self) -> str:
+        """BIRD's view of the routes from Strait, attributes included."""
+        return self.topo.run(self.ns, f"birdc -s {self.sock} show route all protocol strait", check=False).stdout
+
+    def request_refresh(self) -> None:
+        """Makes BIRD send Strait a ROUTE-REFRESH."""
+        self.topo.run(self.ns, f"birdc -s {self.sock} reload in strait")
+
+    def updates_received(self) -> int:
+        """Route updates BIRD has received from Strait."""
+        out = self.topo.run(self.ns, f"birdc -s {self.sock} show protocols all strait").stdout
+        line = next(line for line in out.splitlines() if "Import updates:" in line)
+        return int(line.split(":", 1)[1].split()[0])
+
 
 class Strait:
     """The example speaker in namespace `st`; its state comes from the lines it prints."""
 
-    def __init__(self, topo: Topology, ns: str, binary: Path, workdir: Path, password: str | None):
+    def __init__(self, topo: Topology, ns: str, binary: Path, workdir: Path, password: str | None, asn: int):
         self.log = workdir / "speaker.log"
         self.prefix_file = workdir / "advertise"
         self.prefix_file.write_text(ST_NET)
         md5 = f" --md5 {password}" if password else ""
-        self.proc = topo.spawn(ns, f"{binary} --local-asn {ST_ASN} --peer-asn {CPE_ASN} --local {ST_ADDR} "
+        self.proc = topo.spawn(ns, f"{binary} --local-asn {asn} --peer-asn {CPE_ASN} --local {ST_ADDR} "
                                    f"--peer {CPE_ADDR} --hold {HOLD} --prefix-file {self.prefix_file}{md5}",
                                log=self.log)
 
@@ -116,14 +143,15 @@ class Strait:
         return set(filter(None, routes[-1].split(" ", 1)[1].split(","))) if routes else set()
 
 
-def setup(topo: Topology, tmp_path: Path, speaker_bin: Path, peer_cls, strait_key=None, peer_key=None):
+def setup(topo: Topology, tmp_path: Path, speaker_bin: Path, peer_cls, strait_key=None, peer_key=None,
+          st_asn=ST_ASN):
     """Creates both namespaces, the /30 between them, the peer daemon and the speaker."""
     st, cpe = topo.ns("st"), topo.ns("cpe")
     if_st, if_cpe = topo.link(st, f"{ST_ADDR}/30", cpe, f"{CPE_ADDR}/30")
     (tmp_path / "peer").mkdir()
     (tmp_path / "st").mkdir()
-    peer = peer_cls(topo, cpe, tmp_path / "peer", peer_key)
-    strait = Strait(topo, st, speaker_bin, tmp_path / "st", strait_key)
+    peer = peer_cls(topo, cpe, tmp_path / "peer", peer_key, st_asn)
+    strait = Strait(topo, st, speaker_bin, tmp_path / "st", strait_key, st_asn)
     return strait, peer, cpe, if_cpe
 
 
@@ -140,6 +168,25 @@ def test_routes_exchanged_and_withdrawn(topo, tmp_path, speaker_bin, peer_cls):
     strait.prefix_file.write_text("")
     wait_until(lambda: peer.routes() == set(), 15, what=f"{ST_NET} withdrawn from the {peer.name} table")
     assert strait.learned() == CPE_NETS
+    assert not any(line.startswith("down") for line in strait.lines())
+
+
+@pytest.mark.parametrize("peer_cls", PEERS)
+def test_four_byte_asn(topo, tmp_path, speaker_bin, peer_cls):
+    strait, peer, _, _ = setup(topo, tmp_path, speaker_bin, peer_cls, st_asn=4200000001)
+    wait_until(lambda: peer.routes() == {ST_NET}, 30, what=f"{ST_NET} in the {peer.name} table")
+    assert "4200000001" in peer.route_detail()
+    wait_until(lambda: strait.learned() == CPE_NETS, 10, what=f"Strait learning {CPE_NETS}")
+
+
+@pytest.mark.parametrize("peer_cls", PEERS)
+def test_route_refresh_is_answered(topo, tmp_path, speaker_bin, peer_cls):
+    strait, peer, _, _ = setup(topo, tmp_path, speaker_bin, peer_cls)
+    wait_until(lambda: peer.routes() == {ST_NET}, 30, what=f"{ST_NET} in the {peer.name} table")
+    before = peer.updates_received()
+    peer.request_refresh()
+    wait_until(lambda: peer.updates_received() > before, 10, what="Strait re-advertising after ROUTE-REFRESH")
+    assert peer.routes() == {ST_NET}
     assert not any(line.startswith("down") for line in strait.lines())
 
 

@@ -469,7 +469,7 @@ fn encode_open(open: &Open, out: &mut Vec<u8>) {
             Capability::Other { code, value } => (*code, value.clone()),
         };
         let value_len = u8::try_from(value.len()).unwrap_or(u8::MAX);
-        params.extend_from_slice(&[PARAM_CAPABILITIES, value_len + 2, code, value_len]);
+        params.extend_from_slice(&[PARAM_CAPABILITIES, value_len.saturating_add(2), code, value_len]);
         params.extend_from_slice(&value);
     }
     out.push(u8::try_from(params.len()).unwrap_or(u8::MAX));
