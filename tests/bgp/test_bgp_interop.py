@@ -123,11 +123,13 @@ class Bird:
 class Strait:
     """The example speaker in namespace `st`; its state comes from the lines it prints."""
 
-    def __init__(self, topo: Topology, ns: str, binary: Path, workdir: Path, password: str | None, asn: int):
+    def __init__(self, topo: Topology, ns: str, binary: Path, workdir: Path, password: str | None, asn: int,
+                 passive: bool):
         self.log = workdir / "speaker.log"
         self.prefix_file = workdir / "advertise"
         self.prefix_file.write_text(ST_NET)
         md5 = f" --md5 {password}" if password else ""
+        md5 += " --passive" if passive else ""
         self.proc = topo.spawn(ns, f"{binary} --local-asn {asn} --peer-asn {CPE_ASN} --local {ST_ADDR} "
                                    f"--peer {CPE_ADDR} --hold {HOLD} --prefix-file {self.prefix_file}{md5}",
                                log=self.log)
@@ -144,14 +146,14 @@ class Strait:
 
 
 def setup(topo: Topology, tmp_path: Path, speaker_bin: Path, peer_cls, strait_key=None, peer_key=None,
-          st_asn=ST_ASN):
+          st_asn=ST_ASN, passive=False):
     """Creates both namespaces, the /30 between them, the peer daemon and the speaker."""
     st, cpe = topo.ns("st"), topo.ns("cpe")
     if_st, if_cpe = topo.link(st, f"{ST_ADDR}/30", cpe, f"{CPE_ADDR}/30")
     (tmp_path / "peer").mkdir()
     (tmp_path / "st").mkdir()
     peer = peer_cls(topo, cpe, tmp_path / "peer", peer_key, st_asn)
-    strait = Strait(topo, st, speaker_bin, tmp_path / "st", strait_key, st_asn)
+    strait = Strait(topo, st, speaker_bin, tmp_path / "st", strait_key, st_asn, passive)
     return strait, peer, cpe, if_cpe
 
 
@@ -197,14 +199,22 @@ def test_md5_matching_key(topo, tmp_path, speaker_bin, peer_cls):
     wait_until(lambda: peer.routes() == {ST_NET}, 15, what=f"{ST_NET} in the {peer.name} table")
 
 
+@pytest.mark.parametrize("keys", [("wrong", "t0ps3cret"), ("t0ps3cret", None)], ids=["wrong-key", "peer-unsigned"])
 @pytest.mark.parametrize("peer_cls", PEERS)
-def test_md5_wrong_key_never_establishes(topo, tmp_path, speaker_bin, peer_cls):
-    strait, peer, _, _ = setup(topo, tmp_path, speaker_bin, peer_cls, strait_key="wrong", peer_key="t0ps3cret")
+def test_md5_mismatch_never_establishes(topo, tmp_path, speaker_bin, peer_cls, keys):
+    strait, peer, _, _ = setup(topo, tmp_path, speaker_bin, peer_cls, strait_key=keys[0], peer_key=keys[1])
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        assert not strait.established(), "a session came up with mismatched MD5 keys"
+        assert not strait.established(), f"a session came up with MD5 keys {keys}"
         time.sleep(0.5)
     assert strait.learned() == set() and peer.routes() == set()
+
+
+@pytest.mark.parametrize("peer_cls", PEERS)
+def test_passive_mode_accepts_the_peer(topo, tmp_path, speaker_bin, peer_cls):
+    strait, peer, _, _ = setup(topo, tmp_path, speaker_bin, peer_cls, strait_key="k3y", peer_key="k3y", passive=True)
+    wait_until(lambda: strait.learned() == CPE_NETS, 30, what="routes learned over the peer's connection")
+    wait_until(lambda: peer.routes() == {ST_NET}, 15, what=f"{ST_NET} in the {peer.name} table")
 
 
 @pytest.mark.parametrize("peer_cls", PEERS)

@@ -18,6 +18,9 @@ use tokio::task::JoinHandle;
 use crate::message::Prefix;
 use crate::session::{DownReason, Event, Route, Session, SessionConfig, State};
 
+/// How long a closing session may take to send its last bytes (the NOTIFICATION).
+const FINAL_FLUSH: Duration = Duration::from_secs(1);
+
 /// Longest key `TCP_MD5SIG` accepts.
 const MD5_KEY_MAX: usize = 80;
 
@@ -240,28 +243,34 @@ impl Driver {
     async fn drive(&mut self, session: &mut Session, stream: TcpStream) -> Flow {
         let (mut rd, mut wr) = stream.into_split();
         let mut buf = vec![0u8; 16 * 1024];
+        // Bytes the session produced that the socket has not taken yet. Writing happens inside
+        // the select so that a peer which stops reading cannot stall the hold timer.
+        let mut out: Vec<u8> = Vec::new();
         session.connection_up(Instant::now());
         loop {
             while let Some(bytes) = session.poll_transmit() {
-                if wr.write_all(&bytes).await.is_err() {
-                    session.connection_lost();
-                }
+                out.extend_from_slice(&bytes);
             }
             self.publish(session);
             if session.state() == State::Idle {
+                // Best effort: let the final NOTIFICATION go out before the connection closes.
+                let _ = tokio::time::timeout(FINAL_FLUSH, wr.write_all(&out)).await;
                 return Flow::Continue;
             }
             let deadline = session.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {
+                written = wr.write(&out), if !out.is_empty() => match written {
+                    Ok(n) if n > 0 => { out.drain(..n.min(out.len())); }
+                    _ => session.connection_lost(),
+                },
                 read = rd.read(&mut buf) => match read {
                     Ok(n) if n > 0 => session.handle_input(Instant::now(), buf.get(..n).unwrap_or_default()),
                     _ => session.connection_lost(),
                 },
                 () = sleep_until(deadline) => session.handle_timeout(Instant::now()),
                 cmd = self.cmds.recv() => if self.command(session, cmd) == Flow::Stop {
-                    if let Some(bytes) = session.poll_transmit() {
-                        let _ = wr.write_all(&bytes).await;
-                    }
+                    out.extend(session.poll_transmit().unwrap_or_default());
+                    let _ = tokio::time::timeout(FINAL_FLUSH, wr.write_all(&out)).await;
                     return Flow::Stop;
                 },
             }

@@ -356,11 +356,15 @@ pub fn frame(buf: &[u8]) -> Result<Option<usize>, Notification> {
 }
 
 impl Message {
-    /// Decodes one complete message (as delimited by [`frame`]); `four_octet` says whether
+    /// Decodes the message at the start of `msg` (bytes after its declared length are ignored;
+    /// a message cut short is an error); `four_octet` says whether
     /// AS numbers in AS_PATH are 4 bytes (both sides announced RFC 6793 support).
     pub fn decode(msg: &[u8], four_octet: bool) -> Result<Message, DecodeError> {
         let reset = |n: Notification| DecodeError::Reset(n);
-        frame(msg).map_err(reset)?;
+        let len = frame(msg)
+            .map_err(reset)?
+            .ok_or_else(|| reset(Notification::bad_length(msg.len())))?;
+        let msg = msg.get(..len).unwrap_or_default();
         let kind = msg.get(18).copied().unwrap_or_default();
         let body = msg.get(HEADER_LEN..).unwrap_or_default();
         match kind {
@@ -469,7 +473,12 @@ fn encode_open(open: &Open, out: &mut Vec<u8>) {
             Capability::Other { code, value } => (*code, value.clone()),
         };
         let value_len = u8::try_from(value.len()).unwrap_or(u8::MAX);
-        params.extend_from_slice(&[PARAM_CAPABILITIES, value_len.saturating_add(2), code, value_len]);
+        params.extend_from_slice(&[
+            PARAM_CAPABILITIES,
+            value_len.saturating_add(2),
+            code,
+            value_len,
+        ]);
         params.extend_from_slice(&value);
     }
     out.push(u8::try_from(params.len()).unwrap_or(u8::MAX));
@@ -899,6 +908,20 @@ mod tests {
             2
         );
         assert_eq!(frame(&Message::Keepalive.encode()[..10]), Ok(None));
+        // decode() insists on the whole message and ignores what follows it.
+        let open = Message::Open(Open {
+            version: 4,
+            my_as: 1,
+            hold_time: 0,
+            bgp_id: Ipv4Addr::LOCALHOST,
+            capabilities: vec![],
+        });
+        let bytes = open.encode();
+        assert!(Message::decode(&bytes[..bytes.len() - 1], true).is_err());
+        assert_eq!(
+            Message::decode(&[&bytes[..], &[0xff; 5]].concat(), true),
+            Ok(open)
+        );
     }
 
     #[test]
