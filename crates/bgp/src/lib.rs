@@ -4,6 +4,8 @@
 //! [`session`] the sans-IO RFC 4271 state machine fed bytes and time, and [`driver`] the thin
 //! tokio edge that owns the TCP connection (with optional RFC 2385 MD5 signatures).
 
+#![warn(missing_docs)]
+
 pub mod driver;
 pub mod message;
 pub mod session;
