@@ -396,6 +396,11 @@ impl OutboundSa {
         self.counters.snapshot()
     }
 
+    /// Counts a packet the caller dropped before encapsulation (e.g. too big for the path).
+    pub fn count_drop(&self, reason: DropReason) {
+        self.counters.drops[reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Encapsulates the IPv4 packet `inner` into `out` (which starts at the SPI); returns the ESP length.
     pub fn encapsulate(&self, inner: &[u8], out: &mut [u8]) -> Result<usize, EspError> {
         match self.seal(inner, out) {
@@ -476,11 +481,6 @@ impl InboundSa {
     /// Counters of this SA.
     pub fn stats(&self) -> SaStats {
         self.counters.snapshot()
-    }
-
-    /// Counts a drop decided outside this SA (e.g. by the caller's own checks).
-    pub fn count_drop(&self, reason: DropReason) {
-        self.counters.drops[reason.index()].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Decapsulates the ESP packet `packet` (SPI … ICV) in place; returns where the inner IPv4 packet lies.

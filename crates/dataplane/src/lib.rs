@@ -5,3 +5,9 @@ pub mod esp;
 pub mod ip;
 pub mod natt;
 pub mod replay;
+#[cfg(target_os = "linux")]
+pub mod engine;
+
+#[cfg(target_os = "linux")]
+pub use engine::{ChildSa, Dataplane, DataplaneConfig, DataplaneError, DataplaneEvent, DataplaneStats, TunnelCounters, TunnelId};
+pub use esp::{AddrRange, SaKeys, Selectors};
