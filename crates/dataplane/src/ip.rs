@@ -191,8 +191,8 @@ const ICMP_QUOTE_MAX: usize = 548;
 
 /// Writes an ICMP "fragmentation needed" (type 3 code 4, RFC 1191) answer to `packet` into `out`.
 ///
-/// The answer goes from `from` (the gateway's address as a router) to the packet's source and
-/// advertises `next_hop_mtu`. Returns the answer's length, or `None` if `packet` is not an IPv4
+/// The answer goes from `from` (the gateway as a router; 0.0.0.0 lets the kernel pick it when
+/// sent on a raw socket) to the packet's source and advertises `next_hop_mtu`. Returns the answer's length, or `None` if `packet` is not an IPv4
 /// packet worth answering (malformed, not the first fragment, or itself an ICMP error) or `out`
 /// is too small.
 pub fn icmp_frag_needed(packet: &[u8], from: Ipv4Addr, next_hop_mtu: u16, out: &mut [u8]) -> Option<usize> {

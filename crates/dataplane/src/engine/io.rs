@@ -96,15 +96,24 @@ pub(crate) fn raw_esp_socket(local: Ipv4Addr) -> Result<Socket, DataplaneError> 
     Ok(s)
 }
 
+/// A raw socket that sends whole IPv4 packets we build (ICMP errors); the kernel routes them
+/// and fills in a zero source address and the header checksum.
+pub(crate) fn raw_ip_socket() -> Result<Socket, DataplaneError> {
+    let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(libc::IPPROTO_RAW)))
+        .map_err(DataplaneError::io("creating a raw IP socket"))?;
+    s.set_nonblocking(true).map_err(DataplaneError::io("configuring a raw IP socket"))?;
+    Ok(s)
+}
+
 /// Receives one IP packet (header included) from a raw socket.
 pub(crate) fn raw_recv(s: &Socket, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut r: &Socket = s;
     r.read(buf)
 }
 
-/// Sends one ESP packet to `to` through a raw socket (the kernel adds the IP header).
-pub(crate) fn raw_send(s: &Socket, esp: &[u8], to: Ipv4Addr) -> std::io::Result<()> {
-    s.send_to(esp, &SockAddr::from(SocketAddrV4::new(to, 0))).map(|_| ())
+/// Sends `data` to `to` through a raw socket (an ESP packet, or a whole IP packet on an `IPPROTO_RAW` socket).
+pub(crate) fn raw_send(s: &Socket, data: &[u8], to: Ipv4Addr) -> std::io::Result<()> {
+    s.send_to(data, &SockAddr::from(SocketAddrV4::new(to, 0))).map(|_| ())
 }
 
 /// Waits until one of `fds` is readable or `timeout_ms` passes.

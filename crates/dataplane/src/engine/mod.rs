@@ -37,8 +37,7 @@ pub struct DataplaneConfig {
     pub tun_name: String,
     /// MTU of the TUN device: the largest inner packet the host hands us.
     pub tun_mtu: u16,
-    /// Optional address for the TUN device; also the source of ICMP errors we generate
-    /// (without it they come from the first local address).
+    /// Optional address for the TUN device.
     pub tun_addr: Option<Ipv4Net>,
     /// Addresses the gateway terminates tunnels on (UDP 4500 and raw ESP are bound to each).
     pub local_addrs: Vec<Ipv4Addr>,
@@ -215,7 +214,8 @@ struct Shared {
     udp: Vec<Vec<io::UdpEndpoint>>,
     /// One raw ESP socket per local address (empty when raw ESP is off).
     raw: Vec<socket2::Socket>,
-    icmp_source: Ipv4Addr,
+    /// Sends the ICMP errors we generate, from the host like any router's (source chosen by the kernel).
+    icmp: socket2::Socket,
     acquire_interval_ms: u64,
 }
 
@@ -267,7 +267,9 @@ pub struct Dataplane {
 impl Dataplane {
     /// Creates the TUN device and sockets and starts the workers.
     pub fn start(cfg: DataplaneConfig) -> Result<(Dataplane, mpsc::Receiver<DataplaneEvent>), DataplaneError> {
-        let &first_local = cfg.local_addrs.first().ok_or_else(|| DataplaneError::Config("no local address".into()))?;
+        if cfg.local_addrs.is_empty() {
+            return Err(DataplaneError::Config("no local address".into()));
+        }
         let workers = match cfg.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -306,7 +308,7 @@ impl Dataplane {
             local_addrs: cfg.local_addrs.clone(),
             udp,
             raw,
-            icmp_source: cfg.tun_addr.map_or(first_local, |n| n.addr()),
+            icmp: io::raw_ip_socket()?,
             acquire_interval_ms: cfg.acquire_interval.as_millis() as u64,
         });
         let handles = queues

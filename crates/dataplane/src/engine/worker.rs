@@ -7,6 +7,7 @@
 //! Buffers are allocated once per worker; the per-packet path does not allocate.
 
 use std::io::{ErrorKind, IoSliceMut};
+use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -270,10 +271,11 @@ impl Worker {
             // An inner packet the path cannot carry: tell the sender the tunnel MTU (RFC 1191);
             // without DF, drop it too (we do not fragment inner packets).
             if df {
-                if let Some(n) = icmp_frag_needed(pkt, shared.icmp_source, out.mtu, &mut self.icmp) {
+                let src = ip.src();
+                if let Some(answer) = icmp_frag_needed(pkt, Ipv4Addr::UNSPECIFIED, out.mtu, &mut self.icmp).and_then(|n| self.icmp.get(..n)) {
                     entry.shared.frag_needed.fetch_add(1, Ordering::Relaxed);
-                    if let Some(answer) = self.icmp.get(..n) {
-                        self.sink.push(&self.tun, shared, answer);
+                    if raw_send(&shared.icmp, answer, src).is_err() {
+                        shared.counters.send_errors.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             }
