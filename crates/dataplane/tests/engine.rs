@@ -198,3 +198,12 @@ fn udp_packet(src: Ipv4Addr, dst: Ipv4Addr, dport: u16, payload: &[u8]) -> Vec<u
     p.extend_from_slice(payload);
     p
 }
+
+#[test]
+fn unusable_configurations_are_refused_before_touching_the_system() {
+    let mut cfg = DataplaneConfig::new("dpt0", vec![]);
+    assert!(matches!(Dataplane::start(cfg.clone()), Err(DataplaneError::Config(_))), "no local address");
+    cfg.local_addrs = vec![LOCAL];
+    cfg.tun_mtu = 500;
+    assert!(matches!(Dataplane::start(cfg), Err(DataplaneError::Config(_))), "MTU below the IPv4 minimum");
+}

@@ -26,6 +26,11 @@ use crate::esp::{AddrRange, EspError, InboundSa, OutboundSa, SaKeys, SaStats, Se
 use crate::natt::{KEEPALIVE, NATT_PORT};
 use tables::{OutPath, Tables, TunnelEntry, TunnelShared};
 
+/// Smallest TUN MTU accepted (the IPv4 minimum reassembly size).
+const MIN_TUN_MTU: u16 = 576;
+/// Largest TUN MTU accepted.
+const MAX_TUN_MTU: u16 = 16_384;
+
 /// Identifies a tunnel; the caller chooses the numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TunnelId(pub u64);
@@ -35,7 +40,7 @@ pub struct TunnelId(pub u64);
 pub struct DataplaneConfig {
     /// Name of the TUN device to create (or attach to).
     pub tun_name: String,
-    /// MTU of the TUN device: the largest inner packet the host hands us.
+    /// MTU of the TUN device: the largest inner packet the host hands us (576..=16384).
     pub tun_mtu: u16,
     /// Optional address for the TUN device.
     pub tun_addr: Option<Ipv4Net>,
@@ -269,6 +274,9 @@ impl Dataplane {
     pub fn start(cfg: DataplaneConfig) -> Result<(Dataplane, mpsc::Receiver<DataplaneEvent>), DataplaneError> {
         if cfg.local_addrs.is_empty() {
             return Err(DataplaneError::Config("no local address".into()));
+        }
+        if !(MIN_TUN_MTU..=MAX_TUN_MTU).contains(&cfg.tun_mtu) {
+            return Err(DataplaneError::Config(format!("TUN MTU {} outside {MIN_TUN_MTU}..={MAX_TUN_MTU}", cfg.tun_mtu)));
         }
         let workers = match cfg.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -22,10 +22,13 @@ use crate::esp::{DropReason, spi_of};
 use crate::ip::{Ipv4View, clamp_tcp_mss, icmp_frag_needed};
 use crate::natt::{Udp4500, demux};
 
-/// Packet buffers for one TUN read (a split super-packet) or one TUN write batch.
-const TUN_BATCH: usize = 128;
-/// Size of one packet buffer: room for jumbo inner MTUs.
-const PKT_BUF: usize = 16 * 1024;
+/// Packet buffers for TUN reads (split super-packets) or one TUN write batch.
+const TUN_BATCH: usize = 256;
+/// Buffers kept free before another TUN read: the segments of one 64 KiB super-packet at the
+/// smallest MTU the engine accepts.
+const TUN_READ_RESERVE: usize = 65_535 / (super::MIN_TUN_MTU as usize - 40) + 1;
+/// Size of one packet buffer: room for the largest inner MTU the engine accepts.
+const PKT_BUF: usize = super::MAX_TUN_MTU as usize;
 /// Largest TUN read: a vnet header plus a 64 KiB super-packet.
 const TUN_READ: usize = VIRTIO_NET_HDR_LEN + 65_535;
 /// Datagrams per `recvmmsg`.
@@ -216,8 +219,7 @@ impl Worker {
     /// Reads what the TUN queue has (up to a batch) and sends it into the tunnels.
     fn pump_tun(&mut self) -> bool {
         let mut n = 0;
-        // Keep room for a whole split super-packet (64 KiB / MSS segments).
-        while n + 64 <= TUN_BATCH {
+        while n + TUN_READ_RESERVE <= TUN_BATCH {
             let (Some(bufs), Some(sizes)) = (self.tun_in.get_mut(n..), self.sizes.get_mut(n..)) else { break };
             match self.tun.recv_multiple(&mut self.tun_read, bufs, sizes, 0) {
                 Ok(k) => n += k,
