@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use quinn_udp::RecvMeta;
 use tun_rs::{GROTable, SyncDevice, VIRTIO_NET_HDR_LEN};
 
-use super::io::{raw_recv, raw_send, wait_readable, wait_writable};
+use super::io::{RAW_BATCH, raw_recv_batch, raw_send, raw_send_run, wait_readable, wait_writable};
 use super::tables::{OutPath, Tables, TunnelShared};
 use super::{DataplaneEvent, Shared};
 use crate::esp::{DropReason, spi_of};
@@ -39,8 +39,8 @@ const RX_BUF: usize = 65_536;
 const ARENA: usize = 512 * 1024;
 /// Largest payload of one GSO send.
 const GSO_MAX_BYTES: usize = 65_000;
-/// Raw ESP packets read per turn.
-const RAW_BUDGET: usize = 64;
+/// Room for one packet from a raw socket (an outer packet of up to this size).
+const RAW_STRIDE: usize = RX_BATCH * RX_BUF / RAW_BATCH;
 /// How long an idle worker sleeps before checking for shutdown.
 const IDLE_POLL_MS: i32 = 100;
 
@@ -150,7 +150,7 @@ fn send_run(shared: &Shared, worker: usize, out: &OutPath, data: &[u8], seg: usi
         }
     } else {
         let sock = shared.raw.get(out.local_idx).ok_or(ErrorKind::NotFound)?;
-        data.chunks(seg).try_for_each(|esp| raw_send(sock, esp, *out.remote.ip()))
+        raw_send_run(sock, data, seg, *out.remote.ip())
     }
 }
 
@@ -337,29 +337,28 @@ impl Worker {
         true
     }
 
-    /// Reads raw ESP packets from socket `r` (worker 0 only: every raw socket sees every packet).
+    /// Reads a batch of raw ESP packets from socket `r` (worker 0 only: every raw socket sees every packet).
     fn pump_raw(&mut self, r: usize) -> bool {
         let shared = self.shared.clone();
         let Some(sock) = shared.raw.get(r) else { return false };
+        let mut lens = [0usize; RAW_BATCH];
+        let n = match raw_recv_batch(sock, &mut self.rx_bufs, RAW_STRIDE, &mut lens) {
+            Ok(n) => n,
+            Err(_) => return false,
+        };
         let tables = shared.tables.load();
         let now = shared.now_ms();
-        let mut got = false;
-        for _ in 0..RAW_BUDGET {
-            let n = match raw_recv(sock, &mut self.rx_bufs) {
-                Ok(n) => n,
-                Err(_) => break,
-            };
-            got = true;
-            let Some((hl, total)) = self.rx_bufs.get(..n).and_then(Ipv4View::new).map(|ip| (ip.header_len(), ip.total_len())) else {
+        for (pkt, &len) in self.rx_bufs.chunks_exact_mut(RAW_STRIDE).zip(&lens).take(n) {
+            let Some((hl, total)) = pkt.get(..len).and_then(Ipv4View::new).map(|ip| (ip.header_len(), ip.total_len())) else {
                 shared.counters.malformed.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
-            if let Some(esp) = self.rx_bufs.get_mut(hl..total) {
+            if let Some(esp) = pkt.get_mut(hl..total) {
                 inbound_esp(&shared, &tables, &self.tun, &mut self.sink, esp, now);
             }
         }
         self.sink.flush(&self.tun, &shared);
-        got
+        n > 0
     }
 }
 
