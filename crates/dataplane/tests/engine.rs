@@ -151,6 +151,7 @@ fn the_newest_sa_carries_traffic_and_older_inbound_sas_keep_working() {
     let c = dp.counters(id).unwrap();
     assert_eq!(c.inbound.packets, 2);
     assert!(c.last_inbound.is_some());
+    assert_eq!(c.outbound_sequence, 1, "one packet sent on the current SA");
 
     dp.remove_sa(0x200).unwrap();
     app.send_to(b"rolled back", "10.9.0.5:9").unwrap();

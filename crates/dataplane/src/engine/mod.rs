@@ -129,6 +129,9 @@ pub struct TunnelCounters {
     pub frag_needed_sent: u64,
     /// When the last authenticated packet arrived (for dead peer detection).
     pub last_inbound: Option<Instant>,
+    /// Sequence numbers used by the current outbound SA; without ESN it must be rekeyed
+    /// before this reaches 2^32 (sending stops there, with [`EspError::SequenceExhausted`]).
+    pub outbound_sequence: u64,
 }
 
 /// Engine-wide counters of packets that belong to no tunnel.
@@ -491,6 +494,7 @@ impl Dataplane {
                 0 => None,
                 ms => Some(self.shared.epoch + Duration::from_millis(ms - 1)),
             },
+            outbound_sequence: t.children.last().map_or(0, |ch| ch.out.sa.sequence()),
         };
         for ch in &t.children {
             out.inbound.add(&ch.inbound.stats());
