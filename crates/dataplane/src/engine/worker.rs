@@ -382,3 +382,45 @@ fn inbound_esp(shared: &Shared, tables: &Tables, tun: &SyncDevice, sink: &mut Tu
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (tunnel, segment size, packet count) of each run after committing `packets` of (tunnel, len).
+    fn runs(packets: &[(usize, usize)], max_segs: usize) -> Vec<(usize, usize, usize)> {
+        let mut tx = TxBatch::new();
+        for &(tunnel, len) in packets {
+            assert!(tx.slot(len).is_some());
+            tx.commit(tunnel, len, max_segs);
+        }
+        let mut at = 0;
+        tx.groups
+            .iter()
+            .map(|g| {
+                assert_eq!(g.start, at, "runs are contiguous in the arena");
+                at += g.len;
+                (g.tunnel, g.seg, g.count)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn equal_packets_to_one_tunnel_form_one_gso_run() {
+        assert_eq!(runs(&[(0, 1464); 10], 64), vec![(0, 1464, 10)]);
+    }
+
+    #[test]
+    fn only_the_last_packet_of_a_run_may_be_shorter() {
+        assert_eq!(runs(&[(0, 1464), (0, 1464), (0, 600), (0, 1464)], 64), vec![(0, 1464, 3), (0, 1464, 1)]);
+        assert_eq!(runs(&[(0, 600), (0, 1464)], 64), vec![(0, 600, 1), (0, 1464, 1)], "a longer packet cannot join");
+    }
+
+    #[test]
+    fn runs_split_by_tunnel_segment_count_and_size() {
+        assert_eq!(runs(&[(0, 100), (1, 100), (0, 100)], 64), vec![(0, 100, 1), (1, 100, 1), (0, 100, 1)]);
+        assert_eq!(runs(&[(0, 100); 5], 2), vec![(0, 100, 2), (0, 100, 2), (0, 100, 1)]);
+        let n = GSO_MAX_BYTES / 1464;
+        assert_eq!(runs(&vec![(0, 1464); n + 1], 1000), vec![(0, 1464, n), (0, 1464, 1)], "a GSO send stays under 64 KiB");
+    }
+}
