@@ -391,7 +391,8 @@ impl Dataplane {
     }
 
     /// Routes the inner destinations `routes` into the tunnel (longest prefix wins), replacing
-    /// its previous routes, and points matching kernel routes into the TUN device.
+    /// its previous routes, and points matching kernel routes into the TUN device. Tunnels that
+    /// share a prefix share its flows (ECMP by flow hash), preferring those with an outbound SA.
     pub fn set_routes(&self, id: TunnelId, routes: Vec<Ipv4Net>) -> Result<(), DataplaneError> {
         let mut guard = self.lock();
         let c = &mut *guard;

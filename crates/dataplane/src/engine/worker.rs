@@ -256,8 +256,8 @@ impl Worker {
             shared.counters.malformed.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        let (dst, len, df) = (ip.dst(), ip.total_len(), ip.dont_fragment());
-        let Some(t) = tables.route(dst) else {
+        let (len, df) = (ip.total_len(), ip.dont_fragment());
+        let Some(t) = tables.route(&ip) else {
             shared.counters.no_route.fetch_add(1, Ordering::Relaxed);
             return;
         };
