@@ -1,6 +1,6 @@
 //! CreateCustomerGateway, DescribeCustomerGateway(s), ModifyCustomerGatewayAttribute, DeleteCustomerGateway.
 
-use super::{load_param, paged, parse_tags, tag_filter, text};
+use super::{asn, load_param, paged, parse_tags, tag_filter, text};
 use crate::error::ApiError;
 use crate::server::{ChangeOp, Ctx};
 use crate::views;
@@ -27,11 +27,18 @@ pub(super) fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         .required("IpAddress")?
         .parse()
         .map_err(|_| ApiError::invalid("IpAddress", "must be an IPv4 address"))?;
-    let asn = p.str("Asn").filter(|v| !v.is_empty()).map(|v| crate::validate::asn("Asn", v)).transpose()?;
-    let auth_key = p.str("AuthKey").filter(|v| !v.is_empty()).map(str::to_string);
+    let asn = p
+        .str("Asn")
+        .filter(|v| !v.is_empty())
+        .map(|v| asn("Asn", v))
+        .transpose()?;
+    let auth_key = p
+        .str("AuthKey")
+        .filter(|v| !v.is_empty())
+        .map(str::to_string);
     let name = text(p, "Name")?.unwrap_or_default();
     let description = text(p, "Description")?.unwrap_or_default();
-    let tags = crate::validate::tags("Tags", parse_tags(p, "Tags")?)?;
+    let tags = parse_tags(p, "Tags")?;
     ctx.write(|tx, changes| {
         let cgw = CustomerGateway {
             customer_gateway_id: IdKind::CustomerGateway.new_id(),
@@ -45,22 +52,42 @@ pub(super) fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             tags,
         };
         tx.insert(ctx.account_id, &cgw)?;
-        changes.push(CustomerGateway::KIND, &cgw.customer_gateway_id, ChangeOp::Created);
+        changes.push(
+            CustomerGateway::KIND,
+            &cgw.customer_gateway_id,
+            ChangeOp::Created,
+        );
         Ok(response(&cgw))
     })
 }
 
 pub(super) fn describe(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    ctx.read(|tx| Ok(views::customer_gateway(&load_param::<CustomerGateway>(tx, ctx)?)))
+    ctx.read(|tx| {
+        Ok(views::customer_gateway(&load_param::<CustomerGateway>(
+            tx, ctx,
+        )?))
+    })
 }
 
 pub(super) fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let p = ctx.params;
-    let mut query = Query { tags: tag_filter(p)?, ..Query::default() };
+    let mut query = Query {
+        tags: tag_filter(p)?,
+        ..Query::default()
+    };
     if let Some(id) = p.str("CustomerGatewayId").filter(|v| !v.is_empty()) {
         query.ids = Some(id.split(',').map(|s| s.trim().to_string()).collect());
     }
-    ctx.read(|tx| paged(tx, ctx, query, "CustomerGateways", "CustomerGateway", views::customer_gateway))
+    ctx.read(|tx| {
+        paged(
+            tx,
+            ctx,
+            query,
+            "CustomerGateways",
+            "CustomerGateway",
+            views::customer_gateway,
+        )
+    })
 }
 
 pub(super) fn modify(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
@@ -75,7 +102,11 @@ pub(super) fn modify(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             c.auth_key = Some(key).filter(|k| !k.is_empty());
         }
         tx.update(ctx.account_id, &c)?;
-        changes.push(CustomerGateway::KIND, &c.customer_gateway_id, ChangeOp::Modified);
+        changes.push(
+            CustomerGateway::KIND,
+            &c.customer_gateway_id,
+            ChangeOp::Modified,
+        );
         Ok(response(&c))
     })
 }

@@ -90,7 +90,8 @@ impl Resource for strait_model::VpnConnection {
 
 /// The caller's resource with this id; another account's id answers as not found.
 pub(crate) fn load<R: Resource>(tx: &Tx<'_>, ctx: &Ctx<'_>, id: &str) -> Result<R, ApiError> {
-    tx.get::<R>(ctx.account_id, id)?.ok_or_else(|| ApiError::not_found(R::NOT_FOUND, R::ID_FIELD, id))
+    tx.get::<R>(ctx.account_id, id)?
+        .ok_or_else(|| ApiError::not_found(R::NOT_FOUND, R::ID_FIELD, id))
 }
 
 /// The caller's resource named by its id parameter (required).
@@ -103,13 +104,21 @@ pub(crate) fn parse_tags(params: &Params, key: &str) -> Result<Vec<Tag>, ApiErro
     params
         .repeated(key)?
         .iter()
-        .map(|t| Ok(Tag { key: t.required("Key")?.to_string(), value: t.str("Value").unwrap_or("").to_string() }))
+        .map(|t| {
+            Ok(Tag {
+                key: t.required("Key")?.to_string(),
+                value: t.str("Value").unwrap_or("").to_string(),
+            })
+        })
         .collect()
 }
 
 /// Tag filters `Tag.N.Key` / `Tag.N.Value` of a Describe action.
 pub(crate) fn tag_filter(params: &Params) -> Result<Vec<(String, Option<String>)>, ApiError> {
-    Ok(parse_tags(params, "Tag")?.into_iter().map(|t| (t.key, Some(t.value).filter(|v| !v.is_empty()))).collect())
+    Ok(parse_tags(params, "Tag")?
+        .into_iter()
+        .map(|t| (t.key, Some(t.value).filter(|v| !v.is_empty())))
+        .collect())
 }
 
 /// Lists one page and answers `{outer: {inner: [...]}, TotalCount, PageNumber, PageSize}`.
@@ -134,12 +143,35 @@ pub(crate) fn paged<D: Document>(
 
 /// The `Name` or `Description` of a request, checked by the model's rules.
 pub(crate) fn text(params: &Params, key: &str) -> Result<Option<String>, ApiError> {
-    let Some(v) = params.str(key) else { return Ok(None) };
+    let Some(v) = params.str(key) else {
+        return Ok(None);
+    };
     if v.chars().count() > 256 {
         return Err(ApiError::invalid(key, "must be at most 256 characters"));
     }
     if v.starts_with("http://") || v.starts_with("https://") {
-        return Err(ApiError::invalid(key, "must not start with http:// or https://"));
+        return Err(ApiError::invalid(
+            key,
+            "must not start with http:// or https://",
+        ));
     }
     Ok(Some(v.to_string()))
+}
+
+/// An ASN in plain (`65001`) or asdot (`1.10` = 1 x 65536 + 10) form, 1..=4294967295.
+pub(crate) fn asn(field: &str, v: &str) -> Result<u32, ApiError> {
+    let parsed = match v.split_once('.') {
+        Some((hi, lo)) => hi
+            .parse::<u16>()
+            .ok()
+            .zip(lo.parse::<u16>().ok())
+            .map(|(hi, lo)| u32::from(hi) << 16 | u32::from(lo)),
+        None => v.parse::<u32>().ok(),
+    };
+    parsed.filter(|n| *n != 0).ok_or_else(|| {
+        ApiError::invalid(
+            field,
+            format!("\"{v}\" is not an ASN between 1 and 4294967295 (asdot a.b accepted)"),
+        )
+    })
 }

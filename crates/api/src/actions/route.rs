@@ -11,9 +11,14 @@ use strait_store::{Document, Listing, Page, Query, Tx};
 
 fn cidr(p: &Params, key: &str) -> Result<Ipv4Net, ApiError> {
     let v = p.required(key)?;
-    let net: Ipv4Net = v.parse().map_err(|_| ApiError::invalid(key, format!("\"{v}\" is not an IPv4 CIDR block")))?;
+    let net: Ipv4Net = v
+        .parse()
+        .map_err(|_| ApiError::invalid(key, format!("\"{v}\" is not an IPv4 CIDR block")))?;
     if net.trunc() != net {
-        return Err(ApiError::invalid(key, format!("\"{v}\" has host bits set; use {}", net.trunc())));
+        return Err(ApiError::invalid(
+            key,
+            format!("\"{v}\" has host bits set; use {}", net.trunc()),
+        ));
     }
     Ok(net)
 }
@@ -21,7 +26,10 @@ fn cidr(p: &Params, key: &str) -> Result<Ipv4Net, ApiError> {
 fn weight(p: &Params, key: &str) -> Result<u32, ApiError> {
     match p.parse::<u32>(key)? {
         Some(w @ (0 | 100)) => Ok(w),
-        Some(_) => Err(ApiError::invalid(key, "must be 0 (standby) or 100 (active)")),
+        Some(_) => Err(ApiError::invalid(
+            key,
+            "must be 0 (standby) or 100 (active)",
+        )),
         None => Err(ApiError::missing(key)),
     }
 }
@@ -41,13 +49,22 @@ fn gateway_and_next_hop(tx: &Tx<'_>, ctx: &Ctx<'_>) -> Result<(VpnGateway, Strin
     let conn = load::<VpnConnection>(tx, ctx, next_hop)
         .map_err(|_| ApiError::not_found(VpnConnection::NOT_FOUND, "NextHop", next_hop))?;
     if conn.vpn_gateway_id.as_deref() != Some(gateway.vpn_gateway_id.as_str()) {
-        return Err(ApiError::invalid("NextHop", format!("{next_hop} is not a connection of {}", gateway.vpn_gateway_id)));
+        return Err(ApiError::invalid(
+            "NextHop",
+            format!(
+                "{next_hop} is not a connection of {}",
+                gateway.vpn_gateway_id
+            ),
+        ));
     }
     Ok((gateway, conn.vpn_connection_id))
 }
 
 fn exists_error(what: &str) -> ApiError {
-    ApiError::bad_request("VpnRouteEntry.AlreadyExist", format!("The {what} already exists on this VPN gateway."))
+    ApiError::bad_request(
+        "VpnRouteEntry.AlreadyExist",
+        format!("The {what} already exists on this VPN gateway."),
+    )
 }
 
 fn missing_route(key: &str) -> ApiError {
@@ -56,7 +73,11 @@ fn missing_route(key: &str) -> ApiError {
 
 pub(super) fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let p = ctx.params;
-    let (route_dest, weight, publish_vpc) = (cidr(p, "RouteDest")?, weight(p, "Weight")?, p.bool("PublishVpc")?);
+    let (route_dest, weight, publish_vpc) = (
+        cidr(p, "RouteDest")?,
+        weight(p, "Weight")?,
+        p.bool("PublishVpc")?,
+    );
     let publish_vpc = publish_vpc.ok_or_else(|| ApiError::missing("PublishVpc"))?;
     let description = super::text(p, "Description")?.unwrap_or_default();
     ctx.write(|tx, changes| {
@@ -70,7 +91,10 @@ pub(super) fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             description,
             create_time: tx.now_ms(),
         };
-        if tx.get::<VpnRouteEntry>(ctx.account_id, &route.key())?.is_some() {
+        if tx
+            .get::<VpnRouteEntry>(ctx.account_id, &route.key())?
+            .is_some()
+        {
             return Err(exists_error("destination route"));
         }
         tx.insert(ctx.account_id, &route)?;
@@ -79,7 +103,10 @@ pub(super) fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     })
 }
 
-fn list_routes<D: Document>(tx: &Tx<'_>, ctx: &Ctx<'_>) -> Result<(Listing<D>, crate::params::Page), ApiError> {
+fn list_routes<D: Document>(
+    tx: &Tx<'_>,
+    ctx: &Ctx<'_>,
+) -> Result<(Listing<D>, crate::params::Page), ApiError> {
     let gateway = load_param::<VpnGateway>(tx, ctx)?;
     let page = ctx.params.page(100)?;
     let query = Query {
@@ -119,7 +146,8 @@ fn named_route(tx: &Tx<'_>, ctx: &Ctx<'_>) -> Result<VpnRouteEntry, ApiError> {
         create_time: 0,
     }
     .key();
-    tx.get::<VpnRouteEntry>(ctx.account_id, &key)?.ok_or_else(|| missing_route(&key))
+    tx.get::<VpnRouteEntry>(ctx.account_id, &key)?
+        .ok_or_else(|| missing_route(&key))
 }
 
 pub(super) fn delete(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
@@ -132,7 +160,10 @@ pub(super) fn delete(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 }
 
 pub(super) fn publish(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    let publish = ctx.params.bool("PublishVpc")?.ok_or_else(|| ApiError::missing("PublishVpc"))?;
+    let publish = ctx
+        .params
+        .bool("PublishVpc")?
+        .ok_or_else(|| ApiError::missing("PublishVpc"))?;
     ctx.write(|tx, changes| {
         let mut route = named_route(tx, ctx)?;
         route.publish_vpc = publish;
@@ -143,11 +174,17 @@ pub(super) fn publish(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 }
 
 pub(super) fn modify_weight(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    let (old, new) = (weight(ctx.params, "Weight")?, weight(ctx.params, "NewWeight")?);
+    let (old, new) = (
+        weight(ctx.params, "Weight")?,
+        weight(ctx.params, "NewWeight")?,
+    );
     ctx.write(|tx, changes| {
         let mut route = named_route(tx, ctx)?;
         if route.weight != old {
-            return Err(ApiError::invalid("Weight", format!("the route's weight is {}, not {old}", route.weight)));
+            return Err(ApiError::invalid(
+                "Weight",
+                format!("the route's weight is {}, not {old}", route.weight),
+            ));
         }
         route.weight = new;
         tx.update(ctx.account_id, &route)?;
@@ -164,7 +201,9 @@ pub(super) fn create_pbr(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         Some(_) => priority(p, "Priority")?,
         None => 10,
     };
-    let publish_vpc = p.bool("PublishVpc")?.ok_or_else(|| ApiError::missing("PublishVpc"))?;
+    let publish_vpc = p
+        .bool("PublishVpc")?
+        .ok_or_else(|| ApiError::missing("PublishVpc"))?;
     let description = super::text(p, "Description")?.unwrap_or_default();
     ctx.write(|tx, changes| {
         let (gateway, next_hop) = gateway_and_next_hop(tx, ctx)?;
@@ -179,7 +218,10 @@ pub(super) fn create_pbr(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             description,
             create_time: tx.now_ms(),
         };
-        if tx.get::<VpnPbrRouteEntry>(ctx.account_id, &route.key())?.is_some() {
+        if tx
+            .get::<VpnPbrRouteEntry>(ctx.account_id, &route.key())?
+            .is_some()
+        {
             return Err(exists_error("policy route"));
         }
         tx.insert(ctx.account_id, &route)?;
@@ -215,7 +257,8 @@ fn named_pbr_route(tx: &Tx<'_>, ctx: &Ctx<'_>) -> Result<VpnPbrRouteEntry, ApiEr
         create_time: 0,
     }
     .key();
-    tx.get::<VpnPbrRouteEntry>(ctx.account_id, &key)?.ok_or_else(|| missing_route(&key))
+    tx.get::<VpnPbrRouteEntry>(ctx.account_id, &key)?
+        .ok_or_else(|| missing_route(&key))
 }
 
 pub(super) fn delete_pbr(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
@@ -227,7 +270,10 @@ pub(super) fn delete_pbr(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     })
 }
 
-fn modify_pbr(ctx: &Ctx<'_>, f: impl FnOnce(&mut VpnPbrRouteEntry) -> Result<(), ApiError>) -> Result<Value, ApiError> {
+fn modify_pbr(
+    ctx: &Ctx<'_>,
+    f: impl FnOnce(&mut VpnPbrRouteEntry) -> Result<(), ApiError>,
+) -> Result<Value, ApiError> {
     ctx.write(|tx, changes| {
         let mut route = named_pbr_route(tx, ctx)?;
         f(&mut route)?;
@@ -238,10 +284,16 @@ fn modify_pbr(ctx: &Ctx<'_>, f: impl FnOnce(&mut VpnPbrRouteEntry) -> Result<(),
 }
 
 pub(super) fn modify_pbr_weight(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    let (old, new) = (weight(ctx.params, "Weight")?, weight(ctx.params, "NewWeight")?);
+    let (old, new) = (
+        weight(ctx.params, "Weight")?,
+        weight(ctx.params, "NewWeight")?,
+    );
     modify_pbr(ctx, |route| {
         if route.weight != old {
-            return Err(ApiError::invalid("Weight", format!("the route's weight is {}, not {old}", route.weight)));
+            return Err(ApiError::invalid(
+                "Weight",
+                format!("the route's weight is {}, not {old}", route.weight),
+            ));
         }
         route.weight = new;
         Ok(())

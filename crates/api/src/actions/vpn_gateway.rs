@@ -6,7 +6,9 @@ use crate::server::{ChangeOp, Ctx};
 use crate::views;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use strait_model::{GatewayStatus, IdKind, NetworkType, VpnConnection, VpnGateway, VpnPbrRouteEntry, VpnRouteEntry};
+use strait_model::{
+    GatewayStatus, IdKind, NetworkType, VpnConnection, VpnGateway, VpnPbrRouteEntry, VpnRouteEntry,
+};
 use strait_store::{Document, Query};
 
 pub(super) fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
@@ -14,16 +16,26 @@ pub(super) fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let config = ctx.config();
     let vpc_id = p.required("VpcId")?;
     if config.vpc(vpc_id).is_none() {
-        return Err(ApiError::not_found("InvalidVpcId.NotFound", "VpcId", vpc_id));
+        return Err(ApiError::not_found(
+            "InvalidVpcId.NotFound",
+            "VpcId",
+            vpc_id,
+        ));
     }
     let zone_param = |key: &str| match p.str(key).filter(|v| !v.is_empty()) {
-        Some(id) => config.zone(id).map(Some).ok_or_else(|| ApiError::not_found("InvalidVSwitchId.NotFound", key, id)),
+        Some(id) => config
+            .zone(id)
+            .map(Some)
+            .ok_or_else(|| ApiError::not_found("InvalidVSwitchId.NotFound", key, id)),
         None => Ok(None),
     };
     let zone = zone_param("VSwitchId")?.unwrap_or(&config.zones[0]);
     let dr_zone = match zone_param("DisasterRecoveryVSwitchId")? {
         Some(z) if z.id == zone.id => {
-            return Err(ApiError::invalid("DisasterRecoveryVSwitchId", "must name a different zone than VSwitchId"));
+            return Err(ApiError::invalid(
+                "DisasterRecoveryVSwitchId",
+                "must name a different zone than VSwitchId",
+            ));
         }
         Some(z) => Some(z),
         None => config.zones.iter().find(|z| z.id != zone.id),
@@ -31,7 +43,12 @@ pub(super) fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let network_type = match p.str("NetworkType").unwrap_or("public") {
         "public" => NetworkType::Public,
         "private" => NetworkType::Private,
-        other => return Err(ApiError::invalid("NetworkType", format!("\"{other}\" is not public or private"))),
+        other => {
+            return Err(ApiError::invalid(
+                "NetworkType",
+                format!("\"{other}\" is not public or private"),
+            ));
+        }
     };
     let name = text(p, "Name")?.unwrap_or_default();
     ctx.write(|tx, changes| {
@@ -62,7 +79,10 @@ pub(super) fn describe(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 
 pub(super) fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let p = ctx.params;
-    let mut query = Query { tags: tag_filter(p)?, ..Query::default() };
+    let mut query = Query {
+        tags: tag_filter(p)?,
+        ..Query::default()
+    };
     if let Some(id) = p.str("VpnGatewayId").filter(|v| !v.is_empty()) {
         query.ids = Some(id.split(',').map(|s| s.trim().to_string()).collect());
     }
@@ -71,7 +91,16 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             query.fields.push((field, v.to_string()));
         }
     }
-    ctx.read(|tx| paged(tx, ctx, query, "VpnGateways", "VpnGateway", views::vpn_gateway))
+    ctx.read(|tx| {
+        paged(
+            tx,
+            ctx,
+            query,
+            "VpnGateways",
+            "VpnGateway",
+            views::vpn_gateway,
+        )
+    })
 }
 
 pub(super) fn modify(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
@@ -91,17 +120,25 @@ pub(super) fn delete(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     ctx.write(|tx, changes| {
         let g = load_param::<VpnGateway>(tx, ctx)?;
         let referrers = tx.referrers(ctx.account_id, &g.vpn_gateway_id)?;
-        if let Some((_, id)) = referrers.iter().find(|(kind, _)| kind == VpnConnection::KIND) {
+        if let Some((_, id)) = referrers
+            .iter()
+            .find(|(kind, _)| kind == VpnConnection::KIND)
+        {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "DependencyViolation.VpnConnection",
-                format!("The VPN gateway {} still has the IPsec-VPN connection {id}; delete it first.", g.vpn_gateway_id),
+                format!(
+                    "The VPN gateway {} still has the IPsec-VPN connection {id}; delete it first.",
+                    g.vpn_gateway_id
+                ),
             ));
         }
         for (kind, id) in referrers {
             match kind.as_str() {
                 k if k == VpnRouteEntry::KIND => tx.delete::<VpnRouteEntry>(ctx.account_id, &id)?,
-                k if k == VpnPbrRouteEntry::KIND => tx.delete::<VpnPbrRouteEntry>(ctx.account_id, &id)?,
+                k if k == VpnPbrRouteEntry::KIND => {
+                    tx.delete::<VpnPbrRouteEntry>(ctx.account_id, &id)?
+                }
                 _ => {}
             }
         }
