@@ -214,7 +214,9 @@ impl Claim {
 fn signature_mismatch(string_to_sign: &str) -> ApiError {
     ApiError::bad_request(
         "SignatureDoesNotMatch",
-        format!("Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"),
+        format!(
+            "Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"
+        ),
     )
 }
 

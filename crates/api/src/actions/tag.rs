@@ -1,9 +1,10 @@
 //! TagResources, UnTagResources, ListTagResources for VPN gateways, customer gateways and connections.
 
-use super::{Resource, load, parse_tags};
+use super::{Resource, load, tags as request_tags};
 use crate::error::ApiError;
 use crate::server::{ChangeOp, Ctx};
 use serde_json::{Value, json};
+use strait_model::validate::{self, TagInput};
 use strait_model::{CustomerGateway, VpnConnection, VpnGateway};
 use strait_store::Query;
 
@@ -52,7 +53,7 @@ fn retag<R: Resource>(
 }
 
 fn add_tags<R: Resource>(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    let new = parse_tags(ctx.params, "Tag")?;
+    let new = request_tags(ctx.params)?;
     if new.is_empty() {
         return Err(ApiError::missing("Tag.1.Key"));
     }
@@ -63,6 +64,14 @@ fn add_tags<R: Resource>(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
                 None => tags.push(t.clone()),
             }
         }
+        let inputs: Vec<TagInput> = tags
+            .iter()
+            .map(|t| TagInput {
+                key: Some(t.key.clone()),
+                value: Some(t.value.clone()),
+            })
+            .collect();
+        validate::validate_tags("Tag", &inputs)?;
         Ok(())
     })
 }
