@@ -11,6 +11,7 @@ use std::sync::Arc;
 use strait_api::config::{Config, Zone};
 use strait_api::sign::{SignedRequest, rpc_string_to_sign};
 use strait_api::{Api, ChangeOp};
+use strait_model::{NegotiationStatus, ProbeStatus, TunnelStatus};
 use strait_store::{Account, Store};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -18,6 +19,7 @@ use tower::ServiceExt;
 
 struct World {
     api: Arc<Api>,
+    store: Arc<Store>,
     alice: Account,
     bob: Account,
     _dir: tempfile::TempDir,
@@ -39,8 +41,10 @@ fn world() -> World {
         id: "zone-b".into(),
         gateway_ips: vec!["192.0.2.2".parse().unwrap()],
     });
+    let store = Arc::new(store);
     World {
-        api: Api::new(config, Arc::new(store)),
+        api: Api::new(config, store.clone()),
+        store,
         alice,
         bob,
         _dir: dir,
@@ -737,5 +741,83 @@ async fn lists_page_and_filter_by_tag() {
     assert_eq!(
         left["Tags"]["Tag"],
         serde_json::json!([{"Key": "team", "Value": "net"}])
+    );
+}
+
+#[tokio::test]
+async fn describe_shows_the_tunnel_state_the_gateway_observed() {
+    let w = world();
+    let api = &w.api;
+    let gw = gateway(&w, &w.alice).await;
+    let cgw = customer_gateway(&w, &w.alice, "198.51.100.1", "65530").await;
+    let bgp = r#"{"EnableBgp":"true","LocalAsn":"65531","TunnelCidr":"169.254.10.0/30","LocalBgpIp":"169.254.10.1"}"#;
+    let created = ok(
+        api,
+        call(
+            &w.alice,
+            "CreateVpnConnection",
+            &[
+                ("VpnGatewayId", &gw),
+                ("CustomerGatewayId", &cgw),
+                ("LocalSubnet", "10.0.0.0/16"),
+                ("RemoteSubnet", "192.168.0.0/24"),
+                ("BgpConfig", bgp),
+            ],
+        ),
+    )
+    .await;
+    let vco = created["VpnConnectionId"].as_str().unwrap();
+    let body = ok(
+        api,
+        call(
+            &w.alice,
+            "DescribeVpnConnection",
+            &[("VpnConnectionId", vco)],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (
+            body["Status"].as_str(),
+            body["VpnBgpConfig"]["Status"].as_str()
+        ),
+        (Some("ike_sa_not_established"), Some(""))
+    );
+
+    let conn: strait_model::VpnConnection = w
+        .store
+        .read(|tx| tx.get(&w.alice.account_id, vco))
+        .unwrap()
+        .unwrap();
+    let status = TunnelStatus {
+        status: NegotiationStatus::IpsecSaEstablished,
+        detail: String::new(),
+        bgp_status: Some(ProbeStatus::Success),
+        health_check_status: None,
+    };
+    let tunnel_id = &conn.tunnel_options[0].tunnel_id;
+    w.store
+        .write(|tx| tx.set_tunnel_status(&w.alice.account_id, vco, tunnel_id, &status))
+        .unwrap();
+    let body = ok(
+        api,
+        call(
+            &w.alice,
+            "DescribeVpnConnection",
+            &[("VpnConnectionId", vco)],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (
+            body["Status"].as_str(),
+            body["VpnBgpConfig"]["Status"].as_str()
+        ),
+        (Some("ipsec_sa_established"), Some("success"))
+    );
+    let listed = ok(api, call(&w.alice, "DescribeVpnConnections", &[])).await;
+    assert_eq!(
+        listed["VpnConnections"]["VpnConnection"][0]["Status"],
+        "ipsec_sa_established"
     );
 }
