@@ -274,6 +274,8 @@ async fn handle(
         Err(e) => {
             if e.status.is_server_error() {
                 tracing::error!(code = %e.code, message = %e.message, %request_id, "request failed");
+            } else {
+                tracing::debug!(code = %e.code, message = %e.message, %request_id, "request refused");
             }
             (e.status, axum::Json(e.body(&request_id, &host_id))).into_response()
         }

@@ -575,6 +575,23 @@ async fn dual_tunnel_connections_round_trip_in_the_sdk_shape_and_failures_write_
         body["TunnelOptionsSpecification"]["TunnelOptions"][0]["TunnelIkeConfig"]["Psk"],
         "s3cret-1"
     );
+    // The same object sent as one JSON parameter.
+    let json_spec = r#"{"TunnelIkeConfig":{"IkeLifetime":"3600"}}"#;
+    let modified = ok(
+        api,
+        call(
+            &w.alice,
+            "ModifyTunnelAttribute",
+            &[
+                ("VpnConnectionId", &vco),
+                ("TunnelId", &tunnel_id),
+                ("TunnelOptionsSpecification", json_spec),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(modified["TunnelIkeConfig"]["IkeLifetime"], 3600);
+    assert_eq!(modified["TunnelIkeConfig"]["Psk"], "new-key");
 
     // Routes go with their connection; the gateway can then be deleted.
     ok(

@@ -157,7 +157,11 @@ pub(super) fn modify(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 
 pub(super) fn modify_tunnel(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let tunnel_id = ctx.params.required("TunnelId")?;
-    let input: TunnelOptionsInput = input(&ctx.params.nested("TunnelOptionsSpecification"))?;
+    // The SDKs flatten the object (`TunnelOptionsSpecification.EnableDpd`); hand-made requests may send it as JSON.
+    let input: TunnelOptionsInput = match ctx.params.str("TunnelOptionsSpecification") {
+        Some(raw) => validate::parse_json("TunnelOptionsSpecification", raw)?,
+        None => input(&ctx.params.nested("TunnelOptionsSpecification"))?,
+    };
     ctx.write(|tx, changes| {
         let current = load_param::<VpnConnection>(tx, ctx)?;
         let gateway = gateway_of(tx, ctx, &current)?;
