@@ -64,32 +64,36 @@ pub(crate) trait Resource: Document {
     /// Parameter naming the id, e.g. `VpnGatewayId`.
     const ID_FIELD: &'static str;
     /// The resource's tags, for the tagging actions.
-    fn tags_mut(&mut self) -> Option<&mut Vec<Tag>>;
+    fn tags_mut(&mut self) -> &mut Vec<Tag>;
 }
 
-impl Resource for strait_model::VpnGateway {
-    const NOT_FOUND: &'static str = "InvalidVpnGatewayInstanceId.NotFound";
-    const ID_FIELD: &'static str = "VpnGatewayId";
-    fn tags_mut(&mut self) -> Option<&mut Vec<Tag>> {
-        Some(&mut self.tags)
-    }
+macro_rules! resource {
+    ($ty:ty, $not_found:literal, $field:literal) => {
+        impl Resource for $ty {
+            const NOT_FOUND: &'static str = $not_found;
+            const ID_FIELD: &'static str = $field;
+            fn tags_mut(&mut self) -> &mut Vec<Tag> {
+                &mut self.tags
+            }
+        }
+    };
 }
 
-impl Resource for strait_model::CustomerGateway {
-    const NOT_FOUND: &'static str = "InvalidCustomerGatewayInstanceId.NotFound";
-    const ID_FIELD: &'static str = "CustomerGatewayId";
-    fn tags_mut(&mut self) -> Option<&mut Vec<Tag>> {
-        Some(&mut self.tags)
-    }
-}
-
-impl Resource for strait_model::VpnConnection {
-    const NOT_FOUND: &'static str = "InvalidVpnConnectionInstanceId.NotFound";
-    const ID_FIELD: &'static str = "VpnConnectionId";
-    fn tags_mut(&mut self) -> Option<&mut Vec<Tag>> {
-        Some(&mut self.tags)
-    }
-}
+resource!(
+    strait_model::VpnGateway,
+    "InvalidVpnGatewayInstanceId.NotFound",
+    "VpnGatewayId"
+);
+resource!(
+    strait_model::CustomerGateway,
+    "InvalidCustomerGatewayInstanceId.NotFound",
+    "CustomerGatewayId"
+);
+resource!(
+    strait_model::VpnConnection,
+    "InvalidVpnConnectionInstanceId.NotFound",
+    "VpnConnectionId"
+);
 
 /// The caller's resource with this id; another account's id answers as not found.
 pub(crate) fn load<R: Resource>(tx: &Tx<'_>, ctx: &Ctx<'_>, id: &str) -> Result<R, ApiError> {

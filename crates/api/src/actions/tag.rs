@@ -42,9 +42,7 @@ fn retag<R: Resource>(
     ctx.write(|tx, changes| {
         for id in &ids {
             let mut r = load::<R>(tx, ctx, id)?;
-            if let Some(tags) = r.tags_mut() {
-                edit(tags)?;
-            }
+            edit(r.tags_mut())?;
             tx.update(ctx.account_id, &r)?;
             changes.push(R::KIND, id, ChangeOp::Modified);
         }
@@ -119,7 +117,7 @@ fn tag_rows<R: Resource>(ctx: &Ctx<'_>, resource_type: &str) -> Result<Vec<Value
         let mut rows = Vec::new();
         for mut r in tx.list::<R>(ctx.account_id, &query)?.items {
             let id = r.id();
-            for t in r.tags_mut().map(|t| t.as_slice()).unwrap_or_default() {
+            for t in r.tags_mut().iter() {
                 rows.push(json!({ "ResourceId": id, "ResourceType": resource_type, "TagKey": t.key, "TagValue": t.value }));
             }
         }
