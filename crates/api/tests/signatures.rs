@@ -247,6 +247,48 @@ fn missing_or_malformed_signatures_are_named() {
         Claim::parse(&req).unwrap_err().code,
         "InvalidSignatureMethod"
     );
+
+    // Garbage in every ACS3 slot: nothing panics, each answer names the problem.
+    for (auth, code) in [
+        ("ACS3-HMAC-SHA256 ", "IncompleteSignature"),
+        ("ACS3-HMAC-SHA256 Credential", "IncompleteSignature"),
+        (
+            "ACS3-HMAC-SHA256 Credential=a,SignedHeaders=,Signature=",
+            "IncompleteSignature",
+        ),
+        (
+            "ACS3-HMAC-SHA256 Credential=a,SignedHeaders=x-acs-date;x-acs-signature-nonce;x-acs-action,Signature=zz",
+            "SignatureDoesNotMatch",
+        ),
+    ] {
+        let h = acs3_headers("DescribeVpnGateway", EMPTY_SHA, auth, &[]);
+        let req = SignedRequest { headers: &h, ..req };
+        assert_eq!(Claim::parse(&req).unwrap_err().code, code, "{auth}");
+    }
+    let mut bad_date = acs3_headers("DescribeVpnGateway", EMPTY_SHA, ACS3_QUERY_ONLY, &[]);
+    bad_date.insert("x-acs-date", HeaderValue::from_static("yesterday"));
+    let req = SignedRequest {
+        headers: &bad_date,
+        ..req
+    };
+    assert_eq!(
+        Claim::parse(&req).unwrap_err().code,
+        "InvalidTimeStamp.Format"
+    );
+
+    let mut query = rpc_query("beMkVojdVrP9Of3dm3RCjfci6H4=");
+    query.retain(|(k, _)| k != "SignatureMethod");
+    query.push(("SignatureMethod".into(), "HMAC-MD5".into()));
+    let h = HeaderMap::new();
+    let req = SignedRequest {
+        query: &query,
+        headers: &h,
+        ..req
+    };
+    assert_eq!(
+        Claim::parse(&req).unwrap_err().code,
+        "InvalidSignatureMethod"
+    );
 }
 
 #[test]
