@@ -255,6 +255,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let started = std::time::Instant::now();
     let request_id = new_request_id();
     let host_id = headers
         .get(header::HOST)
@@ -264,6 +265,8 @@ async fn handle(
     let result = tokio::task::spawn_blocking(move || api.process(&method, &uri, &headers, &body))
         .await
         .unwrap_or_else(|e| Err(ApiError::internal(e)));
+    let elapsed_us = started.elapsed().as_micros();
+    tracing::debug!(%request_id, ok = result.is_ok(), elapsed_us, "request served");
     match result {
         Ok(mut value) => {
             if let Some(obj) = value.as_object_mut() {
