@@ -854,3 +854,137 @@ async fn describe_shows_the_tunnel_state_the_gateway_observed() {
         "ipsec_sa_established"
     );
 }
+
+#[tokio::test]
+async fn negotiation_logs_are_read_back_per_connection_and_window() {
+    let w = world();
+    let api = &w.api;
+    let gw = gateway(&w, &w.alice).await;
+    let cgw = customer_gateway(&w, &w.alice, "198.51.100.1", "65530").await;
+    let created = ok(
+        api,
+        call(
+            &w.alice,
+            "CreateVpnConnection",
+            &[
+                ("VpnGatewayId", &gw),
+                ("CustomerGatewayId", &cgw),
+                ("LocalSubnet", "10.0.0.0/16"),
+                ("RemoteSubnet", "192.168.0.0/24"),
+            ],
+        ),
+    )
+    .await;
+    let vco = created["VpnConnectionId"].as_str().unwrap();
+    let conn: strait_model::VpnConnection = w
+        .store
+        .read(|tx| tx.get(&w.alice.account_id, vco))
+        .unwrap()
+        .unwrap();
+    let tunnel = conn.tunnel_options[0].tunnel_id.clone();
+    // 2026-11-23 02:00:00 UTC, then 30 s and 10 min later.
+    let base_ms = 1_795_399_200_000_i64;
+    w.store
+        .write(|tx| {
+            tx.append_log(
+                &w.alice.account_id,
+                vco,
+                &tunnel,
+                base_ms,
+                "IKE_SA_INIT sent",
+            )?;
+            tx.append_log(
+                &w.alice.account_id,
+                vco,
+                &tunnel,
+                base_ms + 30_000,
+                "phase 2 negotiation succeeded",
+            )?;
+            tx.append_log(
+                &w.alice.account_id,
+                vco,
+                &tunnel,
+                base_ms + 600_000,
+                "DPD timeout",
+            )
+        })
+        .unwrap();
+
+    let from = (base_ms / 1000).to_string();
+    let body = ok(
+        api,
+        call(
+            &w.alice,
+            "DescribeVpnConnectionLogs",
+            &[
+                ("VpnConnectionId", vco),
+                ("From", &from),
+                ("MinutePeriod", "5"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(body["Count"], 2);
+    assert_eq!(body["IsCompleted"], true);
+    assert_eq!(
+        body["Data"]["Logs"][0],
+        format!("2026-11-23 02:00:00 {tunnel}: IKE_SA_INIT sent")
+    );
+    assert_eq!(
+        body["Data"]["Logs"][1],
+        format!("2026-11-23 02:00:30 {tunnel}: phase 2 negotiation succeeded")
+    );
+
+    let page = ok(
+        api,
+        call(
+            &w.alice,
+            "DescribeVpnConnectionLogs",
+            &[
+                ("VpnConnectionId", vco),
+                ("From", &from),
+                ("MinutePeriod", "10"),
+                ("PageSize", "1"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (page["Count"].as_u64(), page["IsCompleted"].as_bool()),
+        (Some(2), Some(false))
+    );
+
+    err(
+        api,
+        call(
+            &w.alice,
+            "DescribeVpnConnectionLogs",
+            &[("VpnConnectionId", vco)],
+        ),
+        StatusCode::BAD_REQUEST,
+        "MissingParameter.MinutePeriod",
+    )
+    .await;
+    err(
+        api,
+        call(
+            &w.alice,
+            "DescribeVpnConnectionLogs",
+            &[("VpnConnectionId", vco), ("MinutePeriod", "11")],
+        ),
+        StatusCode::BAD_REQUEST,
+        "InvalidParameter.MinutePeriod",
+    )
+    .await;
+    err(
+        api,
+        call(
+            &w.bob,
+            "DescribeVpnConnectionLogs",
+            &[("VpnConnectionId", vco), ("MinutePeriod", "5")],
+        ),
+        StatusCode::NOT_FOUND,
+        "InvalidVpnConnectionInstanceId.NotFound",
+    )
+    .await;
+}

@@ -8,7 +8,7 @@ use crate::views::{self, Extras, Shape};
 use serde_json::{Value, json};
 use strait_model::validate::{self, ConnectionContext, ConnectionInput, TunnelOptionsInput};
 use strait_model::{CustomerGateway, VpnConnection, VpnGateway, VpnPbrRouteEntry, VpnRouteEntry};
-use strait_store::{Document, Query, Tx};
+use strait_store::{Document, Page, Query, Tx};
 
 /// The store's side of validating a connection on `gateway`: the account's customer gateways and
 /// the gateway's connections.
@@ -201,3 +201,81 @@ pub(super) fn delete(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         Ok(json!({}))
     })
 }
+
+/// The `[from, to)` window of DescribeVpnConnectionLogs in ms: `From`/`To` are UNIX seconds,
+/// `MinutePeriod` (1..=10) extends one of them or, alone, ends now.
+fn log_window(ctx: &Ctx<'_>, now_ms: i64) -> Result<(i64, i64), ApiError> {
+    let p = ctx.params;
+    let period = match p.parse::<i64>("MinutePeriod")? {
+        Some(m @ 1..=10) => Some(m * 60_000),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "MinutePeriod",
+                "must be between 1 and 10 (minutes)",
+            ));
+        }
+        None => None,
+    };
+    let from = p.parse::<i64>("From")?.map(|s| s.saturating_mul(1000));
+    let to = p.parse::<i64>("To")?.map(|s| s.saturating_mul(1000));
+    let window = match (from, to, period) {
+        (Some(f), Some(t), _) => (f, t),
+        (Some(f), None, Some(m)) => (f, f + m),
+        (None, Some(t), Some(m)) => (t - m, t),
+        (None, None, Some(m)) => (now_ms - m, now_ms),
+        _ => return Err(ApiError::missing("MinutePeriod")),
+    };
+    if window.0 >= window.1 {
+        return Err(ApiError::invalid("To", "must be later than From"));
+    }
+    Ok(window)
+}
+
+pub(super) fn logs(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    let page = ctx.params.page(50)?;
+    ctx.read(|tx| {
+        let conn = load_param::<VpnConnection>(tx, ctx)?;
+        let tunnel_id = ctx.params.str("TunnelId").filter(|t| !t.is_empty());
+        if let Some(id) = tunnel_id.filter(|id| conn.tunnel(id).is_none()) {
+            return Err(ApiError::not_found(
+                "InvalidTunnelId.NotFound",
+                "TunnelId",
+                id,
+            ));
+        }
+        let window = log_window(ctx, tx.now_ms())?;
+        let page_rows = Page::number(page.number, page.size);
+        let listing = tx.logs(
+            ctx.account_id,
+            &conn.vpn_connection_id,
+            tunnel_id,
+            window,
+            page_rows,
+        )?;
+        let logs: Vec<String> = listing
+            .items
+            .iter()
+            .map(|l| {
+                let at = time::OffsetDateTime::from_unix_timestamp_nanos(
+                    i128::from(l.time_ms) * 1_000_000,
+                )
+                .ok()
+                .and_then(|t| t.format(LOG_TIME).ok())
+                .unwrap_or_default();
+                format!("{at} {}: {}", l.tunnel_id, l.line)
+            })
+            .collect();
+        let shown = page_rows.offset.saturating_add(logs.len() as u64);
+        Ok(json!({
+            "Data": { "Logs": logs },
+            "Count": listing.total,
+            "IsCompleted": shown >= listing.total,
+            "PageNumber": page.number,
+            "PageSize": page.size,
+        }))
+    })
+}
+
+/// How a log line's time is written (UTC).
+const LOG_TIME: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");

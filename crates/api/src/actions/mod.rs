@@ -36,6 +36,7 @@ pub fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         "ModifyVpnConnectionAttribute" => connection::modify(ctx),
         "ModifyTunnelAttribute" => connection::modify_tunnel(ctx),
         "DeleteVpnConnection" => connection::delete(ctx),
+        "DescribeVpnConnectionLogs" => connection::logs(ctx),
         "CreateVpnRouteEntry" => route::create(ctx),
         "DescribeVpnRouteEntries" => route::list(ctx),
         "DeleteVpnRouteEntry" => route::delete(ctx),
