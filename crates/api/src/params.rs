@@ -27,11 +27,6 @@ impl Params {
         format!("{}{key}", self.prefix)
     }
 
-    /// Whether no parameter is present.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
     /// Every parameter of this set, names relative to it.
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
@@ -153,17 +148,6 @@ pub struct Page {
     pub size: u32,
 }
 
-impl Page {
-    /// The items of this page out of all of them.
-    pub fn slice<T>(&self, all: Vec<T>) -> Vec<T> {
-        let skip = (self.number as usize - 1).saturating_mul(self.size as usize);
-        all.into_iter()
-            .skip(skip)
-            .take(self.size as usize)
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,15 +196,5 @@ mod tests {
         assert_eq!(p.bool("DryRun").unwrap(), Some(true));
         assert_eq!(p.page(50).unwrap_err().code, "InvalidParameter.PageSize");
         assert_eq!(p.repeated("Tag").unwrap_err().code, "InvalidParameter.Tag");
-    }
-
-    #[test]
-    fn pages_slice_the_list() {
-        let page = Page { number: 2, size: 3 };
-        assert_eq!(page.slice((1..=8).collect()), vec![4, 5, 6]);
-        assert_eq!(
-            Page { number: 4, size: 3 }.slice((1..=8).collect::<Vec<i32>>()),
-            Vec::<i32>::new()
-        );
     }
 }
