@@ -55,6 +55,12 @@ def test_official_sdk_requests_are_signed_and_accepted(api):
     assert body["RequestId"] and "TotalCount" in body
 
 
+def test_admin_credentials_file_is_private_and_complete(server):
+    path = server.data_dir / "credentials.json"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert set(json.loads(path.read_text())) >= {"AccountId", "AccessKeyId", "AccessKeySecret"}
+
+
 def test_wrong_secret_is_rejected_and_changes_nothing(server, api):
     before = api("DescribeCustomerGateways")["TotalCount"]
     forged = Api(server.endpoint, {**api.creds, "AccessKeySecret": api.creds["AccessKeySecret"][::-1] + "x"})
