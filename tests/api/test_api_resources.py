@@ -233,3 +233,25 @@ def test_seed_003_set_reads_back_exactly(server, api):
 
     listed = api("DescribeVpnConnections", VpnGatewayId=gw)
     assert ids(listed["VpnConnections"]["VpnConnection"]) == {vco for *_, vco in made}
+
+
+def test_modify_dual_tunnel_connection_by_tunnel_id(server, api):
+    gw = make_gateway(api)
+    cgw1, _ = make_cgw(server, api)
+    cgw2, _ = make_cgw(server, api)
+    vco = api("CreateVpnConnection", **dual(gw, cgw1, cgw2, Name="pair-before"))["VpnConnectionId"]
+    t1, t2 = tunnels(api("DescribeVpnConnection", VpnConnectionId=vco))
+
+    echoed = api("ModifyVpnConnectionAttribute", VpnConnectionId=vco, Name="pair-after", TunnelOptionsSpecification=[
+        {"TunnelId": t1["TunnelId"], "TunnelIkeConfig": {"Psk": "master-key", "IkePfs": "group14"}},
+        {"TunnelId": t2["TunnelId"], "TunnelIpsecConfig": {"IpsecEncAlg": "aes256"}}])
+    # The response echoes the full connection.
+    assert_fields(echoed, {"VpnConnectionId": vco, "Name": "pair-after"}, "modify response")
+
+    body = api("DescribeVpnConnection", VpnConnectionId=vco)
+    assert_fields(body, {"Name": "pair-after"})
+    n1, n2 = tunnels(body)
+    assert (n1["TunnelId"], n2["TunnelId"]) == (t1["TunnelId"], t2["TunnelId"])
+    assert_fields(n1["TunnelIkeConfig"], {"Psk": "master-key", "IkePfs": "group14", "IkeVersion": "ikev2"}, "tunnel 1")
+    assert_fields(n2["TunnelIpsecConfig"], {"IpsecEncAlg": "aes256", "IpsecPfs": "group2"}, "tunnel 2 IPsec")
+    assert n2["TunnelIkeConfig"] == t2["TunnelIkeConfig"], "tunnel 2 IKE changed though not sent"
