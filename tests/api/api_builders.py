@@ -90,3 +90,11 @@ def tunnels(body: dict) -> list[dict]:
     """A DescribeVpnConnection body's tunnels, master first."""
     ts = (body.get("TunnelOptionsSpecification") or {}).get("TunnelOptions", [])
     return sorted(ts, key=lambda t: 0 if t.get("Role") == "master" else 1)
+
+
+def tunnel_config(tunnel: dict) -> dict:
+    """A tunnel's configuration, without its observed negotiation state (State, Status, BgpStatus)."""
+    out = {k: v for k, v in tunnel.items() if k not in ("State", "Status")}
+    if isinstance(out.get("TunnelBgpConfig"), dict):
+        out["TunnelBgpConfig"] = {k: v for k, v in out["TunnelBgpConfig"].items() if k != "BgpStatus"}
+    return out
