@@ -3,6 +3,7 @@
 pub mod algo;
 pub mod id;
 pub mod resource;
+pub mod status;
 pub mod tunnel;
 
 pub use algo::{AuthAlg, DhGroup, EncAlg, IkeMode, IkeVersion, Pfs};
@@ -12,6 +13,7 @@ pub use resource::{
     AttachType, CustomerGateway, GatewayStatus, NetworkType, SubnetList, Tag, VpnConnection,
     VpnGateway, VpnPbrRouteEntry, VpnRouteEntry,
 };
+pub use status::{NegotiationStatus, ProbeStatus, TunnelStatus};
 pub use tunnel::{
     BgpConfig, HealthCheckConfig, HealthCheckPolicy, IkeConfig, IpsecConfig, Role, Tunnel,
 };
