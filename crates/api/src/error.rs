@@ -89,3 +89,10 @@ impl ApiError {
         })
     }
 }
+
+impl From<strait_model::validate::ValidationError> for ApiError {
+    fn from(e: strait_model::validate::ValidationError) -> Self {
+        let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        ApiError::new(status, e.code, e.message)
+    }
+}

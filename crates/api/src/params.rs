@@ -1,7 +1,6 @@
 //! RPC request parameters: the flat `Key=Value` map the SDKs send, with typed, field-naming accessors.
 
 use crate::error::ApiError;
-use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::str::FromStr;
@@ -31,6 +30,11 @@ impl Params {
     /// Whether no parameter is present.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+
+    /// Every parameter of this set, names relative to it.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// A parameter's raw value.
@@ -69,18 +73,6 @@ impl Params {
                     &self.field(key),
                     format!("\"{v}\" is not true or false"),
                 )),
-            })
-            .transpose()
-    }
-
-    /// A parameter holding a JSON document (e.g. `IkeConfig`).
-    pub fn json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ApiError> {
-        self.str(key)
-            .filter(|v| !v.trim().is_empty())
-            .map(|v| {
-                serde_json::from_str(v).map_err(|e| {
-                    ApiError::invalid(&self.field(key), format!("malformed JSON: {e}"))
-                })
             })
             .transpose()
     }

@@ -56,7 +56,12 @@ impl Api {
     /// A service over an opened store.
     pub fn new(config: Config, store: Arc<Store>) -> Arc<Api> {
         let (changes, _) = broadcast::channel(1024);
-        Arc::new(Api { config, store, nonces: NonceCache::default(), changes })
+        Arc::new(Api {
+            config,
+            store,
+            nonces: NonceCache::default(),
+            changes,
+        })
     }
 
     /// Changes committed from now on (the reconciler's hook).
@@ -74,16 +79,34 @@ impl Api {
         axum::serve(listener, self.router()).await
     }
 
-    fn process(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    fn process(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Value, ApiError> {
         let query: Vec<(String, String)> =
-            form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
+            form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+                .into_owned()
+                .collect();
         let is_form = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        let form: Vec<(String, String)> =
-            if is_form { form_urlencoded::parse(body).into_owned().collect() } else { Vec::new() };
-        let signed = SignedRequest { method: method.as_str(), path: uri.path(), query: &query, form: &form, headers, body };
+        let form: Vec<(String, String)> = if is_form {
+            form_urlencoded::parse(body).into_owned().collect()
+        } else {
+            Vec::new()
+        };
+        let signed = SignedRequest {
+            method: method.as_str(),
+            path: uri.path(),
+            query: &query,
+            form: &form,
+            headers,
+            body,
+        };
 
         let claim = Claim::parse(&signed)?;
         let now = OffsetDateTime::now_utc();
@@ -92,7 +115,11 @@ impl Api {
             .store
             .read(|tx| tx.account_by_access_key(&claim.access_key_id))?
             .ok_or_else(|| {
-                ApiError::new(StatusCode::NOT_FOUND, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "InvalidAccessKeyId.NotFound",
+                    "Specified access key is not found.",
+                )
             })?;
         claim.verify(&signed, &account.access_key_secret)?;
         self.nonces.check_and_record(&claim, now)?;
@@ -103,11 +130,22 @@ impl Api {
             .and_then(|v| v.to_str().ok())
             .or_else(|| params.str("Action"))
             .ok_or_else(|| ApiError::missing("Action"))?;
-        let version = headers.get("x-acs-version").and_then(|v| v.to_str().ok()).or_else(|| params.str("Version"));
+        let version = headers
+            .get("x-acs-version")
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| params.str("Version"));
         if let Some(v) = version.filter(|v| *v != VERSION) {
-            return Err(ApiError::bad_request("InvalidVersion", format!("Specified version \"{v}\" is not supported; use {VERSION}.")));
+            return Err(ApiError::bad_request(
+                "InvalidVersion",
+                format!("Specified version \"{v}\" is not supported; use {VERSION}."),
+            ));
         }
-        let ctx = Ctx { api: self, account_id: &account.account_id, action, params: &params };
+        let ctx = Ctx {
+            api: self,
+            account_id: &account.account_id,
+            action,
+            params: &params,
+        };
         actions::dispatch(&ctx)
     }
 }
@@ -148,13 +186,18 @@ impl Ctx<'_> {
     /// Runs a mutating action in one transaction, with `ClientToken` idempotency and `DryRun`:
     /// a repeated token answers the first response; a valid dry run answers `DryRunOperation`
     /// and rolls back.
-    pub fn write(&self, f: impl FnOnce(&Tx<'_>, &mut Changes) -> Result<Value, ApiError>) -> Result<Value, ApiError> {
+    pub fn write(
+        &self,
+        f: impl FnOnce(&Tx<'_>, &mut Changes) -> Result<Value, ApiError>,
+    ) -> Result<Value, ApiError> {
         let token = self.params.str("ClientToken").filter(|t| !t.is_empty());
         let dry_run = self.params.bool("DryRun")?.unwrap_or(false);
         let mut changes = Changes::default();
         let out = self.api.store.write(|tx| {
             if let Some(token) = token {
-                if let Some(previous) = tx.idempotent_response(self.account_id, self.action, token)? {
+                if let Some(previous) =
+                    tx.idempotent_response(self.account_id, self.action, token)?
+                {
                     return serde_json::from_str(&previous).map_err(ApiError::internal);
                 }
             }
@@ -163,13 +206,23 @@ impl Ctx<'_> {
                 return Err(ApiError::dry_run());
             }
             if let Some(token) = token {
-                tx.record_idempotent_response(self.account_id, self.action, token, &out.to_string())?;
+                tx.record_idempotent_response(
+                    self.account_id,
+                    self.action,
+                    token,
+                    &out.to_string(),
+                )?;
             }
             Ok(out)
         })?;
         for (kind, id, op) in changes.0 {
             // Nobody listening is fine: the reconciler also reads the store on start.
-            let _ = self.api.changes.send(Change { account_id: self.account_id.to_string(), kind, id, op });
+            let _ = self.api.changes.send(Change {
+                account_id: self.account_id.to_string(),
+                kind,
+                id,
+                op,
+            });
         }
         Ok(out)
     }
@@ -185,9 +238,19 @@ fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string().to_uppercase()
 }
 
-async fn handle(State(api): State<Arc<Api>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(api): State<Arc<Api>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let request_id = new_request_id();
-    let host_id = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("strait").to_string();
+    let host_id = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("strait")
+        .to_string();
     let result = tokio::task::spawn_blocking(move || api.process(&method, &uri, &headers, &body))
         .await
         .unwrap_or_else(|e| Err(ApiError::internal(e)));

@@ -115,7 +115,7 @@ impl Claim {
         }
         let signature = base64::engine::general_purpose::STANDARD
             .decode(signature)
-            .map_err(|_| signature_mismatch())?;
+            .map_err(|_| signature_mismatch(""))?;
         Ok(Claim {
             access_key_id: access_key_id.to_string(),
             timestamp: parse_time(timestamp)?,
@@ -164,7 +164,7 @@ impl Claim {
             nonce: nonce.to_string(),
             scheme: Scheme::Acs3 {
                 signed_headers,
-                signature: hex::decode(signature).map_err(|_| signature_mismatch())?,
+                signature: hex::decode(signature).map_err(|_| signature_mismatch(""))?,
             },
         })
     }
@@ -195,24 +195,28 @@ impl Claim {
                     .map_err(ApiError::internal)?;
                 mac.update(string_to_sign.as_bytes());
                 mac.verify_slice(signature)
-                    .map_err(|_| signature_mismatch())
+                    .map_err(|_| signature_mismatch(&string_to_sign))
             }
             Scheme::RpcSha1 { signature } => {
                 let key = format!("{secret}&");
                 let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(key.as_bytes())
                     .map_err(ApiError::internal)?;
-                mac.update(rpc_string_to_sign(req).as_bytes());
+                let string_to_sign = rpc_string_to_sign(req);
+                mac.update(string_to_sign.as_bytes());
                 mac.verify_slice(signature)
-                    .map_err(|_| signature_mismatch())
+                    .map_err(|_| signature_mismatch(&string_to_sign))
             }
         }
     }
 }
 
-fn signature_mismatch() -> ApiError {
+/// The cloud's answer to a wrong signature; aliyun-python-sdk-core reads the string to sign after the colon.
+fn signature_mismatch(string_to_sign: &str) -> ApiError {
     ApiError::bad_request(
         "SignatureDoesNotMatch",
-        "Specified signature is not matched with our calculation.",
+        format!(
+            "Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"
+        ),
     )
 }
 

@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value, json};
 use strait_model::{
-    AttachType, BgpConfig, CustomerGateway, GatewayStatus, NetworkType, Tag, Tunnel, VpnConnection, VpnGateway,
-    VpnPbrRouteEntry, VpnRouteEntry,
+    AttachType, BgpConfig, CustomerGateway, GatewayStatus, NetworkType, Tag, Tunnel, VpnConnection,
+    VpnGateway, VpnPbrRouteEntry, VpnRouteEntry,
 };
 
 /// Negotiation status reported until the gateway writes an observed one.
@@ -149,8 +149,20 @@ fn bgp(b: &BgpConfig, peer_asn: Option<u32>, shape: Shape) -> Map<String, Value>
 /// One tunnel as TunnelOptionsSpecification.TunnelOptions and ModifyTunnelAttribute answer it;
 /// `peer_asn` looks up a customer gateway's ASN.
 pub fn tunnel(t: &Tunnel, peer_asn: &dyn Fn(&str) -> Option<u32>, shape: Shape) -> Value {
-    let mut bgp = bgp(&t.tunnel_bgp_config, peer_asn(&t.customer_gateway_id), shape);
-    bgp.insert("BgpStatus".into(), if t.tunnel_bgp_config.enable_bgp { "false" } else { "" }.into());
+    let mut bgp = bgp(
+        &t.tunnel_bgp_config,
+        peer_asn(&t.customer_gateway_id),
+        shape,
+    );
+    bgp.insert(
+        "BgpStatus".into(),
+        if t.tunnel_bgp_config.enable_bgp {
+            "false"
+        } else {
+            ""
+        }
+        .into(),
+    );
     json!({
         "TunnelId": t.tunnel_id,
         "TunnelIndex": t.tunnel_index,
@@ -171,7 +183,12 @@ pub fn tunnel(t: &Tunnel, peer_asn: &dyn Fn(&str) -> Option<u32>, shape: Shape) 
 
 /// A connection as DescribeVpnConnection (`tags_key` "Tags"), DescribeVpnConnections ("Tag") and
 /// ModifyVpnConnectionAttribute answer it.
-pub fn vpn_connection(c: &VpnConnection, peer_asn: &dyn Fn(&str) -> Option<u32>, shape: Shape, tags_key: &str) -> Value {
+pub fn vpn_connection(
+    c: &VpnConnection,
+    peer_asn: &dyn Fn(&str) -> Option<u32>,
+    shape: Shape,
+    tags_key: &str,
+) -> Value {
     let mut v = json!({
         "VpnConnectionId": c.vpn_connection_id,
         "Name": c.name,
@@ -208,26 +225,52 @@ pub fn vpn_connection(c: &VpnConnection, peer_asn: &dyn Fn(&str) -> Option<u32>,
             "Status": if c.vco_health_check.enable { "failed" } else { "" },
         },
     });
-    let Some(obj) = v.as_object_mut() else { return v };
+    let Some(obj) = v.as_object_mut() else {
+        return v;
+    };
     obj.insert(tags_key.into(), tags(&c.tags));
     match c.tunnel_options.as_slice() {
         [single] => {
-            obj.insert("CustomerGatewayId".into(), single.customer_gateway_id.clone().into());
+            obj.insert(
+                "CustomerGatewayId".into(),
+                single.customer_gateway_id.clone().into(),
+            );
             obj.insert("InternetIp".into(), single.internet_ip.to_string().into());
             obj.insert("ZoneNo".into(), single.zone_no.clone().into());
             obj.insert("EnableDpd".into(), single.enable_dpd.into());
-            obj.insert("EnableNatTraversal".into(), single.enable_nat_traversal.into());
+            obj.insert(
+                "EnableNatTraversal".into(),
+                single.enable_nat_traversal.into(),
+            );
             obj.insert("IkeConfig".into(), ike(single, Shape::Modify));
             obj.insert("IpsecConfig".into(), ipsec(single, Shape::Modify));
-            let mut b = bgp(&single.tunnel_bgp_config, peer_asn(&single.customer_gateway_id), Shape::Modify);
-            b.insert("EnableBgp".into(), single.tunnel_bgp_config.enable_bgp.to_string().into());
-            b.insert("Status".into(), if single.tunnel_bgp_config.enable_bgp { "false" } else { "" }.into());
+            let mut b = bgp(
+                &single.tunnel_bgp_config,
+                peer_asn(&single.customer_gateway_id),
+                Shape::Modify,
+            );
+            b.insert(
+                "EnableBgp".into(),
+                single.tunnel_bgp_config.enable_bgp.to_string().into(),
+            );
+            b.insert(
+                "Status".into(),
+                if single.tunnel_bgp_config.enable_bgp {
+                    "false"
+                } else {
+                    ""
+                }
+                .into(),
+            );
             b.insert("AuthKey".into(), "".into());
             obj.insert("VpnBgpConfig".into(), Value::Object(b));
         }
         tunnels => {
             let options: Vec<Value> = tunnels.iter().map(|t| tunnel(t, peer_asn, shape)).collect();
-            obj.insert("TunnelOptionsSpecification".into(), json!({ "TunnelOptions": options }));
+            obj.insert(
+                "TunnelOptionsSpecification".into(),
+                json!({ "TunnelOptions": options }),
+            );
         }
     }
     v

@@ -5,6 +5,7 @@ pub mod id;
 pub mod resource;
 pub mod status;
 pub mod tunnel;
+pub mod validate;
 
 pub use algo::{AuthAlg, DhGroup, EncAlg, IkeMode, IkeVersion, Pfs};
 pub use id::IdKind;

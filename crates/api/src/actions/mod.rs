@@ -10,8 +10,11 @@ use crate::error::ApiError;
 use crate::params::Params;
 use crate::server::Ctx;
 use axum::http::StatusCode;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use strait_model::Tag;
+use strait_model::validate::{self, TagInput};
 use strait_store::{Document, Listing, Page, Query, Tx};
 
 /// Runs the action the request names.
@@ -90,7 +93,8 @@ impl Resource for strait_model::VpnConnection {
 
 /// The caller's resource with this id; another account's id answers as not found.
 pub(crate) fn load<R: Resource>(tx: &Tx<'_>, ctx: &Ctx<'_>, id: &str) -> Result<R, ApiError> {
-    tx.get::<R>(ctx.account_id, id)?.ok_or_else(|| ApiError::not_found(R::NOT_FOUND, R::ID_FIELD, id))
+    tx.get::<R>(ctx.account_id, id)?
+        .ok_or_else(|| ApiError::not_found(R::NOT_FOUND, R::ID_FIELD, id))
 }
 
 /// The caller's resource named by its id parameter (required).
@@ -98,18 +102,40 @@ pub(crate) fn load_param<R: Resource>(tx: &Tx<'_>, ctx: &Ctx<'_>) -> Result<R, A
     load(tx, ctx, ctx.params.required(R::ID_FIELD)?)
 }
 
-/// Tags given as `key.N.Key` / `key.N.Value` (`Tag` or `Tags`, as each action names them).
-pub(crate) fn parse_tags(params: &Params, key: &str) -> Result<Vec<Tag>, ApiError> {
-    params
-        .repeated(key)?
-        .iter()
-        .map(|t| Ok(Tag { key: t.required("Key")?.to_string(), value: t.str("Value").unwrap_or("").to_string() }))
-        .collect()
+/// The request decoded into one of the model's input types (values still raw, fields named as sent).
+pub(crate) fn input<T: DeserializeOwned>(params: &Params) -> Result<T, ApiError> {
+    Ok(validate::from_params(params.pairs())?)
+}
+
+/// The `Tag.N.Key` / `Tag.N.Value` list of a request.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct TagList {
+    tag: Vec<TagInput>,
+}
+
+/// Tags `Tag.N.*`, checked by the model's rules.
+pub(crate) fn tags(params: &Params) -> Result<Vec<Tag>, ApiError> {
+    Ok(validate::validate_tags(
+        "Tag",
+        &input::<TagList>(params)?.tag,
+    )?)
 }
 
 /// Tag filters `Tag.N.Key` / `Tag.N.Value` of a Describe action.
 pub(crate) fn tag_filter(params: &Params) -> Result<Vec<(String, Option<String>)>, ApiError> {
-    Ok(parse_tags(params, "Tag")?.into_iter().map(|t| (t.key, Some(t.value).filter(|v| !v.is_empty()))).collect())
+    Ok(tags(params)?
+        .into_iter()
+        .map(|t| (t.key, Some(t.value).filter(|v| !v.is_empty())))
+        .collect())
+}
+
+/// The ids of a Describe filter given as one id or a comma-separated list.
+pub(crate) fn id_filter(params: &Params, key: &str) -> Option<Vec<String>> {
+    params
+        .str(key)
+        .filter(|v| !v.is_empty())
+        .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
 }
 
 /// Lists one page and answers `{outer: {inner: [...]}, TotalCount, PageNumber, PageSize}`.
@@ -130,16 +156,4 @@ pub(crate) fn paged<D: Document>(
         "PageNumber": page.number,
         "PageSize": page.size,
     }))
-}
-
-/// The `Name` or `Description` of a request, checked by the model's rules.
-pub(crate) fn text(params: &Params, key: &str) -> Result<Option<String>, ApiError> {
-    let Some(v) = params.str(key) else { return Ok(None) };
-    if v.chars().count() > 256 {
-        return Err(ApiError::invalid(key, "must be at most 256 characters"));
-    }
-    if v.starts_with("http://") || v.starts_with("https://") {
-        return Err(ApiError::invalid(key, "must not start with http:// or https://"));
-    }
-    Ok(Some(v.to_string()))
 }

@@ -1,9 +1,10 @@
 //! TagResources, UnTagResources, ListTagResources for VPN gateways, customer gateways and connections.
 
-use super::{Resource, load, parse_tags};
+use super::{Resource, load, tags as request_tags};
 use crate::error::ApiError;
 use crate::server::{ChangeOp, Ctx};
 use serde_json::{Value, json};
+use strait_model::validate::{self, TagInput};
 use strait_model::{CustomerGateway, VpnConnection, VpnGateway};
 use strait_store::Query;
 
@@ -17,7 +18,12 @@ fn resource_type(ctx: &Ctx<'_>) -> Result<&'static str, ApiError> {
     [VPN_GATEWAY, CUSTOMER_GATEWAY, VPN_CONNECTION]
         .into_iter()
         .find(|t| t.eq_ignore_ascii_case(rt))
-        .ok_or_else(|| ApiError::invalid("ResourceType", format!("\"{rt}\" is not one of VpnGateway, CustomerGateway, VpnConnection")))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "ResourceType",
+                format!("\"{rt}\" is not one of VpnGateway, CustomerGateway, VpnConnection"),
+            )
+        })
 }
 
 fn resource_ids(ctx: &Ctx<'_>, required: bool) -> Result<Vec<String>, ApiError> {
@@ -28,7 +34,10 @@ fn resource_ids(ctx: &Ctx<'_>, required: bool) -> Result<Vec<String>, ApiError> 
     Ok(ids)
 }
 
-fn retag<R: Resource>(ctx: &Ctx<'_>, edit: impl Fn(&mut Vec<strait_model::Tag>) -> Result<(), ApiError>) -> Result<Value, ApiError> {
+fn retag<R: Resource>(
+    ctx: &Ctx<'_>,
+    edit: impl Fn(&mut Vec<strait_model::Tag>) -> Result<(), ApiError>,
+) -> Result<Value, ApiError> {
     let ids = resource_ids(ctx, true)?;
     ctx.write(|tx, changes| {
         for id in &ids {
@@ -44,7 +53,7 @@ fn retag<R: Resource>(ctx: &Ctx<'_>, edit: impl Fn(&mut Vec<strait_model::Tag>) 
 }
 
 fn add_tags<R: Resource>(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    let new = parse_tags(ctx.params, "Tag")?;
+    let new = request_tags(ctx.params)?;
     if new.is_empty() {
         return Err(ApiError::missing("Tag.1.Key"));
     }
@@ -55,7 +64,15 @@ fn add_tags<R: Resource>(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
                 None => tags.push(t.clone()),
             }
         }
-        crate::validate::tags("Tag", tags.clone()).map(|_| ())
+        let inputs: Vec<TagInput> = tags
+            .iter()
+            .map(|t| TagInput {
+                key: Some(t.key.clone()),
+                value: Some(t.value.clone()),
+            })
+            .collect();
+        validate::validate_tags("Tag", &inputs)?;
+        Ok(())
     })
 }
 
@@ -93,7 +110,11 @@ fn tag_rows<R: Resource>(ctx: &Ctx<'_>, resource_type: &str) -> Result<Vec<Value
     if ids.is_empty() && filter.is_empty() {
         return Err(ApiError::missing("ResourceId.1"));
     }
-    let query = Query { ids: Some(ids).filter(|i| !i.is_empty()), tags: filter, ..Query::default() };
+    let query = Query {
+        ids: Some(ids).filter(|i| !i.is_empty()),
+        tags: filter,
+        ..Query::default()
+    };
     ctx.read(|tx| {
         let mut rows = Vec::new();
         for mut r in tx.list::<R>(ctx.account_id, &query)?.items {
@@ -120,10 +141,18 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     };
     let start = match ctx.params.str("NextToken").filter(|t| !t.is_empty()) {
         None => 0,
-        Some(t) => t.parse::<usize>().ok().filter(|n| *n <= rows.len()).ok_or_else(|| ApiError::invalid("NextToken", "is not a token this server issued"))?,
+        Some(t) => t
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= rows.len())
+            .ok_or_else(|| ApiError::invalid("NextToken", "is not a token this server issued"))?,
     };
     let end = (start + max).min(rows.len());
-    let next = if end < rows.len() { end.to_string() } else { String::new() };
+    let next = if end < rows.len() {
+        end.to_string()
+    } else {
+        String::new()
+    };
     Ok(json!({
         "TagResources": { "TagResource": rows.get(start..end).unwrap_or_default() },
         "NextToken": next,
