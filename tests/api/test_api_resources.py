@@ -6,8 +6,8 @@ from api_builders import (IPSEC_DEFAULTS, PSK_CHARS, SINGLE_IKE_DEFAULTS, assert
                           make_cgw, make_gateway, single, tunnel_config, tunnels)
 
 
-def ids(items):
-    return {i.get("VpnGatewayId") or i.get("CustomerGatewayId") or i.get("VpnConnectionId") for i in items}
+def ids(items, key):
+    return {i[key] for i in items}
 
 
 def test_vpn_gateway_lifecycle(api):
@@ -27,11 +27,11 @@ def test_vpn_gateway_lifecycle(api):
                                                                 "InternetIp": "203.0.113.1"})
 
     listed = api("DescribeVpnGateways", PageSize=50)["VpnGateways"]["VpnGateway"]
-    assert {gw, swapped} <= ids(listed)
+    assert {gw, swapped} <= ids(listed, "VpnGatewayId")
 
     api("DeleteVpnGateway", VpnGatewayId=gw)
     assert_not_found(api.fails("DescribeVpnGateway", VpnGatewayId=gw))
-    assert gw not in ids(api("DescribeVpnGateways", PageSize=50)["VpnGateways"]["VpnGateway"])
+    assert gw not in ids(api("DescribeVpnGateways", PageSize=50)["VpnGateways"]["VpnGateway"], "VpnGatewayId")
 
 
 def test_customer_gateway_lifecycle(server, api):
@@ -50,11 +50,12 @@ def test_customer_gateway_lifecycle(server, api):
                   {"Name": "dc-edge-2", "Description": "rack 5", "IpAddress": ip, "Asn": 65530})
 
     listed = api("DescribeCustomerGateways", PageSize=50)["CustomerGateways"]["CustomerGateway"]
-    assert {cgw, dotted} <= ids(listed)
+    assert {cgw, dotted} <= ids(listed, "CustomerGatewayId")
 
     api("DeleteCustomerGateway", CustomerGatewayId=cgw)
     assert_not_found(api.fails("DescribeCustomerGateway", CustomerGatewayId=cgw))
-    assert cgw not in ids(api("DescribeCustomerGateways", PageSize=50)["CustomerGateways"]["CustomerGateway"])
+    assert cgw not in ids(api("DescribeCustomerGateways", PageSize=50)["CustomerGateways"]["CustomerGateway"],
+                         "CustomerGatewayId")
 
 
 def test_single_tunnel_defaults(server, api):
@@ -190,7 +191,7 @@ def test_delete_connection_then_its_gateways(server, api):
     api("DeleteVpnConnection", VpnConnectionId=vco)
     assert_not_found(api.fails("DescribeVpnConnection", VpnConnectionId=vco))
     listed = api("DescribeVpnConnections", VpnGatewayId=gw)["VpnConnections"]["VpnConnection"]
-    assert vco not in ids(listed)
+    assert vco not in ids(listed, "VpnConnectionId")
     api("DeleteCustomerGateway", CustomerGatewayId=cgw)
     api("DeleteVpnGateway", VpnGatewayId=gw)
     assert_not_found(api.fails("DescribeVpnGateway", VpnGatewayId=gw))
@@ -232,7 +233,7 @@ def test_seed_003_set_reads_back_exactly(server, api):
                                              "LocalBgpIp": f"169.254.{10 + n}.1"}, "VpnBgpConfig")
 
     listed = api("DescribeVpnConnections", VpnGatewayId=gw)
-    assert ids(listed["VpnConnections"]["VpnConnection"]) == {vco for *_, vco in made}
+    assert ids(listed["VpnConnections"]["VpnConnection"], "VpnConnectionId") == {vco for *_, vco in made}
 
 
 def test_modify_dual_tunnel_connection_by_tunnel_id(server, api):
