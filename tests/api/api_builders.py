@@ -92,9 +92,13 @@ def tunnels(body: dict) -> list[dict]:
     return sorted(ts, key=lambda t: 0 if t.get("Role") == "master" else 1)
 
 
-def tunnel_config(tunnel: dict) -> dict:
-    """A tunnel's configuration, without its observed negotiation state (State, Status, BgpStatus)."""
-    out = {k: v for k, v in tunnel.items() if k not in ("State", "Status")}
-    if isinstance(out.get("TunnelBgpConfig"), dict):
-        out["TunnelBgpConfig"] = {k: v for k, v in out["TunnelBgpConfig"].items() if k != "BgpStatus"}
-    return out
+OBSERVED = {"RequestId", "State", "Status", "BgpStatus"}
+
+
+def config_view(value):
+    """A response body (or part) without RequestId and the observed negotiation state, at any depth."""
+    if isinstance(value, dict):
+        return {k: config_view(v) for k, v in value.items() if k not in OBSERVED}
+    if isinstance(value, list):
+        return [config_view(v) for v in value]
+    return value

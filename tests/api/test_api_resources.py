@@ -2,8 +2,8 @@
 
 import json
 
-from api_builders import (IPSEC_DEFAULTS, PSK_CHARS, SINGLE_IKE_DEFAULTS, assert_fields, assert_not_found, dual,
-                          make_cgw, make_gateway, single, tunnel_config, tunnels)
+from api_builders import (IPSEC_DEFAULTS, PSK_CHARS, SINGLE_IKE_DEFAULTS, assert_fields, assert_not_found,
+                          config_view, dual, make_cgw, make_gateway, single, tunnels)
 
 
 def ids(items, key):
@@ -181,7 +181,7 @@ def test_dual_tunnel_bgp_and_modify_tunnel(server, api):
                   "tunnel 2 IKE after modify")
     assert_fields(n2["TunnelIpsecConfig"], {"IpsecAuthAlg": "sha256"}, "tunnel 2 IPsec after modify")
     assert_fields(n2, {"EnableDpd": False}, "tunnel 2 after modify")
-    assert tunnel_config(n1) == tunnel_config(t1), "ModifyTunnelAttribute on tunnel 2 changed tunnel 1"
+    assert config_view(n1) == config_view(t1), "ModifyTunnelAttribute on tunnel 2 changed tunnel 1"
 
 
 def test_delete_connection_then_its_gateways(server, api):

@@ -1,9 +1,11 @@
 """Invalid inputs (spec §2, mission-anchors §2): each is refused with an Alibaba-style error naming the field,
 and leaves nothing behind."""
 
+import json
+
 import pytest
 
-from api_builders import dual, error_names, make_cgw, make_gateway, single
+from api_builders import config_view, dual, error_names, make_cgw, make_gateway, single, tunnels
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +142,79 @@ def test_invalid_input_is_refused_naming_the_field(api, ctx, build, fields):
     assert err.data.get("Code") and err.data.get("Message") and err.data.get("RequestId"), err.data
     assert any(error_names(err, f) for f in fields), f"error names none of {fields}: {err.data}"
     assert counts(api, ctx["gw"]) == before, "a refused request left a record behind"
+
+
+@pytest.fixture(scope="module")
+def mctx(server, api, ctx):
+    """Resources to modify: two single-tunnel connections, a dual-tunnel one without BGP, a route, a policy route."""
+    plain = api("CreateVpnConnection", **single(ctx["gw"], ctx["cgw"]))["VpnConnectionId"]
+    other = api("CreateVpnConnection", **single(ctx["gw"], ctx["cgw_asn2"]))["VpnConnectionId"]
+    pair = api("CreateVpnConnection", **dual(ctx["gw"], ctx["cgw_asn"], ctx["cgw_asn2"]))["VpnConnectionId"]
+    t1 = tunnels(api("DescribeVpnConnection", VpnConnectionId=pair))[0]["TunnelId"]
+    api("CreateVpnRouteEntry", VpnGatewayId=ctx["gw"], RouteDest="192.168.90.0/24", NextHop=plain, Weight=100,
+        PublishVpc=False)
+    api("CreateVpnPbrRouteEntry", VpnGatewayId=ctx["gw"], RouteSource="10.0.9.0/24", RouteDest="192.168.91.0/24",
+        NextHop=plain, Weight=100, Priority=10, PublishVpc=False)
+    return {**ctx, "plain": plain, "other": other, "pair": pair, "t1": t1}
+
+
+def tunnel_mod(c, **spec):
+    return ("ModifyTunnelAttribute", {"VpnConnectionId": c["pair"], "TunnelId": c["t1"],
+                                      "TunnelOptionsSpecification": spec})
+
+
+def conn_mod(c, which="plain", **fields):
+    return ("ModifyVpnConnectionAttribute", {"VpnConnectionId": c[which], "Name": "must-not-stick",
+                                             **{k: json.dumps(v) if isinstance(v, dict) else v
+                                                for k, v in fields.items()}})
+
+
+MODIFY_CASES = [
+    ("mod-ike-lifetime-86401", lambda c: conn_mod(c, IkeConfig={"IkeLifetime": 86401}), ["IkeLifetime"]),
+    ("mod-psk-space", lambda c: conn_mod(c, IkeConfig={"Psk": "a b"}), ["Psk"]),
+    ("mod-ipsec-enc-unknown", lambda c: conn_mod(c, IpsecConfig={"IpsecEncAlg": "rc4"}), ["IpsecEncAlg"]),
+    ("mod-two-cidrs-with-ikev1", lambda c: conn_mod(c, LocalSubnet="10.0.0.0/24,10.0.1.0/24"),
+     ["LocalSubnet", "IkeVersion"]),
+    ("mod-tunnel-cidr-taken-on-gateway", lambda c: conn_mod(c, "other", BgpConfig={
+        "EnableBgp": True, "TunnelCidr": "169.254.40.0/30", "LocalBgpIp": "169.254.40.2"}), ["TunnelCidr"]),
+    ("mod-bgp-cgw-without-asn", lambda c: conn_mod(c, BgpConfig={
+        "EnableBgp": True, "TunnelCidr": "169.254.92.0/30", "LocalBgpIp": "169.254.92.1"}), ["Asn"]),
+    ("tunnel-psk-101-chars", lambda c: tunnel_mod(c, TunnelIkeConfig={"Psk": "k" * 101}), ["Psk"]),
+    ("tunnel-remote-id-space", lambda c: tunnel_mod(c, TunnelIkeConfig={"RemoteId": "a b"}), ["RemoteId"]),
+    ("tunnel-customer-gateway-fixed-on-vpn-gateway", lambda c: tunnel_mod(c, CustomerGatewayId=c["cgw"]),
+     ["CustomerGatewayId"]),
+    ("tunnel-bgp-before-connection-bgp", lambda c: tunnel_mod(c, TunnelBgpConfig={
+        "TunnelCidr": "169.254.93.0/30", "LocalBgpIp": "169.254.93.1"}), ["Bgp"]),
+    ("tunnel-unknown-id", lambda c: ("ModifyTunnelAttribute", {
+        "VpnConnectionId": c["pair"], "TunnelId": "tun-doesnotexist0000",
+        "TunnelOptionsSpecification": {"EnableDpd": False}}), ["Tunnel"]),
+    ("route-new-weight-50", lambda c: ("ModifyVpnRouteEntryWeight", {
+        "VpnGatewayId": c["gw"], "RouteDest": "192.168.90.0/24", "NextHop": c["plain"], "Weight": 100,
+        "NewWeight": 50}), ["Weight"]),
+    ("pbr-new-priority-0", lambda c: ("ModifyVpnPbrRouteEntryPriority", {
+        "VpnGatewayId": c["gw"], "RouteSource": "10.0.9.0/24", "RouteDest": "192.168.91.0/24",
+        "NextHop": c["plain"], "Weight": 100, "Priority": 10, "NewPriority": 0}), ["Priority"]),
+    ("cgw-auth-key-space", lambda c: ("ModifyCustomerGatewayAttribute", {
+        "CustomerGatewayId": c["cgw"], "Name": "must-not-stick", "AuthKey": "md5 key"}), ["AuthKey"]),
+]
+
+
+def everything(api, c):
+    """The configuration of every resource the modify cases touch, without negotiation state."""
+    return [config_view(api(a, **k)) for a, k in (
+        ("DescribeVpnConnection", {"VpnConnectionId": c["plain"]}),
+        ("DescribeVpnConnection", {"VpnConnectionId": c["other"]}),
+        ("DescribeVpnConnection", {"VpnConnectionId": c["pair"]}),
+        ("DescribeCustomerGateway", {"CustomerGatewayId": c["cgw"]}),
+        ("DescribeVpnRouteEntries", {"VpnGatewayId": c["gw"], "PageSize": 50}),
+        ("DescribeVpnPbrRouteEntries", {"VpnGatewayId": c["gw"], "PageSize": 50}))]
+
+
+@pytest.mark.parametrize("build,fields", [c[1:] for c in MODIFY_CASES], ids=[c[0] for c in MODIFY_CASES])
+def test_invalid_modify_is_refused_and_changes_nothing(api, mctx, build, fields):
+    action, request = build(mctx)
+    before = everything(api, mctx)
+    err = api.fails(action, **request)
+    assert 400 <= err.status_code < 500, (err.status_code, err.data)
+    assert any(error_names(err, f) for f in fields), f"error names none of {fields}: {err.data}"
+    assert everything(api, mctx) == before, "a refused modify changed something"
