@@ -10,6 +10,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
+from alibabacloud_tea_openapi.utils import Utils
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import CommonRequest
 
@@ -111,6 +112,22 @@ def test_expired_or_future_timestamp_is_rejected(server, api):
     status, body = http_get(sha1_signed_url(server.endpoint, api.creds, "DescribeVpnGateways",
                                             when=now - timedelta(minutes=5)))
     assert status == 200, body
+
+
+def test_sdk_request_with_reused_nonce_is_rejected(api, monkeypatch):
+    # The official SDK (ACS3-HMAC-SHA256) signs its x-acs-signature-nonce: pin it to replay a nonce.
+    nonce = uuid.uuid4().hex
+    monkeypatch.setattr(Utils, "get_nonce", staticmethod(lambda: nonce))
+    api("DescribeVpnGateways")
+    err = api.fails("DescribeVpnGateways")
+    assert 400 <= err.status_code < 500 and "nonce" in err.code.lower(), err.data
+
+
+def test_sdk_request_with_stale_date_is_rejected(api, monkeypatch):
+    stale = (datetime.now(timezone.utc) - timedelta(minutes=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    monkeypatch.setattr(Utils, "get_timestamp", staticmethod(lambda: stale))
+    err = api.fails("DescribeVpnGateways")
+    assert 400 <= err.status_code < 500 and "timestamp" in err.code.lower(), err.data
 
 
 def test_wrong_sha1_signature_is_rejected(server, api):

@@ -106,6 +106,28 @@ def test_single_tunnel_every_field_round_trips(server, api):
                                            "Interval": 5, "Retry": 4}, "VcoHealthCheck")
 
 
+def test_boundary_values_are_accepted(server, api):
+    gw = make_gateway(api)
+    top, _ = make_cgw(server, api, Asn="4294967295")
+    dotted_top, _ = make_cgw(server, api, Asn="65535.65535")
+    for cgw in (top, dotted_top):
+        assert_fields(api("DescribeCustomerGateway", CustomerGatewayId=cgw), {"Asn": 4294967295})
+    psk = ("Ab1~`!@#$%^&*()_-+={}[]\\|;:',.<>/?\"" * 4)[:100]
+    made = []
+    for cgw, cidr, bgp_ip, lifetime in ((top, "169.254.7.0/30", "169.254.7.2", 0),
+                                        (dotted_top, "169.254.169.248/30", "169.254.169.249", 86400)):
+        made.append((api("CreateVpnConnection", **single(
+            gw, cgw, IkeConfig={"Psk": psk, "IkeLifetime": lifetime}, IpsecConfig={"IpsecLifetime": lifetime},
+            BgpConfig={"EnableBgp": True, "LocalAsn": 4294967294, "TunnelCidr": cidr, "LocalBgpIp": bgp_ip}))[
+            "VpnConnectionId"], cidr, lifetime))
+    for vco, cidr, lifetime in made:
+        body = api("DescribeVpnConnection", VpnConnectionId=vco)
+        assert_fields(body["IkeConfig"], {"Psk": psk, "IkeLifetime": lifetime}, "IkeConfig")
+        assert_fields(body["IpsecConfig"], {"IpsecLifetime": lifetime}, "IpsecConfig")
+        assert_fields(body["VpnBgpConfig"], {"TunnelCidr": cidr, "LocalAsn": 4294967294,
+                                             "PeerAsn": 4294967295}, "VpnBgpConfig")
+
+
 def test_modify_single_tunnel_keeps_what_was_not_sent(server, api):
     gw = make_gateway(api)
     cgw, _ = make_cgw(server, api)
