@@ -1,13 +1,39 @@
 //! Resources rendered in the SDK's response shapes (field names, nesting and value types).
 
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 use strait_model::{
-    AttachType, BgpConfig, CustomerGateway, GatewayStatus, NetworkType, Tag, Tunnel, VpnConnection,
-    VpnGateway, VpnPbrRouteEntry, VpnRouteEntry,
+    AttachType, BgpConfig, CustomerGateway, GatewayStatus, NegotiationStatus, NetworkType,
+    ProbeStatus, Tag, Tunnel, TunnelStatus, VpnConnection, VpnGateway, VpnPbrRouteEntry,
+    VpnRouteEntry,
 };
 
-/// Negotiation status reported until the gateway writes an observed one.
-const NOT_ESTABLISHED: &str = "ike_sa_not_established";
+/// What a connection's view shows besides the connection itself: its customer gateways' ASNs
+/// (`PeerAsn`) and the tunnel state the gateway observed.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    /// ASN per customer gateway id.
+    pub peer_asns: HashMap<String, u32>,
+    /// Observed state per tunnel id; a tunnel without one reports `ike_sa_not_established`.
+    pub tunnels: HashMap<String, TunnelStatus>,
+}
+
+impl Extras {
+    fn status(&self, tunnel_id: &str) -> Value {
+        let status = self
+            .tunnels
+            .get(tunnel_id)
+            .map_or(NegotiationStatus::IkeSaNotEstablished, |s| s.status);
+        serde_json::to_value(status).unwrap_or(Value::Null)
+    }
+
+    fn probe(&self, tunnel_id: &str, which: fn(&TunnelStatus) -> Option<ProbeStatus>) -> Value {
+        let probe = self.tunnels.get(tunnel_id).and_then(which);
+        probe
+            .and_then(|p| serde_json::to_value(p).ok())
+            .unwrap_or_else(|| Value::String(String::new()))
+    }
+}
 
 /// How numbers and flags inside tunnel options are typed: the Describe actions declare them as
 /// strings (`"EnableDpd": "true"`, `"IkeLifetime": "86400"`), the Modify actions as JSON values.
@@ -146,22 +172,13 @@ fn bgp(b: &BgpConfig, peer_asn: Option<u32>, shape: Shape) -> Map<String, Value>
     m
 }
 
-/// One tunnel as TunnelOptionsSpecification.TunnelOptions and ModifyTunnelAttribute answer it;
-/// `peer_asn` looks up a customer gateway's ASN.
-pub fn tunnel(t: &Tunnel, peer_asn: &dyn Fn(&str) -> Option<u32>, shape: Shape) -> Value {
-    let mut bgp = bgp(
-        &t.tunnel_bgp_config,
-        peer_asn(&t.customer_gateway_id),
-        shape,
-    );
+/// One tunnel as TunnelOptionsSpecification.TunnelOptions and ModifyTunnelAttribute answer it.
+pub fn tunnel(t: &Tunnel, extras: &Extras, shape: Shape) -> Value {
+    let peer_asn = extras.peer_asns.get(&t.customer_gateway_id).copied();
+    let mut bgp = bgp(&t.tunnel_bgp_config, peer_asn, shape);
     bgp.insert(
         "BgpStatus".into(),
-        if t.tunnel_bgp_config.enable_bgp {
-            "false"
-        } else {
-            ""
-        }
-        .into(),
+        extras.probe(&t.tunnel_id, |s| s.bgp_status),
     );
     json!({
         "TunnelId": t.tunnel_id,
@@ -174,7 +191,7 @@ pub fn tunnel(t: &Tunnel, peer_asn: &dyn Fn(&str) -> Option<u32>, shape: Shape) 
         "EnableNatTraversal": shape.flag(t.enable_nat_traversal),
         "RemoteCaCertificate": "",
         "State": "active",
-        "Status": NOT_ESTABLISHED,
+        "Status": extras.status(&t.tunnel_id),
         "TunnelIkeConfig": ike(t, shape),
         "TunnelIpsecConfig": ipsec(t, shape),
         "TunnelBgpConfig": bgp,
@@ -183,12 +200,12 @@ pub fn tunnel(t: &Tunnel, peer_asn: &dyn Fn(&str) -> Option<u32>, shape: Shape) 
 
 /// A connection as DescribeVpnConnection (`tags_key` "Tags"), DescribeVpnConnections ("Tag") and
 /// ModifyVpnConnectionAttribute answer it.
-pub fn vpn_connection(
-    c: &VpnConnection,
-    peer_asn: &dyn Fn(&str) -> Option<u32>,
-    shape: Shape,
-    tags_key: &str,
-) -> Value {
+pub fn vpn_connection(c: &VpnConnection, extras: &Extras, shape: Shape, tags_key: &str) -> Value {
+    let first = c
+        .tunnel_options
+        .first()
+        .map(|t| t.tunnel_id.as_str())
+        .unwrap_or_default();
     let mut v = json!({
         "VpnConnectionId": c.vpn_connection_id,
         "Name": c.name,
@@ -206,7 +223,7 @@ pub fn vpn_connection(
         "NetworkType": network_type(c.network_type),
         "CreateTime": c.create_time,
         "State": "active",
-        "Status": NOT_ESTABLISHED,
+        "Status": extras.status(first),
         "Spec": "1000M",
         "TunnelBandwidth": "",
         "CrossAccountAuthorized": false,
@@ -222,7 +239,7 @@ pub fn vpn_connection(
             "Interval": c.vco_health_check.interval,
             "Retry": c.vco_health_check.retry,
             "Policy": serde_json::to_value(c.vco_health_check.policy).unwrap_or(Value::Null),
-            "Status": if c.vco_health_check.enable { "failed" } else { "" },
+            "Status": extras.probe(first, |s| s.health_check_status),
         },
     });
     let Some(obj) = v.as_object_mut() else {
@@ -244,29 +261,18 @@ pub fn vpn_connection(
             );
             obj.insert("IkeConfig".into(), ike(single, Shape::Modify));
             obj.insert("IpsecConfig".into(), ipsec(single, Shape::Modify));
-            let mut b = bgp(
-                &single.tunnel_bgp_config,
-                peer_asn(&single.customer_gateway_id),
-                Shape::Modify,
-            );
+            let peer_asn = extras.peer_asns.get(&single.customer_gateway_id).copied();
+            let mut b = bgp(&single.tunnel_bgp_config, peer_asn, Shape::Modify);
             b.insert(
                 "EnableBgp".into(),
                 single.tunnel_bgp_config.enable_bgp.to_string().into(),
             );
-            b.insert(
-                "Status".into(),
-                if single.tunnel_bgp_config.enable_bgp {
-                    "false"
-                } else {
-                    ""
-                }
-                .into(),
-            );
+            b.insert("Status".into(), extras.probe(first, |s| s.bgp_status));
             b.insert("AuthKey".into(), "".into());
             obj.insert("VpnBgpConfig".into(), Value::Object(b));
         }
         tunnels => {
-            let options: Vec<Value> = tunnels.iter().map(|t| tunnel(t, peer_asn, shape)).collect();
+            let options: Vec<Value> = tunnels.iter().map(|t| tunnel(t, extras, shape)).collect();
             obj.insert(
                 "TunnelOptionsSpecification".into(),
                 json!({ "TunnelOptions": options }),

@@ -3,10 +3,9 @@
 
 use super::{input, load, load_param, paged, tag_filter};
 use crate::error::ApiError;
-use crate::server::{ChangeOp, Ctx};
-use crate::views::{self, Shape};
+use crate::server::{ChangeOp, Changes, Ctx};
+use crate::views::{self, Extras, Shape};
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use strait_model::validate::{self, ConnectionContext, ConnectionInput, TunnelOptionsInput};
 use strait_model::{CustomerGateway, VpnConnection, VpnGateway, VpnPbrRouteEntry, VpnRouteEntry};
 use strait_store::{Document, Query, Tx};
@@ -48,42 +47,39 @@ fn gateway_of(tx: &Tx<'_>, ctx: &Ctx<'_>, conn: &VpnConnection) -> Result<VpnGat
     load::<VpnGateway>(tx, ctx, id)
 }
 
-/// ASNs of the customer gateways the connections use, for `PeerAsn`.
-fn peer_asns(
-    tx: &Tx<'_>,
-    ctx: &Ctx<'_>,
-    conns: &[VpnConnection],
-) -> Result<HashMap<String, u32>, ApiError> {
-    let mut asns = HashMap::new();
+/// The customer gateways' ASNs and the observed tunnel state of these connections.
+fn extras(tx: &Tx<'_>, ctx: &Ctx<'_>, conns: &[VpnConnection]) -> Result<Extras, ApiError> {
+    let mut extras = Extras::default();
     for id in conns.iter().flat_map(VpnConnection::customer_gateway_ids) {
         if let Some(asn) = tx
             .get::<CustomerGateway>(ctx.account_id, id)?
             .and_then(|c| c.asn)
         {
-            asns.insert(id.to_string(), asn);
+            extras.peer_asns.insert(id.to_string(), asn);
         }
     }
-    Ok(asns)
+    for t in conns.iter().flat_map(|c| &c.tunnel_options) {
+        if let Some((status, _)) = tx.tunnel_status(ctx.account_id, &t.tunnel_id)? {
+            extras.tunnels.insert(t.tunnel_id.clone(), status);
+        }
+    }
+    Ok(extras)
 }
 
-fn view(c: &VpnConnection, asns: &HashMap<String, u32>, shape: Shape, tags_key: &str) -> Value {
-    views::vpn_connection(c, &|id| asns.get(id).copied(), shape, tags_key)
-}
-
-/// Stores a validated change to a connection and answers it as ModifyVpnConnectionAttribute does.
+/// Stores a validated change to a connection, returning what its view needs.
 fn save(
     tx: &Tx<'_>,
     ctx: &Ctx<'_>,
     conn: &VpnConnection,
-    changes: &mut crate::server::Changes,
-) -> Result<HashMap<String, u32>, ApiError> {
+    changes: &mut Changes,
+) -> Result<Extras, ApiError> {
     tx.update(ctx.account_id, conn)?;
     changes.push(
         VpnConnection::KIND,
         &conn.vpn_connection_id,
         ChangeOp::Modified,
     );
-    peer_asns(tx, ctx, std::slice::from_ref(conn))
+    extras(tx, ctx, std::slice::from_ref(conn))
 }
 
 pub(super) fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
@@ -101,8 +97,12 @@ pub(super) fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 pub(super) fn describe(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     ctx.read(|tx| {
         let conn = load_param::<VpnConnection>(tx, ctx)?;
-        let asns = peer_asns(tx, ctx, std::slice::from_ref(&conn))?;
-        Ok(view(&conn, &asns, Shape::Describe, "Tags"))
+        Ok(views::vpn_connection(
+            &conn,
+            &extras(tx, ctx, std::slice::from_ref(&conn))?,
+            Shape::Describe,
+            "Tags",
+        ))
     })
 }
 
@@ -122,19 +122,19 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         query.refs.push(id.to_string());
     }
     ctx.read(|tx| {
-        let asns: HashMap<String, u32> = tx
-            .list::<CustomerGateway>(ctx.account_id, &Query::default())?
-            .items
-            .into_iter()
-            .filter_map(|c| Some((c.customer_gateway_id, c.asn?)))
-            .collect();
         paged(
             tx,
             ctx,
             query,
             "VpnConnections",
             "VpnConnection",
-            |c: &VpnConnection| view(c, &asns, Shape::Describe, "Tag"),
+            |conns: &[VpnConnection]| {
+                let extras = extras(tx, ctx, conns)?;
+                Ok(conns
+                    .iter()
+                    .map(|c| views::vpn_connection(c, &extras, Shape::Describe, "Tag"))
+                    .collect())
+            },
         )
     })
 }
@@ -150,8 +150,8 @@ pub(super) fn modify(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             &input,
             &neighbours.context(&gateway, tx),
         )?;
-        let asns = save(tx, ctx, &conn, changes)?;
-        Ok(view(&conn, &asns, Shape::Modify, "Tags"))
+        let extras = save(tx, ctx, &conn, changes)?;
+        Ok(views::vpn_connection(&conn, &extras, Shape::Modify, "Tags"))
     })
 }
 
@@ -168,15 +168,11 @@ pub(super) fn modify_tunnel(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             &input,
             &neighbours.context(&gateway, tx),
         )?;
-        let asns = save(tx, ctx, &conn, changes)?;
+        let extras = save(tx, ctx, &conn, changes)?;
         let tunnel = conn.tunnel(tunnel_id).ok_or_else(|| {
             ApiError::not_found("InvalidTunnelId.NotFound", "TunnelId", tunnel_id)
         })?;
-        Ok(views::tunnel(
-            tunnel,
-            &|id| asns.get(id).copied(),
-            Shape::Modify,
-        ))
+        Ok(views::tunnel(tunnel, &extras, Shape::Modify))
     })
 }
 

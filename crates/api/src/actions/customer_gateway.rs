@@ -57,7 +57,7 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             query,
             "CustomerGateways",
             "CustomerGateway",
-            views::customer_gateway,
+            |items| Ok(items.iter().map(views::customer_gateway).collect()),
         )
     })
 }

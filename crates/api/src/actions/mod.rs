@@ -145,13 +145,13 @@ pub(crate) fn paged<D: Document>(
     mut query: Query,
     outer: &str,
     inner: &str,
-    view: impl Fn(&D) -> Value,
+    view: impl FnOnce(&[D]) -> Result<Vec<Value>, ApiError>,
 ) -> Result<Value, ApiError> {
     let page = ctx.params.page(50)?;
     query.page = Some(Page::number(page.number, page.size));
     let Listing { items, total } = tx.list::<D>(ctx.account_id, &query)?;
     Ok(json!({
-        outer: { inner: items.iter().map(view).collect::<Vec<_>>() },
+        outer: { inner: view(&items)? },
         "TotalCount": total,
         "PageNumber": page.number,
         "PageSize": page.size,

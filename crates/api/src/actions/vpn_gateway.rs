@@ -45,14 +45,9 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         }
     }
     ctx.read(|tx| {
-        paged(
-            tx,
-            ctx,
-            query,
-            "VpnGateways",
-            "VpnGateway",
-            views::vpn_gateway,
-        )
+        paged(tx, ctx, query, "VpnGateways", "VpnGateway", |items| {
+            Ok(items.iter().map(views::vpn_gateway).collect())
+        })
     })
 }
 
