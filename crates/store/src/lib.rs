@@ -73,9 +73,11 @@ pub enum StoreError {
     },
 }
 
-/// The embedded SQLite store. Cheap to share behind an `Arc`; requests are serialized.
+/// The embedded SQLite store. Cheap to share behind an `Arc`; writes are serialized, and reads
+/// use their own connection so they never wait for a write's fsync.
 pub struct Store {
-    conn: Mutex<Connection>,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
 }
 
 impl Store {
@@ -87,21 +89,22 @@ impl Store {
             source,
         })?;
         let path = dir.join(DB_FILE);
-        let mut conn = Connection::open(&path)?;
+        let mut writer = connect(&path)?;
         secure_file(&path)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        schema::migrate(&mut conn, now_ms())?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        writer.pragma_update(None, "synchronous", "FULL")?;
+        schema::migrate(&mut writer, now_ms())?;
+        let reader = connect(&path)?;
+        reader.pragma_update(None, "query_only", "ON")?;
         Ok(Store {
-            conn: Mutex::new(conn),
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
         })
     }
 
     /// The schema version recorded in the database's `migrations` table.
     pub fn schema_version(&self) -> Result<u32, StoreError> {
-        Ok(schema::version(&self.lock())?)
+        Ok(schema::version(&lock(&self.reader))?)
     }
 
     /// Runs `f` in one write transaction: commits when it returns `Ok`, rolls everything back on `Err`.
@@ -109,7 +112,7 @@ impl Store {
         &self,
         f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut conn = self.lock();
+        let mut conn = lock(&self.writer);
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;
@@ -118,24 +121,30 @@ impl Store {
         Ok(out)
     }
 
-    /// Runs `f` against one consistent snapshot; nothing it writes is kept.
+    /// Runs `f` against one consistent snapshot of everything committed; writing fails.
     pub fn read<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut conn = self.lock();
+        let mut conn = lock(&self.reader);
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Deferred)
             .map_err(StoreError::from)?;
         f(&Tx::new(&tx, now_ms()))
     }
+}
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic inside a request dropped its transaction (rolled back), so the connection is sound.
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
+/// A connection to the database file with the settings every connection needs.
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic inside a request dropped its transaction (rolled back), so the connection is sound.
+    conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Keeps the database (it holds secrets) readable by its owner only.

@@ -93,6 +93,13 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Drops log lines older than `before_ms` (in every account); returns how many went.
+    pub fn prune_logs(&self, before_ms: i64) -> Result<usize, StoreError> {
+        Ok(self
+            .sql()
+            .execute("DELETE FROM tunnel_logs WHERE time_ms < ?1", [before_ms])?)
+    }
+
     /// A connection's log lines with `from_ms <= time < to_ms` (of one tunnel, when given), oldest first.
     pub fn logs(
         &self,

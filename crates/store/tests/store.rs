@@ -187,12 +187,17 @@ fn documents_round_trip_and_list_by_reference_ids_fields_tags_and_page() {
         .unwrap();
 
     // Moving a connection to another customer gateway moves its reference too; deleting drops it.
+    // Each committed change advances the revision pollers watch.
+    let revision = || store.read(|tx| tx.revision()).unwrap();
+    let before = revision();
     let mut moved = conns[0].clone();
     moved.tunnel_options[0].customer_gateway_id = c2.customer_gateway_id.clone();
     store.write(|tx| tx.update(&acct, &moved)).unwrap();
+    assert_eq!(revision(), before + 1);
     store
         .write(|tx| tx.delete::<VpnConnection>(&acct, &conns[2].vpn_connection_id))
         .unwrap();
+    assert_eq!(revision(), before + 2);
     let users = store
         .read(|tx| tx.referrers(&acct, &c1.customer_gateway_id))
         .unwrap();
@@ -439,9 +444,43 @@ fn tunnel_status_and_logs_are_kept_per_tunnel_and_window() {
             Ok::<_, StoreError>(())
         })
         .unwrap();
+    assert_eq!(store.write(|tx| tx.prune_logs(2500)).unwrap(), 2);
+    let left = store
+        .read(|tx| {
+            tx.logs(
+                &acct,
+                "vco-1",
+                None,
+                (0, 10_000),
+                Page {
+                    offset: 0,
+                    limit: 10,
+                },
+            )
+        })
+        .unwrap();
+    assert_eq!(
+        left.items.iter().map(|l| l.time_ms).collect::<Vec<_>>(),
+        vec![3000, 9000]
+    );
     store.write(|tx| tx.clear_observed(&acct, "vco-1")).unwrap();
     let gone = store.read(|tx| tx.tunnel_status(&acct, "tun-1")).unwrap();
     assert_eq!(gone, None);
+    let no_logs = store
+        .read(|tx| {
+            tx.logs(
+                &acct,
+                "vco-1",
+                None,
+                (0, 10_000),
+                Page {
+                    offset: 0,
+                    limit: 10,
+                },
+            )
+        })
+        .unwrap();
+    assert_eq!(no_logs.total, 0);
 }
 
 /// Set in the child process of `acknowledged_writes_survive_kill_9` to the data directory it writes to.
@@ -521,4 +560,22 @@ fn acknowledged_writes_survive_kill_9() {
         "{} acknowledged writes lost: {missing:?}",
         missing.len()
     );
+}
+
+#[test]
+fn reads_see_every_committed_write_and_cannot_write() {
+    let (_dir, store) = open();
+    let acct = new_account(&store, "a");
+    for _ in 0..20 {
+        let gw = gateway("vpc-1");
+        store.write(|tx| tx.insert(&acct, &gw)).unwrap();
+        let seen = store
+            .read(|tx| tx.get::<VpnGateway>(&acct, &gw.vpn_gateway_id))
+            .unwrap();
+        assert_eq!(seen, Some(gw));
+    }
+    let err = store
+        .read(|tx| tx.insert(&acct, &gateway("vpc-1")))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Sqlite(_)), "{err}");
 }

@@ -90,6 +90,21 @@ pub fn check_delete_connection(conn: &VpnConnection) -> Result<(), ValidationErr
     Ok(())
 }
 
+/// Refuses a cross-account authorization unless the connection is attached to nothing.
+pub fn check_grant_authorization(conn: &VpnConnection) -> Result<(), ValidationError> {
+    if conn.attach_type != AttachType::None {
+        return Err(ValidationError::new(
+            Rule::NotModifiable,
+            "InstanceId",
+            format!(
+                "InstanceId: {} is attached ({:?}); only a connection attached to nothing can be authorized to another account",
+                conn.vpn_connection_id, conn.attach_type
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The field names of one tunnel's settings as the request spells them.
 struct TunnelFields {
     prefix: String,

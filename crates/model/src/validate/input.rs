@@ -10,7 +10,10 @@ fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> 
     Ok(match Option::<Value>::deserialize(d)? {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s),
-        Some(other) => Some(other.to_string()),
+        Some(v @ (Value::Number(_) | Value::Bool(_))) => Some(v.to_string()),
+        Some(Value::Array(_) | Value::Object(_)) => {
+            return Err(D::Error::custom("expected a string, number or boolean"));
+        }
     })
 }
 

@@ -11,8 +11,8 @@ mod route;
 mod tunnel;
 
 pub use connection::{
-    ConnectionContext, ConnectionField, check_delete_connection, modifiable,
-    validate_connection_update, validate_new_connection, validate_tunnel_update,
+    ConnectionContext, ConnectionField, check_delete_connection, check_grant_authorization,
+    modifiable, validate_connection_update, validate_new_connection, validate_tunnel_update,
 };
 pub use gateway::{
     Placement, check_delete_customer_gateway, check_delete_vpn_gateway,

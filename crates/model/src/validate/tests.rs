@@ -1029,6 +1029,12 @@ fn deletion_is_refused_while_resources_are_in_use() {
     assert!(check_delete_vpn_gateway(&w.gw, &[]).is_ok());
     let mut c = w.create(&single("cgw-bgp1")).unwrap();
     assert!(check_delete_connection(&c).is_ok());
+    assert_eq!(
+        rejected(check_grant_authorization(&c)),
+        pair("OperationUnsupported.InstanceId", "InstanceId")
+    );
+    c.attach_type = AttachType::None;
+    assert!(check_grant_authorization(&c).is_ok());
     c.attach_type = AttachType::TransitRouter;
     assert_eq!(
         rejected(check_delete_connection(&c)),
@@ -1498,10 +1504,49 @@ fn flat_request_parameters_decode_into_inputs_as_the_sdk_sends_them() {
         )
     );
     assert_eq!(
+        rejected(from_params::<ConnectionInput>([(
+            "IkeConfig",
+            r#"{"Psk":{"k":1}}"#
+        )])),
+        pair("InvalidParameter.IkeConfig", "IkeConfig")
+    );
+    assert_eq!(
         rejected(from_params::<ConnectionInput>([
             ("Tags.1", "x"),
             ("Tags.1.Key", "k")
         ])),
         pair("InvalidParameter.Key", "Tags.1.Key")
     );
+}
+
+#[test]
+fn hostile_parameter_shapes_are_rejected_or_ignored_without_panicking() {
+    let nasty: &[&[(&str, &str)]] = &[
+        &[("", "x")],
+        &[(".", "x")],
+        &[("a..b", "x")],
+        &[("TunnelOptionsSpecification", "x")],
+        &[("TunnelOptionsSpecification.99999999999.Role", "master")],
+        &[("TunnelOptionsSpecification.1", "x")],
+        &[("TunnelOptionsSpecification.1.TunnelIkeConfig", "\"psk\"")],
+        &[(
+            "TunnelOptionsSpecification.1.TunnelIkeConfig.Psk.Deeper",
+            "x",
+        )],
+        &[("Tags.1.Key", "k"), ("Tags.1", "x")],
+        &[("IkeConfig", "{\"Psk\":{\"nested\":1}}")],
+        &[("IkeConfig", "null")],
+        &[("HealthCheckConfig", "{\"enable\":[true]}")],
+        &[("LocalSubnet", "\u{0}\u{ffff}")],
+    ];
+    let w = World::new();
+    for params in nasty {
+        match from_params::<ConnectionInput>(params.iter().copied()) {
+            Ok(input) => {
+                // Whatever decoded must still be validated without panicking.
+                let _ = w.create(&input);
+            }
+            Err(e) => assert_eq!(e.rule, Rule::Invalid, "{params:?}: {e:?}"),
+        }
+    }
 }
