@@ -73,9 +73,9 @@ def test_tags_on_gateways_connections_and_customer_gateways(server, tenant):
     tenant("TagResources", ResourceType="VPNCONNECTION", ResourceId=[vco], Tag=[{"Key": "env", "Value": "prod"}])
     assert tags_of(tenant("DescribeVpnConnection", VpnConnectionId=vco)) == {"tier": "gold", "env": "prod"}
     # Filtering a list by tag finds the tagged connection only.
-    other = tenant("CreateVpnConnection", **single(gw, make_cgw(server, tenant)[0]))["VpnConnectionId"]
+    untagged = tenant("CreateVpnConnection", **single(gw, make_cgw(server, tenant)[0]))["VpnConnectionId"]
     found = tenant("DescribeVpnConnections", VpnGatewayId=gw, Tag=[{"Key": "env", "Value": "prod"}])
-    assert {c["VpnConnectionId"] for c in found["VpnConnections"]["VpnConnection"]} == {vco}, other
+    assert {c["VpnConnectionId"] for c in found["VpnConnections"]["VpnConnection"]} == {vco}, f"not {untagged}"
 
     tenant("UnTagResources", ResourceType="VPNGATEWAY", ResourceId=[gw], TagKey=["env"])
     assert tags_of(tenant("DescribeVpnGateway", VpnGatewayId=gw)) == {"team": ""}
