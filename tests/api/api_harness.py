@@ -2,7 +2,8 @@
 
 Shared by the API acceptance tests (tests/api/conftest.py) and the API benchmark (tests/api/bench_api.py).
 The server's namespace is joined to the root namespace by one veth pair on a /30 out of
-198.51.100.128/25 and has no default route, so nothing it sends can leave the machine.
+198.51.100.128/25 and has no default route, so nothing it sends can leave the machine; the zones'
+gateway addresses sit on its loopback so a server that binds them for IKE can.
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ from helpers.netns import Topology, sh, wait_until  # noqa: E402
 REGION = "local-1"
 PORT = 8080
 ZONE_IPS = {"zone-a": "203.0.113.1", "zone-b": "203.0.113.2"}
-VPC_ID = "vpc-local"
-VPC_CIDR = "10.0.0.0/16"
 
 CONFIG_TEMPLATE = """\
 region = "{region}"
@@ -110,6 +109,9 @@ class ApiServer:
         sh(["ip", "addr", "add", f"{root_ip}/30", "dev", n])
         sh(["ip", "link", "set", n, "up"])
         topo.run(self.ns, f"ip addr add {ns_ip}/30 dev eth0api && ip link set eth0api up")
+        # The zones' gateway addresses exist on the server's host (spec §7), with no route beyond the link.
+        for ip in ZONE_IPS.values():
+            topo.run(self.ns, f"ip addr add {ip}/32 dev lo")
         self.host = str(ns_ip)
         self.endpoint = f"{ns_ip}:{PORT}"
         self.config = self.workdir / "strait.toml"
