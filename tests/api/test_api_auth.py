@@ -171,6 +171,10 @@ def test_other_tenant_can_neither_read_modify_nor_delete(server, api, tenant):
     ]:
         assert_not_found(tenant.fails(action, **fields), action)
 
+    # Another tenant's id answers exactly like an id that never existed: nothing to probe.
+    foreign = tenant.fails("DescribeVpnConnection", VpnConnectionId=vco)
+    unknown = tenant.fails("DescribeVpnConnection", VpnConnectionId="vco-doesnotexist0000")
+    assert (foreign.status_code, foreign.code) == (unknown.status_code, unknown.code)
     assert tenant("DescribeVpnGateways")["TotalCount"] == 0
     assert tenant("DescribeCustomerGateways")["TotalCount"] == 0
     assert tenant("DescribeVpnConnections")["TotalCount"] == 0

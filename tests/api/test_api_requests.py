@@ -1,4 +1,8 @@
-"""Request-level behaviour of the API: DryRun, ClientToken, pagination, tags and VPN routes."""
+"""Request-level behaviour of the API: DryRun, ClientToken, concurrency, pagination, tags and VPN routes."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+from api_harness import Api
 
 from api_builders import assert_fields, assert_not_found, make_cgw, make_gateway, single, tags_of
 
@@ -38,6 +42,23 @@ def test_client_token_makes_a_create_idempotent(server, tenant):
     # Another token is another resource.
     other = tenant("CreateCustomerGateway", IpAddress=server.next_ip(), ClientToken="cgw-token-2")
     assert other["CustomerGatewayId"] != first["CustomerGatewayId"]
+
+
+def test_concurrent_creates_all_land_with_distinct_ids(server, tenant):
+    addresses = [server.next_ip() for _ in range(60)]
+    clients = [Api(server.endpoint, tenant.creds) for _ in range(6)]
+
+    def create(n):
+        return clients[n % len(clients)]("CreateCustomerGateway", IpAddress=addresses[n], Name=f"c-{n}")[
+            "CustomerGatewayId"]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        made = list(pool.map(create, range(len(addresses))))
+    assert len(set(made)) == len(addresses)
+    assert tenant("DescribeCustomerGateways")["TotalCount"] == len(addresses)
+    for n in (0, 29, 59):
+        assert_fields(tenant("DescribeCustomerGateway", CustomerGatewayId=made[n]),
+                      {"IpAddress": addresses[n], "Name": f"c-{n}"})
 
 
 def test_page_number_pagination(server, tenant):
