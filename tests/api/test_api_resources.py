@@ -73,6 +73,8 @@ def test_single_tunnel_defaults(server, api):
     assert_fields(body["IkeConfig"], {**SINGLE_IKE_DEFAULTS, "LocalId": "203.0.113.1", "RemoteId": ip}, "IkeConfig")
     assert_fields(body["IpsecConfig"], IPSEC_DEFAULTS, "IpsecConfig")
     assert_fields(body.get("VpnBgpConfig") or {"EnableBgp": "false"}, {"EnableBgp": "false"}, "VpnBgpConfig")
+    # Health check: off, retry interval 3 s, 3 retries.
+    assert_fields(body["VcoHealthCheck"], {"Enable": "false", "Interval": 3, "Retry": 3}, "VcoHealthCheck")
     psk = body["IkeConfig"]["Psk"]
     assert len(psk) == 16 and PSK_CHARS.match(psk), psk
 
@@ -126,6 +128,20 @@ def test_boundary_values_are_accepted(server, api):
         assert_fields(body["IpsecConfig"], {"IpsecLifetime": lifetime}, "IpsecConfig")
         assert_fields(body["VpnBgpConfig"], {"TunnelCidr": cidr, "LocalAsn": 4294967294,
                                              "PeerAsn": 4294967295}, "VpnBgpConfig")
+
+
+def test_bgp_local_asn_defaults_to_45104_and_accepts_asdot(server, api):
+    gw = make_gateway(api)
+    made = []
+    for n, local_asn in enumerate((None, "123.456")):
+        cgw, _ = make_cgw(server, api, Asn="65530")
+        bgp = {"EnableBgp": True, "TunnelCidr": f"169.254.{60 + n}.0/30", "LocalBgpIp": f"169.254.{60 + n}.1"}
+        if local_asn:
+            bgp["LocalAsn"] = local_asn
+        made.append(api("CreateVpnConnection", **single(gw, cgw, BgpConfig=bgp))["VpnConnectionId"])
+    for vco, expected in zip(made, (45104, 123 * 65536 + 456)):
+        assert_fields(api("DescribeVpnConnection", VpnConnectionId=vco)["VpnBgpConfig"],
+                      {"EnableBgp": "true", "LocalAsn": expected, "PeerAsn": 65530}, "VpnBgpConfig")
 
 
 def test_modify_single_tunnel_keeps_what_was_not_sent(server, api):
