@@ -1,4 +1,5 @@
 //! The Alibaba-compatible VPC 2016-04-28 RPC API server.
+#![warn(missing_docs)]
 
 mod actions;
 pub mod config;

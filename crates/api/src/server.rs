@@ -140,6 +140,16 @@ impl Api {
                 format!("Specified version \"{v}\" is not supported; use {VERSION}."),
             ));
         }
+        if let Some(region) = params.str("RegionId").filter(|r| *r != self.config.region) {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "InvalidRegionId.NotFound",
+                format!(
+                    "The specified RegionId \"{region}\" does not exist; this deployment is \"{}\".",
+                    self.config.region
+                ),
+            ));
+        }
         let ctx = Ctx {
             api: self,
             account_id: &account.account_id,

@@ -238,6 +238,22 @@ async fn bad_signatures_and_unknown_actions_get_alibaba_errors() {
         "InvalidAction.NotFound",
     )
     .await;
+    ok(
+        api,
+        call(&w.alice, "DescribeVpnGateways", &[("RegionId", "local-1")]),
+    )
+    .await;
+    err(
+        api,
+        call(
+            &w.alice,
+            "DescribeVpnGateways",
+            &[("RegionId", "cn-hangzhou")],
+        ),
+        StatusCode::NOT_FOUND,
+        "InvalidRegionId.NotFound",
+    )
+    .await;
     let msg = err(
         api,
         call(&w.alice, "CreateVpnGateway", &[]),

@@ -67,3 +67,39 @@ pub fn bootstrap_admin(store: &Store, data_dir: &Path) -> anyhow::Result<Option<
     }
     Ok(created)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn first_start_writes_admin_credentials_once_and_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let admin = bootstrap_admin(&store, dir.path())
+            .unwrap()
+            .expect("an empty store gets an admin");
+        let path = dir.path().join("credentials.json");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let creds: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(creds["AccountId"], admin.account_id.as_str());
+        assert_eq!(creds["AccessKeyId"], admin.access_key_id.as_str());
+        assert_eq!(creds["AccessKeySecret"], admin.access_key_secret.as_str());
+        let found = store
+            .read(|tx| tx.account_by_access_key(&admin.access_key_id))
+            .unwrap();
+        assert_eq!(found.map(|a| a.account_id), Some(admin.account_id.clone()));
+
+        // A restart (or a store that already has tenants) creates nobody and keeps the file.
+        assert!(bootstrap_admin(&store, dir.path()).unwrap().is_none());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            credentials_json(&admin)
+        );
+    }
+}
