@@ -82,6 +82,8 @@ class Bird:
     """BIRD 2 with static routes exported to the Strait session, control socket in a private directory."""
 
     name = "bird"
+    #: Extra lines for the BGP protocol block.
+    options = ""
 
     def __init__(self, topo: Topology, ns: str, workdir: Path, password: str | None, st_asn: int):
         if not shutil.which("bird"):
@@ -92,7 +94,7 @@ class Bird:
         (workdir / "bird.conf").write_text(
             f"router id {CPE_ADDR};\nprotocol device {{}}\nprotocol static cpe_nets {{\n  ipv4;\n{statics}}}\n"
             f"protocol bgp strait {{\n  local {CPE_ADDR} as {CPE_ASN};\n  neighbor {ST_ADDR} as {st_asn};\n"
-            f"  hold time {HOLD};\n  keepalive time 1;\n  connect retry time 1;\n{pw}"
+            f"  hold time {HOLD};\n  keepalive time 1;\n  connect retry time 1;\n{pw}{self.options}"
             f"  ipv4 {{ import all; export where source = RTS_STATIC; }};\n}}\n"
         )
         pidfile = workdir / "bird.pid"
@@ -113,11 +115,24 @@ class Bird:
         """Makes BIRD send Strait a ROUTE-REFRESH."""
         self.topo.run(self.ns, f"birdc -s {self.sock} reload in strait")
 
+    def protocol_detail(self) -> str:
+        """BIRD's description of the session with Strait."""
+        return self.topo.run(self.ns, f"birdc -s {self.sock} show protocols all strait").stdout
+
     def updates_received(self) -> int:
         """Route updates BIRD has received from Strait."""
-        out = self.topo.run(self.ns, f"birdc -s {self.sock} show protocols all strait").stdout
+        out = self.protocol_detail()
         line = next(line for line in out.splitlines() if "Import updates:" in line)
         return int(line.split(":", 1)[1].split()[0])
+
+
+class TwoByteBird(Bird):
+    """BIRD not announcing 4-octet AS support, so the session uses 2-byte AS_PATHs.
+
+    (BIRD refuses a 4-byte neighbor ASN in this mode, so AS_TRANS is covered by unit tests only.)
+    """
+
+    options = "  enable as4 off;\n"
 
 
 class Strait:
@@ -179,6 +194,16 @@ def test_four_byte_asn(topo, tmp_path, speaker_bin, peer_cls):
     wait_until(lambda: peer.routes() == {ST_NET}, 30, what=f"{ST_NET} in the {peer.name} table")
     assert "4200000001" in peer.route_detail()
     wait_until(lambda: strait.learned() == CPE_NETS, 10, what=f"Strait learning {CPE_NETS}")
+
+
+def test_two_byte_peer(topo, tmp_path, speaker_bin):
+    strait, peer, _, _ = setup(topo, tmp_path, speaker_bin, TwoByteBird)
+    wait_until(lambda: peer.routes() == {ST_NET}, 30, what=f"{ST_NET} in the 2-byte BIRD's table")
+    # The session runs without 4-octet ASNs, so both sides read and write 2-byte AS_PATHs.
+    session = peer.protocol_detail()
+    assert "AS4" not in next(line for line in session.splitlines() if "Session:" in line), session
+    assert f"BGP.as_path: {ST_ASN}\n" in peer.route_detail()
+    wait_until(lambda: strait.learned() == CPE_NETS, 10, what="routes learned from a 2-byte peer")
 
 
 @pytest.mark.parametrize("peer_cls", PEERS)

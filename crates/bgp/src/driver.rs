@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::message::Prefix;
-use crate::session::{DownReason, Event, Route, Session, SessionConfig, State};
+use crate::session::{DownReason, Event, Negotiated, Route, Session, SessionConfig, State};
 
 /// How long a closing session may take to send its last bytes (the NOTIFICATION).
 const FINAL_FLUSH: Duration = Duration::from_secs(1);
@@ -89,6 +89,8 @@ pub enum DriverError {
 pub struct Status {
     /// Current state.
     pub state: State,
+    /// What the current session's OPEN exchange agreed on.
+    pub negotiated: Option<Negotiated>,
     /// Routes learned from the peer.
     pub learned: BTreeMap<Prefix, Route>,
     /// Why the session last went down, if it ever did.
@@ -124,6 +126,7 @@ impl Speaker {
         let (event_tx, events) = mpsc::unbounded_channel();
         let (status_tx, status) = watch::channel(Status {
             state: State::Idle,
+            negotiated: None,
             learned: BTreeMap::new(),
             last_down: None,
         });
@@ -304,6 +307,7 @@ impl Driver {
         }
         self.status.send_modify(|s| {
             s.state = session.state();
+            s.negotiated = session.negotiated();
             if s.learned != *session.learned() {
                 s.learned = session.learned().clone();
             }
@@ -477,6 +481,13 @@ mod tests {
             learned(&passive)
         );
         assert_eq!(active.status().learned.values().next().unwrap().next_hop, b);
+        assert_eq!(
+            active
+                .status()
+                .negotiated
+                .map(|n| (n.hold_time, n.four_octet)),
+            Some((9, true))
+        );
         active.advertise(BTreeSet::new());
         assert!(
             learns(&passive, &[]).await,
