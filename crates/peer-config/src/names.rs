@@ -35,7 +35,9 @@ pub(crate) struct Algos {
 /// Why a device cannot take an SA lifetime of `s` seconds (0 = never expires), if it cannot.
 fn lifetime_misfit(dev: DeviceType, s: u32) -> Option<String> {
     let min = match dev {
-        StrongSwan | Libreswan => 0,
+        StrongSwan => 0,
+        // pluto has no never-expiring SA.
+        Libreswan => 1,
         CiscoAsa | CiscoIos | Fortigate => 120,
         JuniperSrx | PaloAlto => 180,
         Huawei => 60,
@@ -56,6 +58,15 @@ fn enc(dev: DeviceType, v: IkeVersion, phase: Phase, a: EncAlg) -> Option<&'stat
     if a.is_aead() && v1 && phase == Phase::Ike {
         return None;
     }
+    // Names that differ between a Cisco transform set (ESP) and an IKE policy.
+    let esp = |transform, policy| {
+        if phase == Phase::Esp {
+            transform
+        } else {
+            policy
+        }
+    };
+    let asa_esp = |transform, policy| if v1 { esp(transform, policy) } else { policy };
     Some(match (dev, a) {
         (StrongSwan, Aes) => "aes128",
         (StrongSwan, Aes192) => "aes192",
@@ -73,34 +84,10 @@ fn enc(dev: DeviceType, v: IkeVersion, phase: Phase, a: EncAlg) -> Option<&'stat
         (Libreswan, Aes256Gcm16) => "aes_gcm256",
         // ASA 9.15 and later have no DES; IKEv1 transform sets have no GCM.
         (CiscoAsa, Aes128Gcm16 | Aes256Gcm16) if v1 => return None,
-        (CiscoAsa, Aes) => {
-            if phase == Phase::Esp && v1 {
-                "esp-aes"
-            } else {
-                "aes"
-            }
-        }
-        (CiscoAsa, Aes192) => {
-            if phase == Phase::Esp && v1 {
-                "esp-aes-192"
-            } else {
-                "aes-192"
-            }
-        }
-        (CiscoAsa, Aes256) => {
-            if phase == Phase::Esp && v1 {
-                "esp-aes-256"
-            } else {
-                "aes-256"
-            }
-        }
-        (CiscoAsa, TripleDes) => {
-            if phase == Phase::Esp && v1 {
-                "esp-3des"
-            } else {
-                "3des"
-            }
-        }
+        (CiscoAsa, Aes) => asa_esp("esp-aes", "aes"),
+        (CiscoAsa, Aes192) => asa_esp("esp-aes-192", "aes-192"),
+        (CiscoAsa, Aes256) => asa_esp("esp-aes-256", "aes-256"),
+        (CiscoAsa, TripleDes) => asa_esp("esp-3des", "3des"),
         (CiscoAsa, Aes128Gcm16) => "aes-gcm",
         (CiscoAsa, Aes256Gcm16) => "aes-gcm-256",
         (CiscoIos, Aes) => match (phase, v1) {
@@ -118,34 +105,10 @@ fn enc(dev: DeviceType, v: IkeVersion, phase: Phase, a: EncAlg) -> Option<&'stat
             (_, true) => "aes 256",
             _ => "aes-cbc-256",
         },
-        (CiscoIos, Des) => {
-            if phase == Phase::Esp {
-                "esp-des"
-            } else {
-                "des"
-            }
-        }
-        (CiscoIos, TripleDes) => {
-            if phase == Phase::Esp {
-                "esp-3des"
-            } else {
-                "3des"
-            }
-        }
-        (CiscoIos, Aes128Gcm16) => {
-            if phase == Phase::Esp {
-                "esp-gcm 128"
-            } else {
-                "aes-gcm-128"
-            }
-        }
-        (CiscoIos, Aes256Gcm16) => {
-            if phase == Phase::Esp {
-                "esp-gcm 256"
-            } else {
-                "aes-gcm-256"
-            }
-        }
+        (CiscoIos, Des) => esp("esp-des", "des"),
+        (CiscoIos, TripleDes) => esp("esp-3des", "3des"),
+        (CiscoIos, Aes128Gcm16) => esp("esp-gcm 128", "aes-gcm-128"),
+        (CiscoIos, Aes256Gcm16) => esp("esp-gcm 256", "aes-gcm-256"),
         (JuniperSrx | PaloAlto, Aes) => "aes-128-cbc",
         (JuniperSrx | PaloAlto, Aes192) => "aes-192-cbc",
         (JuniperSrx | PaloAlto, Aes256) => "aes-256-cbc",
@@ -296,6 +259,12 @@ pub(crate) fn algos(dev: DeviceType, t: &TunnelView<'_>) -> Result<Algos, Render
         tunnel: t.index,
         what,
     };
+    // Pasted into a vendor CLI, '?' asks for help instead of becoming part of the key.
+    if !matches!(dev, StrongSwan | Libreswan) && ike.psk.contains('?') {
+        return Err(no(
+            "pre-shared key containing '?' (the CLI reads it as a help request)".into(),
+        ));
+    }
     for (what, life) in [
         ("IKE SA lifetime", ike.ike_lifetime),
         ("IPsec SA lifetime", ipsec.ipsec_lifetime),

@@ -178,6 +178,7 @@ fn proposal_lines(d: DeviceType) -> &'static [&'static str] {
         ],
         DeviceType::Huawei => &[
             "encryption-algorithm aes-128",
+            "integrity-algorithm hmac-sha1-96\n prf hmac-sha1",
             "dh group14",
             "esp authentication-algorithm sha1",
             "pfs dh-group14",
@@ -392,6 +393,24 @@ fn settings_a_device_cannot_express_are_refused_by_name_not_rendered_wrong() {
         render_device(DeviceType::StrongSwan, &forever.0, &forever.1)
             .unwrap()
             .contains("                rekey_time = 0\n")
+    );
+
+    let question = variant(|t| t.tunnel_ike_config.psk = "what?now".into());
+    for d in [
+        DeviceType::CiscoAsa,
+        DeviceType::Huawei,
+        DeviceType::Fortigate,
+    ] {
+        assert!(
+            unsupported(d, &question).contains("pre-shared key containing '?'"),
+            "{d}"
+        );
+    }
+    let swan = render_device(DeviceType::StrongSwan, &question.0, &question.1).unwrap();
+    assert!(swan.contains("secret = \"what?now\""), "{swan}");
+    assert!(
+        unsupported(DeviceType::Libreswan, &forever)
+            .contains("IPsec SA lifetime 0 s (minimum 1 s)")
     );
 
     let odd = variant(|t| t.tunnel_ike_config.ike_lifetime = 70000);

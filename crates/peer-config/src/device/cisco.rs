@@ -1,6 +1,6 @@
 //! Cisco ASA (9.15+, the form of seed 003) and Cisco IOS / IOS XE.
 
-use super::{Resolved, line, uses_tunnel_interface};
+use super::{Resolved, announce, line, uses_tunnel_interface};
 use crate::view::{Ident, PeerView, TunnelView};
 use crate::{DeviceType, RenderError};
 use strait_model::{IkeMode, IkeVersion};
@@ -13,17 +13,9 @@ fn bgp(o: &mut String, v: &PeerView<'_>, t: &TunnelView<'_>) {
     line!(o, "  neighbor {} remote-as {}", b.peer_ip, b.peer_asn);
     line!(o, "  neighbor {} ebgp-multihop 255", b.peer_ip);
     line!(o, "  neighbor {} activate", b.peer_ip);
-    let mut any = false;
-    for n in v.announced() {
-        line!(o, "  network {} mask {}", n.network(), n.netmask());
-        any = true;
-    }
-    if !any {
-        line!(
-            o,
-            "  ! add a 'network <prefix> mask <netmask>' line for each data-center network to announce"
-        );
-    }
+    announce(o, v, "  ! network <prefix> mask <netmask>", |n| {
+        format!("  network {} mask {}", n.network(), n.netmask())
+    });
     line!(o, " exit-address-family");
 }
 

@@ -1,6 +1,6 @@
 //! Huawei VRP (AR / USG): IKE peer, IPsec proposal, and a tunnel interface or an IPsec policy.
 
-use super::{Resolved, line, uses_tunnel_interface};
+use super::{Resolved, announce, line, uses_tunnel_interface};
 use crate::view::{Ident, PeerView};
 use crate::{DeviceType, RenderError};
 use strait_model::{IkeMode, IkeVersion};
@@ -44,7 +44,18 @@ pub(crate) fn huawei(
         );
         line!(o, "ike proposal {}", 10 + n);
         line!(o, " encryption-algorithm {}", a.ike_enc);
-        line!(o, " authentication-algorithm {}", a.ike_integ);
+        if v1 {
+            line!(o, " authentication-algorithm {}", a.ike_integ);
+        } else {
+            // IKEv2 proposals take integrity and PRF separately; MD5 and SHA-1 integrity are truncated to 96 bits.
+            let trunc = if matches!(a.ike_integ, "md5" | "sha1") {
+                "-96"
+            } else {
+                ""
+            };
+            line!(o, " integrity-algorithm hmac-{}{trunc}", a.ike_integ);
+            line!(o, " prf hmac-{}", a.ike_integ);
+        }
         line!(o, " authentication-method pre-share");
         line!(o, " dh {}", a.ike_dh);
         line!(o, " sa duration {}", ike.ike_lifetime);
@@ -126,17 +137,9 @@ pub(crate) fn huawei(
             line!(o, " peer {} as-number {}", b.peer_ip, b.peer_asn);
             line!(o, " peer {} ebgp-max-hop 255", b.peer_ip);
             line!(o, " ipv4-family unicast");
-            let mut any = false;
-            for net in v.announced() {
-                line!(o, "  network {} {}", net.network(), net.netmask());
-                any = true;
-            }
-            if !any {
-                line!(
-                    o,
-                    "  # add a 'network <prefix> <netmask>' line for each data-center network to announce"
-                );
-            }
+            announce(&mut o, v, "  # network <prefix> <netmask>", |n| {
+                format!("  network {} {}", n.network(), n.netmask())
+            });
             line!(o, "  peer {} enable", b.peer_ip);
         }
     }

@@ -1,6 +1,6 @@
 //! strongSwan (swanctl.conf) and libreswan (ipsec.conf + ipsec.secrets).
 
-use super::{Resolved, line};
+use super::{Resolved, announce, line};
 use crate::view::{Ident, PeerView, TunnelView};
 use strait_model::{IkeMode, IkeVersion};
 
@@ -28,14 +28,9 @@ fn frr_comment(out: &mut String, v: &PeerView<'_>, t: &TunnelView<'_>) {
     line!(out, "#    neighbor {} remote-as {}", b.peer_ip, b.peer_asn);
     line!(out, "#    neighbor {} ebgp-multihop 255", b.peer_ip);
     line!(out, "#    address-family ipv4 unicast");
-    let mut any = false;
-    for n in v.announced() {
-        line!(out, "#     network {n}");
-        any = true;
-    }
-    if !any {
-        line!(out, "#     network <each data-center network to announce>");
-    }
+    announce(out, v, "#     network <prefix>", |n| {
+        format!("#     network {n}")
+    });
     line!(out, "#    exit-address-family");
 }
 

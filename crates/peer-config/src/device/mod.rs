@@ -42,6 +42,24 @@ pub(crate) fn render(device: DeviceType, v: &PeerView<'_>) -> Result<String, Ren
     }
 }
 
+/// Writes one line per network the device announces over BGP, or, when routing is by destination
+/// (nothing to announce is known), `template` as a comment telling the operator to add theirs.
+pub(crate) fn announce(
+    o: &mut String,
+    v: &PeerView<'_>,
+    template: &str,
+    each: impl Fn(strait_model::Ipv4Net) -> String,
+) {
+    let mut any = false;
+    for n in v.announced() {
+        line!(o, "{}", each(n));
+        any = true;
+    }
+    if !any {
+        line!(o, "{template}   (one per data-center network to announce)");
+    }
+}
+
 /// Devices that protect traffic either with a tunnel interface (0.0.0.0/0 selectors) or with a
 /// policy (ACL selectors) choose the interface when routing is by destination or BGP runs.
 /// BGP needs the interface, which cannot carry narrowed selectors, so that mix is refused.
