@@ -81,6 +81,40 @@ def gcm_ecp() -> dict:
             "CustomerGateways": [g]}
 
 
+def defaults() -> dict:
+    """A single-tunnel connection on the cloud's defaults: IKEv1 main mode, aes/sha1, group2 in both phases."""
+    g = cgw(41, "198.51.100.41", None)
+    t = tunnel(1, g["CustomerGatewayId"], g["IpAddress"], "203.0.113.41", "default-key",
+               version="ikev1", dh="group2", pfs="group2")
+    t["EnableDpd"] = t["EnableNatTraversal"] = False
+    return {"Connection": connection("vco-defaults000000000001", "10.4.0.0/16", "192.168.41.0/24", [t]),
+            "CustomerGateways": [g]}
+
+
+ENC = ["aes", "aes192", "aes256", "des", "3des", "aes128gcm16", "aes256gcm16"]
+AUTH = ["md5", "sha1", "sha256", "sha384", "sha512"]
+DH = ["group1", "group2", "group5", "group14", "group19", "group31"]
+
+
+def sweep() -> list[tuple[str, dict]]:
+    """One connection per (IKE version, setting, value): every algorithm the API accepts, one at a time,
+    on an aes/sha1/group14 baseline."""
+    out = []
+    for version in ("ikev1", "ikev2"):
+        for section, key, values in (("TunnelIkeConfig", "IkeEncAlg", ENC), ("TunnelIkeConfig", "IkeAuthAlg", AUTH),
+                                     ("TunnelIkeConfig", "IkePfs", DH), ("TunnelIpsecConfig", "IpsecEncAlg", ENC),
+                                     ("TunnelIpsecConfig", "IpsecAuthAlg", AUTH),
+                                     ("TunnelIpsecConfig", "IpsecPfs", DH + ["disabled"])):
+            for value in values:
+                case = aggressive_fqdn()
+                t = case["Connection"]["TunnelOptions"][0]
+                t["TunnelIkeConfig"].update(IkeVersion=version, IkeMode="main", IkeEncAlg="aes", IkeAuthAlg="sha1")
+                t["TunnelIpsecConfig"].update(IpsecEncAlg="aes", IpsecAuthAlg="sha1", IpsecPfs="group14")
+                t[section][key] = value
+                out.append((f"{version}-{key}-{value}", case))
+    return out
+
+
 CASES = {
     "seed003-1": lambda: seed003(1),
     "seed003-2": lambda: seed003(2),
@@ -88,6 +122,7 @@ CASES = {
     "dual": dual,
     "ikev1-aggressive-fqdn": aggressive_fqdn,
     "gcm-ecp256": gcm_ecp,
+    "defaults": defaults,
 }
 
 

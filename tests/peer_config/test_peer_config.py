@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from helpers.netns import REPO, Topology, sh, wait_until
-from peer_config.cases import CASES, build
+from peer_config.cases import CASES, build, sweep
 
 RENDER = REPO / "target" / "release" / "examples" / "render"
 # libreswan cannot be installed beside strongSwan (it conflicts with strongswan-libcharon), so
@@ -21,15 +21,19 @@ RENDER = REPO / "target" / "release" / "examples" / "render"
 LIBRESWAN = Path("/opt/libreswan-parser/usr/libexec/ipsec")
 
 
+def render_raw(case: dict, device: str) -> subprocess.CompletedProcess:
+    """Runs the crate's example renderer for a device (or `standard`); the caller judges the outcome."""
+    return subprocess.run([str(RENDER), device], input=json.dumps(case), capture_output=True, text=True, timeout=30)
+
+
 @pytest.fixture(scope="session")
 def render():
-    """Renders a case for a device (or `standard`) with the crate's example renderer."""
+    """Renders a case for a device (or `standard`), failing the test if rendering fails."""
     sh(["cargo", "build", "--release", "--locked", "-p", "strait-peer-config", "--example", "render"],
        timeout=900, cwd=REPO)
 
     def run(case: dict, device: str) -> str:
-        r = subprocess.run([str(RENDER), device], input=json.dumps(case), capture_output=True, text=True,
-                           timeout=30)
+        r = render_raw(case, device)
         assert r.returncode == 0, f"render {device} failed: {r.stderr}"
         return r.stdout
 
@@ -164,7 +168,7 @@ def gateway_side(body: dict) -> str:
     return "connections {\n" + "\n".join(conns) + "\n}\nsecrets {\n" + "\n".join(secrets) + "\n}\n"
 
 
-@pytest.mark.parametrize("name", ["seed003-1", "dual", "ikev1-aggressive-fqdn", "gcm-ecp256"])
+@pytest.mark.parametrize("name", ["seed003-1", "dual", "ikev1-aggressive-fqdn", "gcm-ecp256", "defaults"])
 def test_rendered_strongswan_peer_establishes_with_a_gateway_built_from_the_standard_body(topo, tmp_path, render,
                                                                                           name):
     case = build(name)
@@ -217,12 +221,15 @@ def libreswan_parts(text: str) -> tuple[str, str]:
     return conf, secrets
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_libreswan_config_passes_libreswans_own_parsers(tmp_path, render, name):
-    if not (LIBRESWAN / "addconn").exists():
-        pytest.fail(f"{LIBRESWAN}/addconn missing: run scripts/install-deps.sh")
-    case = build(name)
-    conf, secrets = libreswan_parts(render(case, "libreswan"))
+def algparse(version: str, pfs: bool, proposal: str) -> bool:
+    """Whether libreswan's own algorithm parser accepts a proposal line."""
+    r = sh([str(LIBRESWAN / "algparse"), f"-{version[-2:]}", f"-pfs={'yes' if pfs else 'no'}", proposal], check=False)
+    return r.returncode == 0 and "ERROR" not in r.stdout + r.stderr
+
+
+def check_libreswan(tmp_path: Path, case: dict, text: str) -> None:
+    """The rendered libreswan text passes addconn, readwriteconf and algparse, with one conn and secret per tunnel."""
+    conf, secrets = libreswan_parts(text)
     f = tmp_path / "ipsec.conf"
     f.write_text("config setup\n    uniqueids=yes\n\n" + conf)
     check = sh([str(LIBRESWAN / "addconn"), "--config", str(f), "--checkconfig"], check=False)
@@ -234,12 +241,63 @@ def test_libreswan_config_passes_libreswans_own_parsers(tmp_path, render, name):
         assert f"conn {n}" in parsed, parsed
     # addconn does not judge algorithms; algparse is libreswan's own proposal parser.
     for block in conf.split("\nconn ")[1:]:
-        version = "-v2" if "ikev2=yes" in block else "-v1"
-        pfs = "-pfs=yes" if "pfs=yes" in block else "-pfs=no"
+        version = "ikev2" if "ikev2=yes" in block else "ikev1"
         for prop in re.findall(r"^    ((?:ike|esp)=\S+)$", block, re.M):
-            r = sh([str(LIBRESWAN / "algparse"), version, pfs, prop], check=False)
-            assert r.returncode == 0 and "ERROR" not in r.stdout + r.stderr, f"{prop}: {r.stdout}{r.stderr}"
+            assert algparse(version, "pfs=yes" in block, prop), f"libreswan rejects {prop} ({version})\n{block}"
     lines = [ln for ln in secrets.splitlines() if ln and not ln.startswith("#")]
     assert len(lines) == len(names)
     for ln, t in zip(lines, case["Connection"]["TunnelOptions"]):
         assert ln.endswith(f': PSK "{t["TunnelIkeConfig"]["Psk"]}"'), ln
+
+
+def require_libreswan() -> None:
+    if not (LIBRESWAN / "addconn").exists():
+        pytest.fail(f"{LIBRESWAN}/addconn missing: run scripts/install-deps.sh")
+
+
+# "defaults" uses DH group 2, which libreswan 4 refuses (see the sweep below).
+@pytest.mark.parametrize("name", [n for n in CASES if n != "defaults"])
+def test_libreswan_config_passes_libreswans_own_parsers(tmp_path, render, name):
+    require_libreswan()
+    case = build(name)
+    check_libreswan(tmp_path, case, render(case, "libreswan"))
+
+
+# How libreswan spells each value Strait refuses to render for it.
+LSW_SPELLING = {"des": "des", "aes128gcm16": "aes_gcm128", "aes256gcm16": "aes_gcm256", "group1": "modp768",
+                "group2": "modp1024", "group19": "dh19", "group31": "dh31"}
+
+
+def test_every_algorithm_libreswan_gets_is_one_libreswan_accepts_and_every_refusal_is_libreswans_own(tmp_path, render):
+    require_libreswan()
+    refused = []
+    for label, case in sweep():
+        r = render_raw(case, "libreswan")
+        if r.returncode == 0:
+            check_libreswan(tmp_path, case, r.stdout)
+            continue
+        assert "libreswan cannot express" in r.stderr, f"{label}: {r.stderr}"
+        version, key, value = label.split("-", 2)
+        slots = {"EncAlg": "aes128", "AuthAlg": "sha1", "Pfs": "modp2048"}
+        slot = next(k for k in slots if key.endswith(k))
+        slots[slot] = LSW_SPELLING[value]
+        proposal = f"{'ike' if key.startswith('Ike') else 'esp'}={slots['EncAlg']}-{slots['AuthAlg']};{slots['Pfs']}"
+        assert not algparse(version, True, proposal), f"{label}: refused, yet libreswan accepts {proposal}"
+        refused.append(label)
+    # The refusals are the ones libreswan 4 has: DES, MODP-768/1024, AEAD IKE SAs and ECP/Curve25519 PFS over IKEv1.
+    assert "ikev1-IkePfs-group2" in refused and "ikev2-IpsecEncAlg-des" in refused, refused
+    assert len(refused) < len(sweep()) // 3, refused
+
+
+def test_every_algorithm_strongswan_gets_loads_into_charon_and_only_ikev1_aead_ike_is_refused(topo, tmp_path, render):
+    charon = Charon(topo, topo.ns("peer"), tmp_path / "peer")
+    refused = []
+    for label, case in sweep():
+        r = render_raw(case, "strongswan")
+        if r.returncode != 0:
+            assert "strongswan cannot express" in r.stderr, f"{label}: {r.stderr}"
+            refused.append(label)
+            continue
+        out = charon.load(r.stdout)
+        assert "successfully loaded 1 connections, 0 unloaded" in out, f"{label}\n{out}"
+    assert sorted(refused) == ["ikev1-IkeEncAlg-aes128gcm16", "ikev1-IkeEncAlg-aes256gcm16"], refused
