@@ -335,6 +335,21 @@ fn standard_body_is_the_device_side_view_with_the_sdk_field_names() {
     assert_eq!(tunnels[1]["Local"], "198.51.100.12");
     assert_eq!(tunnels[1]["Remote"], "203.0.113.2");
     assert_eq!(tunnels[1]["IkeConfig"]["Psk"], "slave-key2");
+
+    // Dual tunnel with BGP on both tunnels: one session per tunnel, each with its own addresses.
+    let (mut conn, mut gs) = dual();
+    for t in &mut conn.tunnel_options {
+        t.tunnel_bgp_config.enable_bgp = true;
+    }
+    for g in &mut gs {
+        g.asn = Some(65530);
+    }
+    let body = serde_json::to_value(render_standard(&conn, &gs).unwrap()).unwrap();
+    let sessions = body["BgpConfigs"]["BgpConfig"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions[1]["TunnelId"], conn.tunnel_options[1].tunnel_id.as_str());
+    assert_eq!(sessions[1]["PeerBgpIp"], "169.254.21.1");
+    assert_eq!(sessions[1]["LocalBgpIp"], "169.254.21.2");
 }
 
 /// One seed-003 connection with its tunnel changed by `f`.
