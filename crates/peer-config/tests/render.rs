@@ -347,7 +347,10 @@ fn standard_body_is_the_device_side_view_with_the_sdk_field_names() {
     let body = serde_json::to_value(render_standard(&conn, &gs).unwrap()).unwrap();
     let sessions = body["BgpConfigs"]["BgpConfig"].as_array().unwrap();
     assert_eq!(sessions.len(), 2);
-    assert_eq!(sessions[1]["TunnelId"], conn.tunnel_options[1].tunnel_id.as_str());
+    assert_eq!(
+        sessions[1]["TunnelId"],
+        conn.tunnel_options[1].tunnel_id.as_str()
+    );
     assert_eq!(sessions[1]["PeerBgpIp"], "169.254.21.1");
     assert_eq!(sessions[1]["LocalBgpIp"], "169.254.21.2");
 }
