@@ -542,3 +542,41 @@ fn inputs_that_do_not_describe_a_connection_are_errors() {
         matches!("mikrotik".parse::<DeviceType>(), Err(RenderError::UnknownDevice(s)) if s == "mikrotik")
     );
 }
+
+#[test]
+fn dpd_and_nat_traversal_follow_the_tunnel_settings() {
+    let on = seed003().remove(0);
+    let (off, gs) = variant(|t| {
+        t.enable_dpd = false;
+        t.enable_nat_traversal = false;
+    });
+    let render = |d, c: &VpnConnection, g: &[CustomerGateway]| render_device(d, c, g).unwrap();
+    let swan_on = render(DeviceType::StrongSwan, &on.0, std::slice::from_ref(&on.1));
+    let swan_off = render(DeviceType::StrongSwan, &off, &gs);
+    assert!(
+        swan_on.contains("dpd_delay = 10s")
+            && swan_on.contains("encap = yes")
+            && swan_on.contains("dpd_action = restart")
+    );
+    assert!(
+        !swan_off.contains("dpd_") && !swan_off.contains("encap"),
+        "{swan_off}"
+    );
+    let lsw = render(DeviceType::Libreswan, &off, &gs);
+    assert!(
+        lsw.contains("encapsulation=no") && !lsw.contains("dpddelay"),
+        "{lsw}"
+    );
+    let forti = render(DeviceType::Fortigate, &off, &gs);
+    assert!(
+        forti.contains("set dpd disable") && forti.contains("set nattraversal disable"),
+        "{forti}"
+    );
+    let srx = render(DeviceType::JuniperSrx, &off, &gs);
+    assert!(
+        srx.contains("no-nat-traversal") && !srx.contains("dead-peer-detection"),
+        "{srx}"
+    );
+    let asa = render(DeviceType::CiscoAsa, &off, &gs);
+    assert!(asa.contains("isakmp keepalive disable"), "{asa}");
+}
