@@ -117,6 +117,12 @@ impl Endpoint {
         self.out.push_back(Transmit { local, remote, data: Message::encode(&reply, &[cookie]) });
     }
 
+    /// IKE SAs a session holds, in any state (for tests).
+    #[cfg(test)]
+    pub(crate) fn ike_sa_count(&self, id: SessionId) -> usize {
+        self.sessions.get(&id).map_or(0, Session::ike_sa_count)
+    }
+
     /// Runs every timer that is due.
     pub fn handle_timeout(&mut self, now: Instant) {
         for s in self.sessions.values_mut() {

@@ -427,6 +427,12 @@ impl Session {
         (Ctx { now, others_up, config, out, events }, sas)
     }
 
+    /// IKE SAs held, in any state (for tests).
+    #[cfg(test)]
+    pub(crate) fn ike_sa_count(&self) -> usize {
+        self.sas.len()
+    }
+
     /// Responder half-open IKE SAs (waiting for IKE_AUTH).
     pub(crate) fn half_open(&self) -> usize {
         self.sas.iter().filter(|sa| matches!(sa.phase, Phase::InitDone { .. })).count()
@@ -542,7 +548,6 @@ impl Session {
                 sas.push(*sa);
             }
         }
-        self.sas.retain(|sa| !(sa.replaced && sa.children.is_empty() && sa.request.is_none() && sa.queue.is_empty() && !sa.established()));
     }
 
     /// After an IKE_AUTH, keeps one IKE SA per peering: INITIAL_CONTACT drops the peer's stale ones
@@ -981,8 +986,8 @@ fn install_child(
         outbound,
         local_ts: local_ts.clone(),
         remote_ts: remote_ts.clone(),
-        local: SocketAddrV4::new(*sa.local.ip(), if sa.udp_encap() { NAT_T_PORT } else { sa.local.port() }),
-        remote: SocketAddrV4::new(*sa.remote.ip(), if sa.udp_encap() { NAT_T_PORT } else { sa.remote.port() }),
+        local: sa.local,
+        remote: sa.remote,
         udp_encap: sa.udp_encap(),
         replaces,
     });

@@ -335,3 +335,252 @@ fn esp_proposal_mismatch_is_no_proposal_chosen() {
     assert!(matches!(failures(&p.b_events)[..], [FailureReason::NoProposalChosen { theirs: Some(_), .. }]));
     assert!(live_children(&p.a_events).is_empty());
 }
+
+fn short_lifetimes(mut c: Config, ike: u64, child: u64) -> Config {
+    c.ike_lifetime = Some(Duration::from_secs(ike));
+    c.child_lifetime = Some(Duration::from_secs(child));
+    c.rekey_margin = Duration::from_secs(5);
+    c
+}
+
+#[test]
+fn child_sa_is_rekeyed_before_expiry_and_old_pair_deleted() {
+    for pfs in [None, Some(DhGroup::Modp1024)] {
+        let mut ca = short_lifetimes(config(A, B), 3600, 30);
+        let mut cb = short_lifetimes(config(B, A), 3600, 600);
+        ca.esp_proposals[0].pfs = pfs;
+        cb.esp_proposals[0].pfs = pfs;
+        let mut p = Pair::establish(ca, cb);
+        let first = live_children(&p.a_events)[0].0.spi;
+        p.advance(Duration::from_secs(24));
+        assert_eq!(live_children(&p.a_events)[0].0.spi, first, "rekeyed too early");
+        p.advance(Duration::from_secs(2));
+        assert_one_matching_pair(&p);
+        let (a_in, a_out) = &live_children(&p.a_events)[0];
+        assert_ne!(a_in.spi, first);
+        let replaced = p.a_events.iter().find_map(|e| match e {
+            Event::ChildSaEstablished { replaces: Some(r), .. } => Some(*r),
+            _ => None,
+        });
+        assert_eq!(replaced.map(|r| r.0), Some(first));
+        assert!(p.a_events.contains(&Event::ChildSaDeleted { in_spi: first, out_spi: replaced.unwrap().1 }));
+        // A second rekey a lifetime later also works, and the IKE SA never moved.
+        p.advance(Duration::from_secs(25));
+        assert_one_matching_pair(&p);
+        assert_ne!(&live_children(&p.a_events)[0].1, a_out);
+        assert_eq!(count(&p.a_events, |e| matches!(e, Event::ChildSaEstablished { .. })), 3);
+        assert!(failures(&p.a_events).is_empty() && failures(&p.b_events).is_empty());
+    }
+}
+
+#[test]
+fn ike_sa_rekey_keeps_children_and_replaces_the_sa() {
+    let ca = short_lifetimes(config(A, B), 30, 3600);
+    let cb = short_lifetimes(config(B, A), 600, 3600);
+    let mut p = Pair::establish(ca, cb);
+    let child = live_children(&p.a_events);
+    p.advance(Duration::from_secs(27));
+    let rekeyed = |events: &[Event]| count(events, |e| matches!(e, Event::IkeSaEstablished { rekeyed: true, .. }));
+    assert_eq!((rekeyed(&p.a_events), rekeyed(&p.b_events)), (1, 1));
+    assert_eq!(live_children(&p.a_events), child, "children survive an IKE rekey untouched");
+    assert_eq!((p.a.ike_sa_count(p.a_id), p.b.ike_sa_count(p.b_id)), (1, 1), "old IKE SA deleted");
+    assert_eq!(count(&p.a_events, |e| matches!(e, Event::IkeSaDeleted { .. })), 0);
+    assert_eq!(count(&p.b_events, |e| matches!(e, Event::IkeSaDeleted { .. })), 0);
+    let spis = |events: &[Event]| {
+        events.iter().rev().find_map(|e| match e {
+            Event::IkeSaEstablished { spi_i, spi_r, .. } => Some((*spi_i, *spi_r)),
+            _ => None,
+        })
+    };
+    assert_eq!(spis(&p.a_events), spis(&p.b_events));
+    // The new IKE SA carries exchanges: deleting over it reaches the peer.
+    p.a.delete(p.a_id, p.now);
+    p.drive();
+    assert!(p.b_events.contains(&Event::IkeSaDeleted { reason: DeleteReason::Remote }));
+    assert!(live_children(&p.b_events).is_empty());
+}
+
+#[test]
+fn simultaneous_child_rekeys_settle_on_one_pair() {
+    let ca = short_lifetimes(config(A, B), 3600, 30);
+    let cb = short_lifetimes(config(B, A), 3600, 30);
+    let mut p = Pair::establish(ca, cb);
+    p.advance(Duration::from_secs(26));
+    assert_eq!(count(&p.a_events, |e| matches!(e, Event::ChildSaEstablished { replaces: Some(_), .. })), 2);
+    assert_one_matching_pair(&p);
+    assert!(failures(&p.a_events).is_empty() && failures(&p.b_events).is_empty());
+    assert_eq!((p.a.ike_sa_count(p.a_id), p.b.ike_sa_count(p.b_id)), (1, 1));
+    // The survivor rekeys normally afterwards.
+    p.advance(Duration::from_secs(30));
+    assert_one_matching_pair(&p);
+}
+
+#[test]
+fn simultaneous_ike_rekeys_settle_on_one_sa() {
+    let ca = short_lifetimes(config(A, B), 30, 3600);
+    let cb = short_lifetimes(config(B, A), 30, 3600);
+    let mut p = Pair::establish(ca, cb);
+    p.advance(Duration::from_secs(26));
+    assert_one_matching_pair(&p);
+    assert!(failures(&p.a_events).is_empty() && failures(&p.b_events).is_empty(), "{:?}", p.a_events);
+    let rekeyed = |events: &[Event]| count(events, |e| matches!(e, Event::IkeSaEstablished { rekeyed: true, .. }));
+    assert_eq!(rekeyed(&p.a_events) + rekeyed(&p.b_events), 3, "both rekeyed; only the winner kept its own");
+    assert_eq!((p.a.ike_sa_count(p.a_id), p.b.ike_sa_count(p.b_id)), (1, 1));
+    // Both sides still share a working IKE SA: a delete from either end reaches the other.
+    p.b.delete(p.b_id, p.now);
+    p.drive();
+    assert!(p.a_events.contains(&Event::IkeSaDeleted { reason: DeleteReason::Remote }), "{:?}", p.a_events);
+    assert!(live_children(&p.a_events).is_empty());
+}
+
+#[test]
+fn dead_peer_is_detected_and_tunnel_comes_back() {
+    let dpd = Some(Dpd { interval: Duration::from_secs(10), timeout: Duration::from_secs(30) });
+    let mut ca = config(A, B);
+    ca.dpd = dpd;
+    ca.reinitiate_after = Some(Duration::from_secs(2));
+    let mut p = Pair::establish(ca, config(B, A));
+    // While the peer answers, liveness checks keep the SA up.
+    p.advance(Duration::from_secs(60));
+    assert!(failures(&p.a_events).is_empty());
+    let sent_before = p.a_sent;
+    // Traffic flowing means no probes.
+    for _ in 0..6 {
+        p.a.note_inbound_traffic(p.a_id, p.now);
+        p.advance(Duration::from_secs(5));
+    }
+    assert_eq!(p.a_sent, sent_before, "no liveness checks while ESP arrives");
+    p.link_up = false;
+    p.advance(Duration::from_secs(10 + 30 + 1));
+    assert_eq!(failures(&p.a_events), vec![FailureReason::DeadPeer]);
+    assert!(p.a_events.contains(&Event::IkeSaDeleted { reason: DeleteReason::Failed(FailureReason::DeadPeer) }));
+    assert!(live_children(&p.a_events).is_empty());
+    p.link_up = true;
+    p.advance(Duration::from_secs(20));
+    assert_eq!(count(&p.a_events, |e| matches!(e, Event::IkeSaEstablished { .. })), 2);
+    assert_eq!(live_children(&p.a_events).len(), 1);
+}
+
+#[test]
+fn retransmissions_give_up_with_peer_not_responding() {
+    let mut ca = config(A, B);
+    ca.reinitiate_after = None;
+    let mut p = Pair::new(ca, config(B, A));
+    p.link_up = false;
+    p.a.initiate(p.a_id, p.now);
+    p.drive();
+    // 4 + 7.2 + 12.96 + 23.33 + 41.99 + 75.58 s: gone after about 165 s, not before.
+    p.advance(Duration::from_secs(160));
+    assert!(failures(&p.a_events).is_empty());
+    assert_eq!(p.a_sent, 6, "first transmission and five retransmissions");
+    p.advance(Duration::from_secs(10));
+    assert_eq!(failures(&p.a_events), vec![FailureReason::PeerNotResponding]);
+    assert_eq!(p.a.poll_timeout(), None, "nothing left to do");
+}
+
+#[test]
+fn lost_responses_are_replayed_for_retransmitted_requests() {
+    let mut p = Pair::new(config(A, B), config(B, A));
+    p.a.initiate(p.a_id, p.now);
+    p.drop_next_from_b = 1; // the IKE_SA_INIT response
+    p.drive();
+    p.advance(Duration::from_secs(5));
+    p.drop_next_from_b = 1; // the IKE_AUTH response
+    p.drive();
+    p.advance(Duration::from_secs(5));
+    assert_one_matching_pair(&p);
+    assert_eq!(count(&p.b_events, |e| matches!(e, Event::ChildSaEstablished { .. })), 1, "b answered once");
+}
+
+#[test]
+fn invalid_ke_is_retried_with_the_named_group() {
+    let mut ca = config(A, B);
+    let second = IkeProposal { dh: DhGroup::Ecp256, ..ca.ike_proposals[0] };
+    ca.ike_proposals.push(second);
+    let mut cb = config(B, A);
+    cb.ike_proposals = vec![second];
+    let p = Pair::establish(ca, cb);
+    assert!(failures(&p.a_events).is_empty(), "{:?}", p.a_events);
+    assert_one_matching_pair(&p);
+}
+
+#[test]
+fn invalid_ke_for_a_group_we_do_not_propose_fails() {
+    let mut ca = config(A, B);
+    ca.reinitiate_after = None;
+    let mut a = Endpoint::new(EndpointConfig::default());
+    let id = a.add_session(ca);
+    let now = Instant::now();
+    a.initiate(id, now);
+    let init = a.poll_transmit().expect("IKE_SA_INIT");
+    let request = message::peek_header(&init.data).expect("header");
+    let header = message::Header { response: true, initiator: false, ..request };
+    let notify = message::Notify::new(message::NotifyType::INVALID_KE_PAYLOAD, 14u16.to_be_bytes().to_vec());
+    let reply = message::Message::encode(&header, &[message::Payload::Notify(notify)]);
+    a.handle_datagram(now, addr(A), addr(B), &reply);
+    assert_eq!(a.poll_event(), Some((id, Event::Failed { reason: FailureReason::InvalidKe { group: 14 } })));
+    assert_eq!(a.poll_transmit(), None);
+}
+
+#[test]
+fn cookie_challenge_is_answered_when_half_open_sas_pile_up() {
+    let p = Pair::with_endpoint(config(A, B), config(B, A), EndpointConfig { cookie_threshold: 0 });
+    let mut p = p;
+    p.a.initiate(p.a_id, p.now);
+    p.drive();
+    assert_one_matching_pair(&p);
+    assert_eq!(p.a_sent, 3, "INIT, INIT with cookie, AUTH");
+}
+
+#[test]
+fn nat_is_detected_and_both_sides_float_to_4500() {
+    let mut ca = config(A_NAT_PRIVATE, NAT_PUBLIC);
+    ca.remote = addr(B);
+    ca.remote_id = Identity::Ipv4(B);
+    let mut cb = config(B, NAT_PUBLIC);
+    cb.remote_id = Identity::Ipv4(A_NAT_PRIVATE);
+    let p = Pair::establish(ca, cb);
+    assert_one_matching_pair(&p);
+    let endpoints = |events: &[Event]| {
+        events.iter().find_map(|e| match e {
+            Event::ChildSaEstablished { local, remote, udp_encap, .. } => Some((*local, *remote, *udp_encap)),
+            _ => None,
+        })
+    };
+    assert_eq!(
+        endpoints(&p.a_events),
+        Some((SocketAddrV4::new(A_NAT_PRIVATE, 4500), SocketAddrV4::new(B, 4500), true))
+    );
+    assert_eq!(
+        endpoints(&p.b_events),
+        Some((SocketAddrV4::new(B, 4500), SocketAddrV4::new(NAT_PUBLIC, 4500 + NAT_PORT_SHIFT), true))
+    );
+}
+
+#[test]
+fn delete_tears_down_both_sides() {
+    let mut p = Pair::establish(config(A, B), config(B, A));
+    p.a.delete(p.a_id, p.now);
+    p.drive();
+    assert!(p.a_events.contains(&Event::IkeSaDeleted { reason: DeleteReason::Local }));
+    assert!(p.b_events.contains(&Event::IkeSaDeleted { reason: DeleteReason::Remote }));
+    assert!(live_children(&p.a_events).is_empty() && live_children(&p.b_events).is_empty());
+    p.advance(Duration::from_secs(600));
+    assert_eq!(count(&p.a_events, |e| matches!(e, Event::IkeSaEstablished { .. })), 1, "no re-initiation");
+}
+
+#[test]
+fn simultaneous_initiation_leaves_one_ike_sa() {
+    let mut p = Pair::new(config(A, B), config(B, A));
+    p.a.initiate(p.a_id, p.now);
+    p.b.initiate(p.b_id, p.now);
+    p.drive();
+    p.advance(Duration::from_secs(10));
+    assert_one_matching_pair(&p);
+    let up = |events: &[Event]| {
+        count(events, |e| matches!(e, Event::IkeSaEstablished { .. }))
+            - count(events, |e| matches!(e, Event::IkeSaDeleted { .. }))
+    };
+    assert_eq!((up(&p.a_events), up(&p.b_events)), (1, 1));
+    assert_eq!((p.a.ike_sa_count(p.a_id), p.b.ike_sa_count(p.b_id)), (1, 1));
+}
