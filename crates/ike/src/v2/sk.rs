@@ -198,3 +198,109 @@ impl<'a> Split<'a> {
         head
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::v2::message::{ExchangeType, Notify, NotifyType};
+
+    fn header() -> Header {
+        Header { spi_i: 1, spi_r: 2, exchange: ExchangeType::INFORMATIONAL, initiator: true, response: false, message_id: 5 }
+    }
+
+    fn keys(encr: Encr, integ: Option<Integ>, seed: u8) -> SkKeys {
+        let a_len = integ.map_or(0, Integ::key_len);
+        SkKeys::new(encr, integ, &vec![seed; encr.key_len()], &vec![seed ^ 0x55; a_len]).expect("keys")
+    }
+
+    const SUITES: [(Encr, Option<Integ>); 5] = [
+        (Encr::AesCbc128, Some(Integ::HmacSha1_96)),
+        (Encr::AesCbc256, Some(Integ::HmacSha512_256)),
+        (Encr::TripleDesCbc, Some(Integ::HmacMd5_96)),
+        (Encr::AesGcm16_128, None),
+        (Encr::AesGcm16_256, None),
+    ];
+
+    fn payloads() -> Vec<Payload> {
+        vec![Payload::Notify(Notify::new(NotifyType::INITIAL_CONTACT, vec![])), Payload::Nonce(vec![1; 17])]
+    }
+
+    #[test]
+    fn sealed_messages_open_to_the_same_payloads() {
+        for (encr, integ) in SUITES {
+            let k = keys(encr, integ, 3);
+            let wire = k.seal(&header(), &payloads()).expect("seal");
+            let mut msg = Message::parse(&wire).expect("parse");
+            assert_eq!(msg.payloads, vec![]);
+            k.open(&wire, &mut msg).expect("open");
+            assert_eq!(msg.payloads, payloads(), "{encr:?}");
+            assert_eq!(msg.header, header());
+            let empty = k.seal(&header(), &[]).expect("seal empty");
+            let mut msg = Message::parse(&empty).expect("parse");
+            k.open(&empty, &mut msg).expect("open empty");
+            assert!(msg.payloads.is_empty());
+        }
+    }
+
+    #[test]
+    fn any_flipped_bit_or_wrong_key_is_rejected() {
+        for (encr, integ) in SUITES {
+            let k = keys(encr, integ, 3);
+            let wire = k.seal(&header(), &payloads()).expect("seal");
+            let parsed = Message::parse(&wire).expect("parse");
+            assert_eq!(keys(encr, integ, 4).open(&wire, &mut parsed.clone()), Err(SkError::Integrity));
+            for i in 0..wire.len() {
+                let mut bad = wire.clone();
+                bad[i] ^= 0x01;
+                let result = Message::parse(&bad).map_err(SkError::from).and_then(|mut m| k.open(&bad, &mut m));
+                assert!(result.is_err(), "{encr:?}: flip at {i} accepted");
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_encrypted_payload_is_malformed_not_a_panic() {
+        let k = keys(Encr::AesCbc128, Some(Integ::HmacSha1_96), 3);
+        let wire = k.seal(&header(), &payloads()).expect("seal");
+        for cut in 28..wire.len() {
+            let mut short = wire[..cut].to_vec();
+            crate::v2::message::finish(&mut short);
+            if let Ok(mut m) = Message::parse(&short) {
+                assert!(k.open(&short, &mut m).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn ike_keys_split_the_prf_plus_stream_in_rfc_order() {
+        let prf = Prf::HmacSha1;
+        let input = IkeKeyInput {
+            prf,
+            encr: Encr::AesCbc128,
+            integ: Some(Integ::HmacSha1_96),
+            skeyseed: b"skeyseed",
+            ni: b"ni",
+            nr: b"nr",
+            spi_i: 1,
+            spi_r: 2,
+            we_initiated: true,
+        };
+        let k = IkeKeys::derive(&input).expect("derive");
+        let mut seed = b"ninr".to_vec();
+        seed.extend_from_slice(&1u64.to_be_bytes());
+        seed.extend_from_slice(&2u64.to_be_bytes());
+        let stream = prf.prf_plus(b"skeyseed", &seed, 20 + 2 * 20 + 2 * 16 + 2 * 20);
+        assert_eq!(k.sk_d, stream[..20]);
+        assert_eq!(k.sk_pi, stream[92..112]);
+        assert_eq!(k.sk_pr, stream[112..132]);
+        // SK_ei/SK_ai protect what the initiator sends: a responder built from the same
+        // stream opens it.
+        let responder = IkeKeys::derive(&IkeKeyInput { we_initiated: false, ..input }).expect("derive");
+        let wire = k.send.seal(&header(), &payloads()).expect("seal");
+        let mut msg = Message::parse(&wire).expect("parse");
+        responder.recv.open(&wire, &mut msg).expect("responder opens initiator's message");
+        let by_hand = SkKeys::new(Encr::AesCbc128, Some(Integ::HmacSha1_96), &stream[60..76], &stream[20..40]).expect("keys");
+        let mut msg = Message::parse(&wire).expect("parse");
+        by_hand.open(&wire, &mut msg).expect("SK_ei is stream[60..76], SK_ai is stream[20..40]");
+    }
+}
