@@ -98,7 +98,8 @@ impl SkKeys {
             raw.split_at_checked(raw.len().checked_sub(icv_len).ok_or(SkError::Malformed)?).ok_or(SkError::Malformed)?;
         let (aad, body) = authed.split_at_checked(iv_start).ok_or(SkError::Malformed)?;
         let (iv, ct) = body.split_at_checked(encr.iv_len()).ok_or(SkError::Malformed)?;
-        if ct.is_empty() || ct.len() % encr.block_size().max(1) != 0 {
+        // CBC needs whole blocks; AEAD ciphertext may have any length (strongSwan pads GCM to 1).
+        if ct.is_empty() || (!encr.is_aead() && ct.len() % encr.block_size().max(1) != 0) {
             return Err(SkError::Malformed);
         }
         let mut plain = ct.to_vec();
@@ -239,6 +240,35 @@ mod tests {
             let mut msg = Message::parse(&empty).expect("parse");
             k.open(&empty, &mut msg).expect("open empty");
             assert!(msg.payloads.is_empty());
+        }
+    }
+
+    #[test]
+    fn aead_ciphertext_needs_no_block_alignment() {
+        // strongSwan aligns GCM-protected IKE messages to one byte, not four.
+        let k = keys(Encr::AesGcm16_128, None, 3);
+        for payloads in [vec![Payload::Nonce(vec![1; 16])], vec![Payload::Nonce(vec![1; 17])]] {
+            let mut plain = Vec::new();
+            crate::v2::message::encode_chain(&payloads, payload_type::NONE, &mut plain);
+            plain.push(0); // pad length 0, no padding
+            let mut wire = Vec::new();
+            encode_header(&header(), payload_type::SK, &mut wire);
+            let sk_len = u16::try_from(4 + 8 + plain.len() + 16).expect("fits");
+            wire.extend_from_slice(&[payload_type::NONCE, 0]);
+            wire.extend_from_slice(&sk_len.to_be_bytes());
+            let aad_end = wire.len();
+            wire.extend_from_slice(&[5; 8]);
+            let mut icv = [0; 16];
+            wire.resize(wire.len() + plain.len() + 16, 0);
+            finish(&mut wire);
+            k.cipher.encrypt(&[5; 8], &wire[..aad_end], &mut plain, &mut icv).expect("encrypt");
+            let ct_start = aad_end + 8;
+            wire[ct_start..ct_start + plain.len()].copy_from_slice(&plain);
+            let icv_start = wire.len() - 16;
+            wire[icv_start..].copy_from_slice(&icv);
+            let mut msg = Message::parse(&wire).expect("parse");
+            k.open(&wire, &mut msg).expect("open unaligned");
+            assert_eq!(msg.payloads, payloads);
         }
     }
 
