@@ -584,3 +584,17 @@ fn simultaneous_initiation_leaves_one_ike_sa() {
     assert_eq!((up(&p.a_events), up(&p.b_events)), (1, 1));
     assert_eq!((p.a.ike_sa_count(p.a_id), p.b.ike_sa_count(p.b_id)), (1, 1));
 }
+
+#[test]
+fn half_open_responder_sas_are_dropped_after_a_timeout() {
+    let mut p = Pair::new(config(A, B), config(B, A));
+    p.a.initiate(p.a_id, p.now);
+    p.drop_next_from_b = usize::MAX;
+    p.drive();
+    assert_eq!(p.b.ike_sa_count(p.b_id), 1);
+    p.advance(Duration::from_secs(29));
+    assert_eq!(p.b.ike_sa_count(p.b_id), 1, "retransmitted INIT reuses the half-open SA");
+    p.advance(Duration::from_secs(2));
+    assert_eq!(p.b.ike_sa_count(p.b_id), 0);
+    assert!(p.b_events.is_empty());
+}
