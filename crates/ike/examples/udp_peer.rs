@@ -13,20 +13,55 @@ use strait_ike::v2::{Config, Endpoint, EndpointConfig, EspProposal, IkeProposal,
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let [_, local, remote, psk, mode, secs, rest @ ..] = args.as_slice() else {
-        return Err("usage: udp_peer LOCAL_IP REMOTE_IP PSK initiate|respond SECONDS [preset]".into());
+        return Err(
+            "usage: udp_peer LOCAL_IP REMOTE_IP PSK initiate|respond SECONDS [preset]".into(),
+        );
     };
     let local: Ipv4Addr = local.parse()?;
     let remote: Ipv4Addr = remote.parse()?;
-    let mut config = Config::new(SocketAddrV4::new(local, 500), SocketAddrV4::new(remote, 500), psk.as_bytes());
+    let mut config = Config::new(
+        SocketAddrV4::new(local, 500),
+        SocketAddrV4::new(remote, 500),
+        psk.as_bytes(),
+    );
     let secs: u64 = secs.parse()?;
     let preset = rest.first().map_or("default", String::as_str);
     let (encr, integ, prf, dh, pfs) = match preset {
-        "gcm" => (Encr::AesGcm16_128, None, Prf::HmacSha256, DhGroup::Ecp256, Some(DhGroup::Ecp256)),
-        "3des" => (Encr::TripleDesCbc, Some(Integ::HmacMd5_96), Prf::HmacMd5, DhGroup::Modp1536, Some(DhGroup::Modp1536)),
-        "aes192" => (Encr::AesCbc192, Some(Integ::HmacSha512_256), Prf::HmacSha512, DhGroup::Modp768, Some(DhGroup::Modp768)),
-        _ => (Encr::AesCbc128, Some(Integ::HmacSha1_96), Prf::HmacSha1, DhGroup::Modp1024, Some(DhGroup::Modp1024)),
+        "gcm" => (
+            Encr::AesGcm16_128,
+            None,
+            Prf::HmacSha256,
+            DhGroup::Ecp256,
+            Some(DhGroup::Ecp256),
+        ),
+        "3des" => (
+            Encr::TripleDesCbc,
+            Some(Integ::HmacMd5_96),
+            Prf::HmacMd5,
+            DhGroup::Modp1536,
+            Some(DhGroup::Modp1536),
+        ),
+        "aes192" => (
+            Encr::AesCbc192,
+            Some(Integ::HmacSha512_256),
+            Prf::HmacSha512,
+            DhGroup::Modp768,
+            Some(DhGroup::Modp768),
+        ),
+        _ => (
+            Encr::AesCbc128,
+            Some(Integ::HmacSha1_96),
+            Prf::HmacSha1,
+            DhGroup::Modp1024,
+            Some(DhGroup::Modp1024),
+        ),
     };
-    config.ike_proposals = vec![IkeProposal { encr, integ, prf, dh }];
+    config.ike_proposals = vec![IkeProposal {
+        encr,
+        integ,
+        prf,
+        dh,
+    }];
     config.esp_proposals = vec![EspProposal { encr, integ, pfs }];
     config.local_ts = vec![Ipv4Prefix::new(Ipv4Addr::new(10, 0, 0, 0), 24)];
     config.remote_ts = vec![Ipv4Prefix::new(Ipv4Addr::new(192, 168, 0, 0), 24)];
@@ -34,7 +69,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.ike_lifetime = Some(Duration::from_secs(45));
     config.rekey_margin = Duration::from_secs(5);
     config.rekey_jitter = Duration::from_secs(1);
-    config.dpd = Some(strait_ike::v2::Dpd { interval: Duration::from_secs(5), timeout: Duration::from_secs(30) });
+    config.dpd = Some(strait_ike::v2::Dpd {
+        interval: Duration::from_secs(5),
+        timeout: Duration::from_secs(30),
+    });
     let s500 = UdpSocket::bind(SocketAddrV4::new(local, 500))?;
     let s4500 = UdpSocket::bind(SocketAddrV4::new(local, 4500))?;
     for s in [&s500, &s4500] {
@@ -69,7 +107,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let data = buf.get(..n).unwrap_or_default();
                 if port == 4500 {
                     match data.strip_prefix(&[0, 0, 0, 0]) {
-                        Some(ike) => ep.handle_datagram(Instant::now(), SocketAddrV4::new(local, port), from, ike),
+                        Some(ike) => ep.handle_datagram(
+                            Instant::now(),
+                            SocketAddrV4::new(local, port),
+                            from,
+                            ike,
+                        ),
                         None if n > 1 => ep.note_inbound_traffic(id, Instant::now()),
                         None => {}
                     }

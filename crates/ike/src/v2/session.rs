@@ -10,8 +10,8 @@ use strait_crypto::{DhPrivate, Prf, fill_random};
 use super::config::{Config, EspProposal, IkeProposal, describe_all};
 use super::event::{AuthFailure, DeleteReason, EspKeys, Event, FailureReason, Transmit};
 use super::message::{
-    AUTH_SHARED_KEY, Auth, Delete, ExchangeType, Header, Identity, KeyExchange, Message, Notify, NotifyType,
-    Payload, Proposal, TrafficSelector, protocol,
+    AUTH_SHARED_KEY, Auth, Delete, ExchangeType, Header, Identity, KeyExchange, Message, Notify,
+    NotifyType, Payload, Proposal, TrafficSelector, protocol,
 };
 use super::sk::{IkeKeyInput, IkeKeys, Split};
 
@@ -28,8 +28,17 @@ const REKEY_RETRY: Duration = Duration::from_secs(2);
 enum Sent {
     Init,
     Auth,
-    RekeyChild { old_in: u32, new_in: u32, ni: Vec<u8>, dh: Option<DhPrivate> },
-    RekeyIke { new_spi: u64, ni: Vec<u8>, dh: DhPrivate },
+    RekeyChild {
+        old_in: u32,
+        new_in: u32,
+        ni: Vec<u8>,
+        dh: Option<DhPrivate>,
+    },
+    RekeyIke {
+        new_spi: u64,
+        ni: Vec<u8>,
+        dh: DhPrivate,
+    },
     DeleteChild(u32),
     DeleteIke,
     Dpd,
@@ -55,9 +64,23 @@ struct Request {
 }
 
 enum Phase {
-    InitSent { dh: DhPrivate, ni: Vec<u8>, cookie: Option<Vec<u8>> },
-    AuthSent { init_resp: Vec<u8>, ni: Vec<u8>, nr: Vec<u8>, in_spi: u32 },
-    InitDone { init_req: Vec<u8>, init_resp: Vec<u8>, ni: Vec<u8>, nr: Vec<u8> },
+    InitSent {
+        dh: DhPrivate,
+        ni: Vec<u8>,
+        cookie: Option<Vec<u8>>,
+    },
+    AuthSent {
+        init_resp: Vec<u8>,
+        ni: Vec<u8>,
+        nr: Vec<u8>,
+        in_spi: u32,
+    },
+    InitDone {
+        init_req: Vec<u8>,
+        init_resp: Vec<u8>,
+        ni: Vec<u8>,
+        nr: Vec<u8>,
+    },
     Established,
 }
 
@@ -110,7 +133,15 @@ struct IkeSa {
 }
 
 impl IkeSa {
-    fn new(initiator: bool, spi_i: u64, spi_r: u64, local: SocketAddrV4, remote: SocketAddrV4, phase: Phase, now: Instant) -> Self {
+    fn new(
+        initiator: bool,
+        spi_i: u64,
+        spi_r: u64,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        phase: Phase,
+        now: Instant,
+    ) -> Self {
         Self {
             spi_i,
             spi_r,
@@ -141,12 +172,21 @@ impl IkeSa {
     }
 
     fn header(&self, exchange: ExchangeType, response: bool, message_id: u32) -> Header {
-        Header { spi_i: self.spi_i, spi_r: self.spi_r, exchange, initiator: self.initiator, response, message_id }
+        Header {
+            spi_i: self.spi_i,
+            spi_r: self.spi_r,
+            exchange,
+            initiator: self.initiator,
+            response,
+            message_id,
+        }
     }
 
     fn encode(&self, header: &Header, payloads: &[Payload]) -> Option<Vec<u8>> {
         match &self.keys {
-            _ if header.exchange == ExchangeType::IKE_SA_INIT => Some(Message::encode(header, payloads)),
+            _ if header.exchange == ExchangeType::IKE_SA_INIT => {
+                Some(Message::encode(header, payloads))
+            }
             Some(k) => k.send.seal(header, payloads).ok(),
             None => None,
         }
@@ -180,13 +220,23 @@ impl Ctx<'_> {
         self.events.push_back(Event::Failed { reason });
     }
 
-    fn send_request(&mut self, sa: &mut IkeSa, exchange: ExchangeType, payloads: &[Payload], sent: Sent) {
+    fn send_request(
+        &mut self,
+        sa: &mut IkeSa,
+        exchange: ExchangeType,
+        payloads: &[Payload],
+        sent: Sent,
+    ) {
         let header = sa.header(exchange, false, sa.next_id);
         let Some(data) = sa.encode(&header, payloads) else {
             self.fail(FailureReason::Protocol("cannot protect request".into()));
             return;
         };
-        self.out.push_back(Transmit { local: sa.local, remote: sa.remote, data: data.clone() });
+        self.out.push_back(Transmit {
+            local: sa.local,
+            remote: sa.remote,
+            data: data.clone(),
+        });
         sa.request = Some(Request {
             id: sa.next_id,
             data,
@@ -200,18 +250,29 @@ impl Ctx<'_> {
 
     fn send_response(&mut self, sa: &mut IkeSa, req: &Header, payloads: &[Payload]) {
         let header = sa.header(req.exchange, true, req.message_id);
-        let Some(data) = sa.encode(&header, payloads) else { return };
-        self.out.push_back(Transmit { local: sa.local, remote: sa.remote, data: data.clone() });
+        let Some(data) = sa.encode(&header, payloads) else {
+            return;
+        };
+        self.out.push_back(Transmit {
+            local: sa.local,
+            remote: sa.remote,
+            data: data.clone(),
+        });
         sa.last_response = Some((req.message_id, data));
     }
 
     /// Timer for a rekey: lifetime minus margin minus jitter, margins scaled down for short lifetimes.
     fn rekey_times(&self, lifetime: Option<Duration>) -> (Option<Instant>, Option<Instant>) {
-        let Some(life) = lifetime.filter(|l| !l.is_zero()) else { return (None, None) };
+        let Some(life) = lifetime.filter(|l| !l.is_zero()) else {
+            return (None, None);
+        };
         let margin = self.config.rekey_margin.min(life / 3);
         let jitter = self.config.rekey_jitter.min(life / 6);
         let jitter = jitter.mul_f64(f64::from(random_u32()) / f64::from(u32::MAX));
-        (Some(self.now + life - margin - jitter), Some(self.now + life))
+        (
+            Some(self.now + life - margin - jitter),
+            Some(self.now + life),
+        )
     }
 }
 
@@ -259,8 +320,14 @@ fn nat_hash(spi_i: u64, spi_r: u64, addr: SocketAddrV4) -> Vec<u8> {
 
 fn nat_payloads(spi_i: u64, spi_r: u64, local: SocketAddrV4, remote: SocketAddrV4) -> [Payload; 2] {
     [
-        Payload::Notify(Notify::new(NotifyType::NAT_DETECTION_SOURCE_IP, nat_hash(spi_i, spi_r, local))),
-        Payload::Notify(Notify::new(NotifyType::NAT_DETECTION_DESTINATION_IP, nat_hash(spi_i, spi_r, remote))),
+        Payload::Notify(Notify::new(
+            NotifyType::NAT_DETECTION_SOURCE_IP,
+            nat_hash(spi_i, spi_r, local),
+        )),
+        Payload::Notify(Notify::new(
+            NotifyType::NAT_DETECTION_DESTINATION_IP,
+            nat_hash(spi_i, spi_r, remote),
+        )),
     ]
 }
 
@@ -268,13 +335,23 @@ fn nat_payloads(spi_i: u64, spi_r: u64, local: SocketAddrV4, remote: SocketAddrV
 /// `None` when the peer sent none (no NAT-T support).
 fn nat_detected(msg: &Message, local: SocketAddrV4, remote: SocketAddrV4) -> Option<bool> {
     let (i, r) = (msg.header.spi_i, msg.header.spi_r);
-    let src: Vec<_> = msg.notifies().filter(|n| n.kind == NotifyType::NAT_DETECTION_SOURCE_IP).collect();
+    let src: Vec<_> = msg
+        .notifies()
+        .filter(|n| n.kind == NotifyType::NAT_DETECTION_SOURCE_IP)
+        .collect();
     let dst = msg.notify(NotifyType::NAT_DETECTION_DESTINATION_IP)?;
     let src_ok = src.iter().any(|n| n.data == nat_hash(i, r, remote));
     Some(!src_ok || dst.data != nat_hash(i, r, local))
 }
 
-fn auth_data(prf: Prf, psk: &[u8], first_msg: &[u8], nonce: &[u8], sk_p: &[u8], id: &Identity) -> Vec<u8> {
+fn auth_data(
+    prf: Prf,
+    psk: &[u8],
+    first_msg: &[u8],
+    nonce: &[u8],
+    sk_p: &[u8],
+    id: &Identity,
+) -> Vec<u8> {
     let key = prf.prf(psk, &[KEY_PAD]);
     let maced_id = prf.prf(sk_p, &[&id.body()]);
     prf.prf(&key, &[first_msg, nonce, &maced_id])
@@ -284,19 +361,35 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The exchange inputs of CHILD_SA keying material.
+struct ChildKeying<'a> {
+    /// The fresh Diffie-Hellman secret with PFS.
+    shared: Option<&'a [u8]>,
+    ni: &'a [u8],
+    nr: &'a [u8],
+    /// Whether we initiated the exchange that creates the child.
+    we_initiated: bool,
+}
+
 /// Derives the (inbound, outbound) keys of a CHILD_SA (RFC 7296 §2.17).
 fn child_keys(
     keys: &IkeKeys,
     p: &EspProposal,
-    shared: Option<&[u8]>,
-    ni: &[u8],
-    nr: &[u8],
-    we_initiated: bool,
-    in_spi: u32,
-    out_spi: u32,
+    k: &ChildKeying<'_>,
+    (in_spi, out_spi): (u32, u32),
 ) -> (EspKeys, EspKeys) {
+    let ChildKeying {
+        shared,
+        ni,
+        nr,
+        we_initiated,
+    } = *k;
     let e_len = p.encr.key_len();
-    let a_len = if p.encr.is_aead() { 0 } else { p.integ.map_or(0, |i| i.key_len()) };
+    let a_len = if p.encr.is_aead() {
+        0
+    } else {
+        p.integ.map_or(0, |i| i.key_len())
+    };
     let seed = [shared.unwrap_or_default(), ni, nr].concat();
     let stream = keys.prf.prf_plus(&keys.sk_d, &seed, 2 * (e_len + a_len));
     let mut s = Split(&stream);
@@ -337,20 +430,50 @@ fn find<T>(msg: &Message, f: impl Fn(&Payload) -> Option<&T>) -> Option<&T> {
 }
 
 fn sa_of(msg: &Message) -> Option<&Vec<Proposal>> {
-    find(msg, |p| if let Payload::Sa(s) = p { Some(s) } else { None })
+    find(msg, |p| {
+        if let Payload::Sa(s) = p {
+            Some(s)
+        } else {
+            None
+        }
+    })
 }
 
 fn ke_of(msg: &Message) -> Option<&KeyExchange> {
-    find(msg, |p| if let Payload::Ke(k) = p { Some(k) } else { None })
+    find(msg, |p| {
+        if let Payload::Ke(k) = p {
+            Some(k)
+        } else {
+            None
+        }
+    })
 }
 
 fn nonce_of(msg: &Message) -> Option<&Vec<u8>> {
-    find(msg, |p| if let Payload::Nonce(n) = p { Some(n) } else { None })
+    find(msg, |p| {
+        if let Payload::Nonce(n) = p {
+            Some(n)
+        } else {
+            None
+        }
+    })
 }
 
 fn ts_of(msg: &Message) -> Option<(&Vec<TrafficSelector>, &Vec<TrafficSelector>)> {
-    let tsi = find(msg, |p| if let Payload::TsI(t) = p { Some(t) } else { None })?;
-    let tsr = find(msg, |p| if let Payload::TsR(t) = p { Some(t) } else { None })?;
+    let tsi = find(msg, |p| {
+        if let Payload::TsI(t) = p {
+            Some(t)
+        } else {
+            None
+        }
+    })?;
+    let tsr = find(msg, |p| {
+        if let Payload::TsR(t) = p {
+            Some(t)
+        } else {
+            None
+        }
+    })?;
     Some((tsi, tsr))
 }
 
@@ -359,16 +482,24 @@ fn error_notify(msg: &Message) -> Option<NotifyType> {
 }
 
 /// Picks our first proposal that the peer offers, preferring one whose group matches `ke_group`.
-fn choose_ike(ours: &[IkeProposal], theirs: &[Proposal], ke_group: Option<u16>) -> Option<(IkeProposal, u8)> {
+fn choose_ike(
+    ours: &[IkeProposal],
+    theirs: &[Proposal],
+    ke_group: Option<u16>,
+) -> Option<(IkeProposal, u8)> {
     let matches = |pref: bool| {
-        ours.iter().filter(move |o| !pref || Some(o.dh.id()) == ke_group).find_map(|o| {
-            theirs.iter().find(|t| o.matches(t)).map(|t| (*o, t.number))
-        })
+        ours.iter()
+            .filter(move |o| !pref || Some(o.dh.id()) == ke_group)
+            .find_map(|o| theirs.iter().find(|t| o.matches(t)).map(|t| (*o, t.number)))
     };
     matches(true).or_else(|| matches(false))
 }
 
-fn choose_esp(ours: &[EspProposal], theirs: &[Proposal], with_dh: bool) -> Option<(EspProposal, u8, u32)> {
+fn choose_esp(
+    ours: &[EspProposal],
+    theirs: &[Proposal],
+    with_dh: bool,
+) -> Option<(EspProposal, u8, u32)> {
     ours.iter().find_map(|o| {
         theirs.iter().find(|t| o.matches(t, with_dh)).and_then(|t| {
             let spi: [u8; 4] = t.spi.as_slice().try_into().ok()?;
@@ -422,9 +553,24 @@ impl Session {
     }
 
     fn split(&mut self, now: Instant) -> (Ctx<'_>, &mut Vec<IkeSa>) {
-        let Session { config, sas, out, events, .. } = self;
+        let Session {
+            config,
+            sas,
+            out,
+            events,
+            ..
+        } = self;
         let others_up = sas.iter().any(|sa| sa.established() && !sa.replaced);
-        (Ctx { now, others_up, config, out, events }, sas)
+        (
+            Ctx {
+                now,
+                others_up,
+                config,
+                out,
+                events,
+            },
+            sas,
+        )
     }
 
     /// IKE SAs held, in any state (for tests).
@@ -435,7 +581,10 @@ impl Session {
 
     /// Responder half-open IKE SAs (waiting for IKE_AUTH).
     pub(crate) fn half_open(&self) -> usize {
-        self.sas.iter().filter(|sa| matches!(sa.phase, Phase::InitDone { .. })).count()
+        self.sas
+            .iter()
+            .filter(|sa| matches!(sa.phase, Phase::InitDone { .. }))
+            .count()
     }
 
     /// Whether a message with this header belongs to one of our IKE SAs.
@@ -447,8 +596,12 @@ impl Session {
         self.sas.iter().position(|sa| {
             sa.spi_i == h.spi_i
                 && sa.initiator != h.initiator
-                && (sa.spi_r == h.spi_r || (h.spi_r == 0 && h.exchange == ExchangeType::IKE_SA_INIT))
-                || (sa.initiator && !h.initiator && sa.spi_i == h.spi_i && matches!(sa.phase, Phase::InitSent { .. }))
+                && (sa.spi_r == h.spi_r
+                    || (h.spi_r == 0 && h.exchange == ExchangeType::IKE_SA_INIT))
+                || (sa.initiator
+                    && !h.initiator
+                    && sa.spi_i == h.spi_i
+                    && matches!(sa.phase, Phase::InitSent { .. }))
         })
     }
 
@@ -464,9 +617,23 @@ impl Session {
         if self.sas.iter().any(|sa| !sa.replaced) {
             return;
         }
-        let Some(first) = self.config.ike_proposals.first() else { return };
-        let phase = Phase::InitSent { dh: DhPrivate::generate(first.dh), ni: nonce(), cookie: None };
-        let mut sa = IkeSa::new(true, random_spi(), 0, self.config.local, self.config.remote, phase, now);
+        let Some(first) = self.config.ike_proposals.first() else {
+            return;
+        };
+        let phase = Phase::InitSent {
+            dh: DhPrivate::generate(first.dh),
+            ni: nonce(),
+            cookie: None,
+        };
+        let mut sa = IkeSa::new(
+            true,
+            random_spi(),
+            0,
+            self.config.local,
+            self.config.remote,
+            phase,
+            now,
+        );
         let (mut ctx, sas) = self.split(now);
         send_init(&mut ctx, &mut sa);
         sas.push(sa);
@@ -480,9 +647,16 @@ impl Session {
         for mut sa in sas.drain(..) {
             if sa.established() {
                 let header = sa.header(ExchangeType::INFORMATIONAL, false, sa.next_id);
-                let delete = [Payload::Delete(Delete { protocol: protocol::IKE, spis: vec![] })];
+                let delete = [Payload::Delete(Delete {
+                    protocol: protocol::IKE,
+                    spis: vec![],
+                })];
                 if let Some(data) = sa.encode(&header, &delete) {
-                    ctx.out.push_back(Transmit { local: sa.local, remote: sa.remote, data });
+                    ctx.out.push_back(Transmit {
+                        local: sa.local,
+                        remote: sa.remote,
+                        data,
+                    });
                 }
                 teardown(&mut ctx, &mut sa, DeleteReason::Local);
             }
@@ -490,7 +664,14 @@ impl Session {
     }
 
     /// Handles an IKE_SA_INIT request opening a new IKE SA with us as responder.
-    pub(crate) fn respond_init(&mut self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4, data: &[u8], msg: Message) {
+    pub(crate) fn respond_init(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        data: &[u8],
+        msg: Message,
+    ) {
         let (mut ctx, sas) = self.split(now);
         if let Some(sa) = respond_init(&mut ctx, local, remote, data, &msg) {
             sas.push(sa);
@@ -498,9 +679,19 @@ impl Session {
     }
 
     /// Handles a datagram belonging to one of our IKE SAs.
-    pub(crate) fn handle(&mut self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4, data: &[u8]) {
-        let Ok(mut msg) = Message::parse(data) else { return };
-        let Some(idx) = self.find_sa(&msg.header) else { return };
+    pub(crate) fn handle(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        data: &[u8],
+    ) {
+        let Ok(mut msg) = Message::parse(data) else {
+            return;
+        };
+        let Some(idx) = self.find_sa(&msg.header) else {
+            return;
+        };
         let (mut ctx, sas) = self.split(now);
         let Some(sa) = sas.get_mut(idx) else { return };
         if msg.header.exchange != ExchangeType::IKE_SA_INIT {
@@ -511,7 +702,12 @@ impl Session {
         } else if msg.encrypted.is_some() {
             return;
         }
-        let rx = Received { local, remote, data, msg };
+        let rx = Received {
+            local,
+            remote,
+            data,
+            msg,
+        };
         let outcome = if rx.msg.header.response {
             on_response(&mut ctx, sa, rx)
         } else {
@@ -537,7 +733,10 @@ impl Session {
                 self.restart_at = None;
                 self.settle_duplicates(now, idx, initial_contact);
             }
-            Outcome::NewSa { mut sa, take_children_from } => {
+            Outcome::NewSa {
+                mut sa,
+                take_children_from,
+            } => {
                 if let Some(spi) = take_children_from {
                     if let Some(from) = self.sas.iter_mut().find(|s| s.spi_i == spi) {
                         sa.children.append(&mut from.children);
@@ -554,7 +753,9 @@ impl Session {
     /// silently; otherwise of two parallel SAs (simultaneous initiation) both sides delete the one with
     /// the lower initiator SPI.
     fn settle_duplicates(&mut self, now: Instant, idx: usize, initial_contact: bool) {
-        let Some(new_spi) = self.sas.get(idx).map(|sa| sa.spi_i) else { return };
+        let Some(new_spi) = self.sas.get(idx).map(|sa| sa.spi_i) else {
+            return;
+        };
         let (mut ctx, sas) = self.split(now);
         let others: Vec<u64> = sas
             .iter()
@@ -562,7 +763,9 @@ impl Session {
             .map(|sa| sa.spi_i)
             .collect();
         for spi in others {
-            let Some(pos) = sas.iter().position(|sa| sa.spi_i == spi) else { continue };
+            let Some(pos) = sas.iter().position(|sa| sa.spi_i == spi) else {
+                continue;
+            };
             if initial_contact {
                 let mut old = sas.remove(pos);
                 teardown(&mut ctx, &mut old, DeleteReason::Replaced);
@@ -617,7 +820,11 @@ impl Session {
             at(sa.rekey_at);
             at(sa.expire_at);
             if let (Some(d), None) = (self.config.dpd, &sa.request) {
-                at(Some(self.last_traffic.map_or(sa.last_heard, |l| l.max(sa.last_heard)) + d.interval));
+                at(Some(
+                    self.last_traffic
+                        .map_or(sa.last_heard, |l| l.max(sa.last_heard))
+                        + d.interval,
+                ));
             }
             for c in &sa.children {
                 at(c.rekey_at);
@@ -631,16 +838,26 @@ impl Session {
 /// What the session must do with an SA after an input.
 enum Outcome {
     Keep,
-    Remove { restart: bool },
-    Established { initial_contact: bool },
+    Remove {
+        restart: bool,
+    },
+    Established {
+        initial_contact: bool,
+    },
     /// A rekeyed IKE SA; children move to it from the SA with this initiator SPI.
-    NewSa { sa: Box<IkeSa>, take_children_from: Option<u64> },
+    NewSa {
+        sa: Box<IkeSa>,
+        take_children_from: Option<u64>,
+    },
 }
 
 /// Emits the deletion of every child and (for established SAs) of the IKE SA.
 fn teardown(ctx: &mut Ctx<'_>, sa: &mut IkeSa, reason: DeleteReason) {
     for c in sa.children.drain(..) {
-        ctx.event(Event::ChildSaDeleted { in_spi: c.in_spi, out_spi: c.out_spi });
+        ctx.event(Event::ChildSaDeleted {
+            in_spi: c.in_spi,
+            out_spi: c.out_spi,
+        });
     }
     if sa.established() && !sa.replaced {
         ctx.event(Event::IkeSaDeleted { reason });
@@ -655,13 +872,18 @@ fn fail_sa(ctx: &mut Ctx<'_>, sa: &mut IkeSa, reason: FailureReason) -> Outcome 
 }
 
 fn send_init(ctx: &mut Ctx<'_>, sa: &mut IkeSa) {
-    let Phase::InitSent { dh, ni, cookie } = &sa.phase else { return };
+    let Phase::InitSent { dh, ni, cookie } = &sa.phase else {
+        return;
+    };
     let mut payloads = Vec::new();
     if let Some(c) = cookie {
         payloads.push(Payload::Notify(Notify::new(NotifyType::COOKIE, c.clone())));
     }
     payloads.push(Payload::Sa(ike_offer(ctx.config, Vec::new())));
-    payloads.push(Payload::Ke(KeyExchange { group: dh.group().id(), data: dh.public_value() }));
+    payloads.push(Payload::Ke(KeyExchange {
+        group: dh.group().id(),
+        data: dh.public_value(),
+    }));
     payloads.push(Payload::Nonce(ni.clone()));
     if ctx.config.nat_traversal {
         payloads.extend(nat_payloads(sa.spi_i, 0, sa.local, sa.remote));
@@ -671,11 +893,21 @@ fn send_init(ctx: &mut Ctx<'_>, sa: &mut IkeSa) {
 }
 
 fn ike_offer(config: &Config, spi: Vec<u8>) -> Vec<Proposal> {
-    config.ike_proposals.iter().zip(1u8..).map(|(p, n)| p.to_wire(n, spi.clone())).collect()
+    config
+        .ike_proposals
+        .iter()
+        .zip(1u8..)
+        .map(|(p, n)| p.to_wire(n, spi.clone()))
+        .collect()
 }
 
 fn esp_offer(config: &Config, spi: u32, with_dh: bool) -> Vec<Proposal> {
-    config.esp_proposals.iter().zip(1u8..).map(|(p, n)| p.to_wire(n, spi, with_dh)).collect()
+    config
+        .esp_proposals
+        .iter()
+        .zip(1u8..)
+        .map(|(p, n)| p.to_wire(n, spi, with_dh))
+        .collect()
 }
 
 fn local_selectors(config: &Config) -> Vec<TrafficSelector> {
@@ -696,17 +928,27 @@ fn queue(ctx: &mut Ctx<'_>, sa: &mut IkeSa, intent: Intent) {
 /// Sends the next queued request if the window is free.
 fn pump(ctx: &mut Ctx<'_>, sa: &mut IkeSa) {
     while sa.request.is_none() && sa.established() {
-        let Some(intent) = sa.queue.pop_front() else { return };
+        let Some(intent) = sa.queue.pop_front() else {
+            return;
+        };
         match intent {
             Intent::Dpd => ctx.send_request(sa, ExchangeType::INFORMATIONAL, &[], Sent::Dpd),
             Intent::DeleteIke => {
-                let d = [Payload::Delete(Delete { protocol: protocol::IKE, spis: vec![] })];
+                let d = [Payload::Delete(Delete {
+                    protocol: protocol::IKE,
+                    spis: vec![],
+                })];
                 ctx.send_request(sa, ExchangeType::INFORMATIONAL, &d, Sent::DeleteIke);
             }
             Intent::DeleteChild(spi) => {
-                let Some(c) = sa.child_by_in(spi) else { continue };
+                let Some(c) = sa.child_by_in(spi) else {
+                    continue;
+                };
                 c.state = ChildState::Deleting;
-                let d = [Payload::Delete(Delete { protocol: protocol::ESP, spis: vec![spi] })];
+                let d = [Payload::Delete(Delete {
+                    protocol: protocol::ESP,
+                    spis: vec![spi],
+                })];
                 ctx.send_request(sa, ExchangeType::INFORMATIONAL, &d, Sent::DeleteChild(spi));
             }
             Intent::RekeyChild(spi) => start_child_rekey(ctx, sa, spi),
@@ -715,24 +957,49 @@ fn pump(ctx: &mut Ctx<'_>, sa: &mut IkeSa) {
     }
 }
 
-fn respond_init(ctx: &mut Ctx<'_>, local: SocketAddrV4, remote: SocketAddrV4, data: &[u8], msg: &Message) -> Option<IkeSa> {
+fn respond_init(
+    ctx: &mut Ctx<'_>,
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    data: &[u8],
+    msg: &Message,
+) -> Option<IkeSa> {
     let h = msg.header;
     let reply_error = |ctx: &mut Ctx<'_>, n: Notify| {
-        let header = Header { spi_r: 0, response: true, initiator: false, ..h };
-        ctx.out.push_back(Transmit { local, remote, data: Message::encode(&header, &[Payload::Notify(n)]) });
+        let header = Header {
+            spi_r: 0,
+            response: true,
+            initiator: false,
+            ..h
+        };
+        ctx.out.push_back(Transmit {
+            local,
+            remote,
+            data: Message::encode(&header, &[Payload::Notify(n)]),
+        });
     };
     let (Some(theirs), Some(ke), Some(ni)) = (sa_of(msg), ke_of(msg), nonce_of(msg)) else {
         reply_error(ctx, Notify::new(NotifyType::INVALID_SYNTAX, vec![]));
         return None;
     };
-    let Some((chosen, number)) = choose_ike(&ctx.config.ike_proposals, theirs, Some(ke.group)) else {
+    let Some((chosen, number)) = choose_ike(&ctx.config.ike_proposals, theirs, Some(ke.group))
+    else {
         reply_error(ctx, Notify::new(NotifyType::NO_PROPOSAL_CHOSEN, vec![]));
         let ours = describe_all(&ike_offer(ctx.config, Vec::new()));
-        ctx.fail(FailureReason::NoProposalChosen { ours, theirs: Some(describe_all(theirs)) });
+        ctx.fail(FailureReason::NoProposalChosen {
+            ours,
+            theirs: Some(describe_all(theirs)),
+        });
         return None;
     };
     if chosen.dh.id() != ke.group {
-        reply_error(ctx, Notify::new(NotifyType::INVALID_KE_PAYLOAD, chosen.dh.id().to_be_bytes().to_vec()));
+        reply_error(
+            ctx,
+            Notify::new(
+                NotifyType::INVALID_KE_PAYLOAD,
+                chosen.dh.id().to_be_bytes().to_vec(),
+            ),
+        );
         return None;
     }
     let dh = DhPrivate::generate(chosen.dh);
@@ -742,39 +1009,45 @@ fn respond_init(ctx: &mut Ctx<'_>, local: SocketAddrV4, remote: SocketAddrV4, da
     };
     let nr = nonce();
     let spi_r = random_spi();
-    let keys = derive_ike(&chosen, ni, &nr, &shared, None, h.spi_i, spi_r, false)?;
+    let keys = derive_ike(&chosen, (ni, &nr), &shared, None, (h.spi_i, spi_r), false)?;
     let mut payloads = vec![
         Payload::Sa(vec![chosen.to_wire(number, Vec::new())]),
-        Payload::Ke(KeyExchange { group: chosen.dh.id(), data: dh.public_value() }),
+        Payload::Ke(KeyExchange {
+            group: chosen.dh.id(),
+            data: dh.public_value(),
+        }),
         Payload::Nonce(nr.clone()),
     ];
     let nat = nat_detected(msg, local, remote).filter(|_| ctx.config.nat_traversal);
     if nat.is_some() {
         payloads.extend(nat_payloads(h.spi_i, spi_r, local, remote));
     }
-    let phase = Phase::InitDone { init_req: data.to_vec(), init_resp: Vec::new(), ni: ni.clone(), nr };
+    let phase = Phase::InitDone {
+        init_req: data.to_vec(),
+        init_resp: Vec::new(),
+        ni: ni.clone(),
+        nr,
+    };
     let mut sa = IkeSa::new(false, h.spi_i, spi_r, local, remote, phase, ctx.now);
     sa.proposal = Some(chosen);
     sa.keys = Some(keys);
     sa.nat = nat == Some(true);
     sa.expect_id = 1;
     ctx.send_response(&mut sa, &h, &payloads);
-    if let (Phase::InitDone { init_resp, .. }, Some((_, resp))) = (&mut sa.phase, &sa.last_response) {
+    if let (Phase::InitDone { init_resp, .. }, Some((_, resp))) = (&mut sa.phase, &sa.last_response)
+    {
         init_resp.clone_from(resp);
     }
     Some(sa)
 }
 
 /// SKEYSEED and the IKE SA keys: `old_sk_d` for a rekey (RFC 7296 §2.18), else §2.14.
-#[allow(clippy::too_many_arguments)]
 fn derive_ike(
     p: &IkeProposal,
-    ni: &[u8],
-    nr: &[u8],
+    (ni, nr): (&[u8], &[u8]),
     shared: &[u8],
     old: Option<(Prf, &[u8])>,
-    spi_i: u64,
-    spi_r: u64,
+    (spi_i, spi_r): (u64, u64),
     we_initiated: bool,
 ) -> Option<IkeKeys> {
     let skeyseed = match old {
@@ -796,39 +1069,68 @@ fn derive_ike(
 }
 
 fn on_response(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: Received<'_>) -> Outcome {
-    let Some(req) = sa.request.take_if(|r| r.id == rx.msg.header.message_id) else { return Outcome::Keep };
+    let Some(req) = sa.request.take_if(|r| r.id == rx.msg.header.message_id) else {
+        return Outcome::Keep;
+    };
     sa.last_heard = ctx.now;
-    if rx.msg.header.exchange == ExchangeType::IKE_SA_INIT && sa.spi_r == 0 && rx.msg.header.spi_r != 0 {
+    if rx.msg.header.exchange == ExchangeType::IKE_SA_INIT
+        && sa.spi_r == 0
+        && rx.msg.header.spi_r != 0
+    {
         sa.spi_r = rx.msg.header.spi_r;
     }
     let outcome = match req.sent {
         Sent::Init => on_init_response(ctx, sa, &rx, req.data),
         Sent::Auth => on_auth_response(ctx, sa, &rx),
-        Sent::RekeyChild { old_in, new_in, ni, dh } => on_child_rekey_response(ctx, sa, &rx.msg, old_in, new_in, &ni, dh),
-        Sent::RekeyIke { new_spi, ni, dh } => on_ike_rekey_response(ctx, sa, &rx.msg, new_spi, &ni, &dh),
+        Sent::RekeyChild {
+            old_in,
+            new_in,
+            ni,
+            dh,
+        } => on_child_rekey_response(ctx, sa, &rx.msg, old_in, new_in, &ni, dh),
+        Sent::RekeyIke { new_spi, ni, dh } => {
+            on_ike_rekey_response(ctx, sa, &rx.msg, new_spi, &ni, &dh)
+        }
         Sent::DeleteChild(spi) => {
             if let Some(pos) = sa.children.iter().position(|c| c.in_spi == spi) {
                 let c = sa.children.remove(pos);
-                ctx.event(Event::ChildSaDeleted { in_spi: c.in_spi, out_spi: c.out_spi });
+                ctx.event(Event::ChildSaDeleted {
+                    in_spi: c.in_spi,
+                    out_spi: c.out_spi,
+                });
             }
             Outcome::Keep
         }
         Sent::DeleteIke => {
-            let reason = if sa.replaced { DeleteReason::Replaced } else { DeleteReason::Local };
+            let reason = if sa.replaced {
+                DeleteReason::Replaced
+            } else {
+                DeleteReason::Local
+            };
             teardown(ctx, sa, reason);
             Outcome::Remove { restart: false }
         }
         Sent::Dpd => Outcome::Keep,
     };
-    if matches!(outcome, Outcome::Keep | Outcome::Established { .. } | Outcome::NewSa { .. }) {
+    if matches!(
+        outcome,
+        Outcome::Keep | Outcome::Established { .. } | Outcome::NewSa { .. }
+    ) {
         pump(ctx, sa);
     }
     outcome
 }
 
-fn on_init_response(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: &Received<'_>, init_req: Vec<u8>) -> Outcome {
+fn on_init_response(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    rx: &Received<'_>,
+    init_req: Vec<u8>,
+) -> Outcome {
     let msg = &rx.msg;
-    let Phase::InitSent { dh, ni, cookie } = &mut sa.phase else { return Outcome::Keep };
+    let Phase::InitSent { dh, ni, cookie } = &mut sa.phase else {
+        return Outcome::Keep;
+    };
     if let Some(c) = msg.notify(NotifyType::COOKIE) {
         if cookie.as_ref() != Some(&c.data) {
             *cookie = Some(c.data.clone());
@@ -837,8 +1139,17 @@ fn on_init_response(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: &Received<'_>, init_r
         return Outcome::Keep;
     }
     if let Some(n) = msg.notify(NotifyType::INVALID_KE_PAYLOAD) {
-        let group = n.data.get(..2).and_then(|g| g.try_into().ok()).map_or(0, u16::from_be_bytes);
-        let ours = ctx.config.ike_proposals.iter().map(|p| p.dh).find(|g| g.id() == group);
+        let group = n
+            .data
+            .get(..2)
+            .and_then(|g| g.try_into().ok())
+            .map_or(0, u16::from_be_bytes);
+        let ours = ctx
+            .config
+            .ike_proposals
+            .iter()
+            .map(|p| p.dh)
+            .find(|g| g.id() == group);
         return match ours {
             Some(g) if g != dh.group() => {
                 *dh = DhPrivate::generate(g);
@@ -850,24 +1161,68 @@ fn on_init_response(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: &Received<'_>, init_r
     }
     if msg.notify(NotifyType::NO_PROPOSAL_CHOSEN).is_some() {
         let ours = describe_all(&ike_offer(ctx.config, Vec::new()));
-        return fail_sa(ctx, sa, FailureReason::NoProposalChosen { ours, theirs: None });
+        return fail_sa(
+            ctx,
+            sa,
+            FailureReason::NoProposalChosen { ours, theirs: None },
+        );
     }
     if let Some(e) = error_notify(msg) {
-        return fail_sa(ctx, sa, FailureReason::Protocol(format!("IKE_SA_INIT answered with notify {}", e.0)));
+        return fail_sa(
+            ctx,
+            sa,
+            FailureReason::Protocol(format!("IKE_SA_INIT answered with notify {}", e.0)),
+        );
     }
-    let (Some([chosen_wire]), Some(ke), Some(nr)) = (sa_of(msg).map(Vec::as_slice), ke_of(msg), nonce_of(msg)) else {
-        return fail_sa(ctx, sa, FailureReason::Protocol("IKE_SA_INIT response lacks SA, KE or Nonce".into()));
-    };
-    let Some(chosen) = ctx.config.ike_proposals.iter().copied().find(|p| p.matches(chosen_wire) && p.dh == dh.group())
+    let (Some([chosen_wire]), Some(ke), Some(nr)) =
+        (sa_of(msg).map(Vec::as_slice), ke_of(msg), nonce_of(msg))
     else {
-        return fail_sa(ctx, sa, FailureReason::Protocol("responder chose a proposal we did not offer".into()));
+        return fail_sa(
+            ctx,
+            sa,
+            FailureReason::Protocol("IKE_SA_INIT response lacks SA, KE or Nonce".into()),
+        );
     };
-    let Ok(shared) = dh.agree(&ke.data).map_err(|_| ()).and_then(|s| if ke.group == chosen.dh.id() { Ok(s) } else { Err(()) }) else {
-        return fail_sa(ctx, sa, FailureReason::Protocol("bad KE payload in IKE_SA_INIT response".into()));
+    let Some(chosen) = ctx
+        .config
+        .ike_proposals
+        .iter()
+        .copied()
+        .find(|p| p.matches(chosen_wire) && p.dh == dh.group())
+    else {
+        return fail_sa(
+            ctx,
+            sa,
+            FailureReason::Protocol("responder chose a proposal we did not offer".into()),
+        );
+    };
+    let Ok(shared) = dh.agree(&ke.data).map_err(|_| ()).and_then(|s| {
+        if ke.group == chosen.dh.id() {
+            Ok(s)
+        } else {
+            Err(())
+        }
+    }) else {
+        return fail_sa(
+            ctx,
+            sa,
+            FailureReason::Protocol("bad KE payload in IKE_SA_INIT response".into()),
+        );
     };
     let ni = std::mem::take(ni);
-    let Some(keys) = derive_ike(&chosen, &ni, nr, &shared, None, sa.spi_i, sa.spi_r, true) else {
-        return fail_sa(ctx, sa, FailureReason::Protocol("key derivation failed".into()));
+    let Some(keys) = derive_ike(
+        &chosen,
+        (&ni, nr),
+        &shared,
+        None,
+        (sa.spi_i, sa.spi_r),
+        true,
+    ) else {
+        return fail_sa(
+            ctx,
+            sa,
+            FailureReason::Protocol("key derivation failed".into()),
+        );
     };
     sa.proposal = Some(chosen);
     if ctx.config.nat_traversal && nat_detected(msg, rx.local, rx.remote) == Some(true) {
@@ -876,19 +1231,37 @@ fn on_init_response(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: &Received<'_>, init_r
         sa.remote.set_port(NAT_T_PORT);
     }
     let in_spi = random_esp_spi();
-    let id_body_auth = auth_data(chosen.prf, &ctx.config.psk, &init_req, nr, &keys.sk_pi, &ctx.config.local_id);
+    let id_body_auth = auth_data(
+        chosen.prf,
+        &ctx.config.psk,
+        &init_req,
+        nr,
+        &keys.sk_pi,
+        &ctx.config.local_id,
+    );
     sa.keys = Some(keys);
     let mut payloads = vec![
         Payload::IdI(ctx.config.local_id.clone()),
-        Payload::Auth(Auth { method: AUTH_SHARED_KEY, data: id_body_auth }),
+        Payload::Auth(Auth {
+            method: AUTH_SHARED_KEY,
+            data: id_body_auth,
+        }),
     ];
     if !ctx.others_up {
-        payloads.push(Payload::Notify(Notify::new(NotifyType::INITIAL_CONTACT, vec![])));
+        payloads.push(Payload::Notify(Notify::new(
+            NotifyType::INITIAL_CONTACT,
+            vec![],
+        )));
     }
     payloads.push(Payload::Sa(esp_offer(ctx.config, in_spi, false)));
     payloads.push(Payload::TsI(local_selectors(ctx.config)));
     payloads.push(Payload::TsR(remote_selectors(ctx.config)));
-    sa.phase = Phase::AuthSent { init_resp: rx.data.to_vec(), ni, nr: nr.clone(), in_spi };
+    sa.phase = Phase::AuthSent {
+        init_resp: rx.data.to_vec(),
+        ni,
+        nr: nr.clone(),
+        in_spi,
+    };
     ctx.send_request(sa, ExchangeType::IKE_AUTH, &payloads, Sent::Auth);
     Outcome::Keep
 }
@@ -896,90 +1269,159 @@ fn on_init_response(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: &Received<'_>, init_r
 fn on_auth_response(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: &Received<'_>) -> Outcome {
     let msg = &rx.msg;
     if msg.notify(NotifyType::AUTHENTICATION_FAILED).is_some() {
-        return fail_sa(ctx, sa, FailureReason::AuthenticationFailed(AuthFailure::Remote { from: rx.remote }));
+        return fail_sa(
+            ctx,
+            sa,
+            FailureReason::AuthenticationFailed(AuthFailure::Remote { from: rx.remote }),
+        );
     }
-    let Phase::AuthSent { init_resp, ni, nr, in_spi, .. } = &sa.phase else { return Outcome::Keep };
+    let Phase::AuthSent {
+        init_resp,
+        ni,
+        nr,
+        in_spi,
+        ..
+    } = &sa.phase
+    else {
+        return Outcome::Keep;
+    };
     let (ni, nr, in_spi) = (ni.clone(), nr.clone(), *in_spi);
-    let idr = find(msg, |p| if let Payload::IdR(i) = p { Some(i) } else { None });
-    let auth = find(msg, |p| if let Payload::Auth(a) = p { Some(a) } else { None });
+    let idr = find(msg, |p| {
+        if let Payload::IdR(i) = p {
+            Some(i)
+        } else {
+            None
+        }
+    });
+    let auth = find(msg, |p| {
+        if let Payload::Auth(a) = p {
+            Some(a)
+        } else {
+            None
+        }
+    });
     let (Some(idr), Some(auth), Some(keys), Some(prop)) = (idr, auth, &sa.keys, sa.proposal) else {
-        let what = error_notify(msg).map_or("no IDr/AUTH".to_owned(), |e| format!("notify {}", e.0));
-        return fail_sa(ctx, sa, FailureReason::Protocol(format!("IKE_AUTH response: {what}")));
+        let what =
+            error_notify(msg).map_or("no IDr/AUTH".to_owned(), |e| format!("notify {}", e.0));
+        return fail_sa(
+            ctx,
+            sa,
+            FailureReason::Protocol(format!("IKE_AUTH response: {what}")),
+        );
     };
     if *idr != ctx.config.remote_id {
-        let reason = FailureReason::IdMismatch { expected: ctx.config.remote_id.clone(), received: idr.clone() };
+        let reason = FailureReason::IdMismatch {
+            expected: ctx.config.remote_id.clone(),
+            received: idr.clone(),
+        };
         return fail_sa(ctx, sa, reason);
     }
     let expected = auth_data(prop.prf, &ctx.config.psk, init_resp, &ni, &keys.sk_pr, idr);
     if auth.method != AUTH_SHARED_KEY || !constant_time_eq(&expected, &auth.data) {
-        return fail_sa(ctx, sa, FailureReason::AuthenticationFailed(AuthFailure::Local));
+        return fail_sa(
+            ctx,
+            sa,
+            FailureReason::AuthenticationFailed(AuthFailure::Local),
+        );
     }
     establish_ike(ctx, sa, false);
     let child = if msg.notify(NotifyType::NO_PROPOSAL_CHOSEN).is_some() {
-        Err(FailureReason::NoProposalChosen { ours: describe_all(&esp_offer(ctx.config, in_spi, false)), theirs: None })
+        Err(FailureReason::NoProposalChosen {
+            ours: describe_all(&esp_offer(ctx.config, in_spi, false)),
+            theirs: None,
+        })
     } else if msg.notify(NotifyType::TS_UNACCEPTABLE).is_some() {
         Err(FailureReason::TsUnacceptable)
     } else {
-        accept_child(ctx, sa, msg, in_spi, None, (&ni, &nr), None, false)
+        let k = ChildKeying {
+            shared: None,
+            ni: &ni,
+            nr: &nr,
+            we_initiated: true,
+        };
+        accept_child(ctx, sa, msg, in_spi, &k, None, false)
     };
     if let Err(reason) = child {
         ctx.fail(reason);
         queue(ctx, sa, Intent::DeleteIke);
     }
-    Outcome::Established { initial_contact: false }
+    Outcome::Established {
+        initial_contact: false,
+    }
 }
 
 /// Marks an IKE SA established and arms its lifetime timers.
 fn establish_ike(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rekeyed: bool) {
     sa.phase = Phase::Established;
     (sa.rekey_at, sa.expire_at) = ctx.rekey_times(ctx.config.ike_lifetime);
-    ctx.event(Event::IkeSaEstablished { spi_i: sa.spi_i, spi_r: sa.spi_r, local: sa.local, remote: sa.remote, rekeyed });
+    ctx.event(Event::IkeSaEstablished {
+        spi_i: sa.spi_i,
+        spi_r: sa.spi_r,
+        local: sa.local,
+        remote: sa.remote,
+        rekeyed,
+    });
 }
 
 /// Initiator side: takes the responder's chosen ESP proposal and selectors into a new child.
-#[allow(clippy::too_many_arguments)]
 fn accept_child(
     ctx: &mut Ctx<'_>,
     sa: &mut IkeSa,
     msg: &Message,
     in_spi: u32,
-    shared: Option<&[u8]>,
-    (ni, nr): (&[u8], &[u8]),
+    k: &ChildKeying<'_>,
     replaces: Option<(u32, u32)>,
     with_dh: bool,
 ) -> Result<(), FailureReason> {
     let protocol_err = |s: &str| FailureReason::Protocol(s.into());
-    let Some([chosen_wire]) = sa_of(msg).map(Vec::as_slice) else { return Err(protocol_err("no child SA in response")) };
-    let Some(chosen) = ctx.config.esp_proposals.iter().copied().find(|p| p.matches(chosen_wire, with_dh)) else {
+    let Some([chosen_wire]) = sa_of(msg).map(Vec::as_slice) else {
+        return Err(protocol_err("no child SA in response"));
+    };
+    let Some(chosen) = ctx
+        .config
+        .esp_proposals
+        .iter()
+        .copied()
+        .find(|p| p.matches(chosen_wire, with_dh))
+    else {
         return Err(protocol_err("peer chose an ESP proposal we did not offer"));
     };
-    let out_spi = chosen_wire.spi.as_slice().try_into().map(u32::from_be_bytes).map_err(|_| protocol_err("bad SPI"))?;
+    let out_spi = chosen_wire
+        .spi
+        .as_slice()
+        .try_into()
+        .map(u32::from_be_bytes)
+        .map_err(|_| protocol_err("bad SPI"))?;
     let (tsi, tsr) = ts_of(msg).ok_or_else(|| protocol_err("no traffic selectors"))?;
     let local_ts = intersect_all(tsi, &local_selectors(ctx.config));
     let remote_ts = intersect_all(tsr, &remote_selectors(ctx.config));
     if local_ts.is_empty() || remote_ts.is_empty() {
         return Err(FailureReason::TsUnacceptable);
     }
-    install_child(ctx, sa, chosen, in_spi, out_spi, shared, (ni, nr), true, (local_ts, remote_ts), replaces);
+    install_child(
+        ctx,
+        sa,
+        chosen,
+        (in_spi, out_spi),
+        k,
+        (local_ts, remote_ts),
+        replaces,
+    );
     Ok(())
 }
 
 /// Derives a child's keys, stores it and reports it.
-#[allow(clippy::too_many_arguments)]
 fn install_child(
     ctx: &mut Ctx<'_>,
     sa: &mut IkeSa,
     proposal: EspProposal,
-    in_spi: u32,
-    out_spi: u32,
-    shared: Option<&[u8]>,
-    (ni, nr): (&[u8], &[u8]),
-    we_initiated: bool,
+    (in_spi, out_spi): (u32, u32),
+    k: &ChildKeying<'_>,
     (local_ts, remote_ts): (Vec<TrafficSelector>, Vec<TrafficSelector>),
     replaces: Option<(u32, u32)>,
 ) {
     let Some(keys) = &sa.keys else { return };
-    let (inbound, outbound) = child_keys(keys, &proposal, shared, ni, nr, we_initiated, in_spi, out_spi);
+    let (inbound, outbound) = child_keys(keys, &proposal, k, (in_spi, out_spi));
     let (rekey_at, expire_at) = ctx.rekey_times(ctx.config.child_lifetime);
     ctx.event(Event::ChildSaEstablished {
         inbound,
@@ -1007,8 +1449,16 @@ fn install_child(
 fn on_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: Received<'_>) -> Outcome {
     let h = rx.msg.header;
     if h.message_id.wrapping_add(1) == sa.expect_id {
-        if let Some((_, data)) = sa.last_response.as_ref().filter(|(id, _)| *id == h.message_id) {
-            ctx.out.push_back(Transmit { local: rx.local, remote: rx.remote, data: data.clone() });
+        if let Some((_, data)) = sa
+            .last_response
+            .as_ref()
+            .filter(|(id, _)| *id == h.message_id)
+        {
+            ctx.out.push_back(Transmit {
+                local: rx.local,
+                remote: rx.remote,
+                data: data.clone(),
+            });
         }
         return Outcome::Keep;
     }
@@ -1025,7 +1475,14 @@ fn on_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: Received<'_>) -> Outcome {
         (ExchangeType::INFORMATIONAL, Phase::Established) => on_informational(ctx, sa, &rx),
         (ExchangeType::CREATE_CHILD_SA, Phase::Established) => on_create_child(ctx, sa, &rx.msg),
         _ => {
-            ctx.send_response(sa, &h, &[Payload::Notify(Notify::new(NotifyType::INVALID_SYNTAX, vec![]))]);
+            ctx.send_response(
+                sa,
+                &h,
+                &[Payload::Notify(Notify::new(
+                    NotifyType::INVALID_SYNTAX,
+                    vec![],
+                ))],
+            );
             Outcome::Keep
         }
     };
@@ -1038,17 +1495,55 @@ fn on_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: Received<'_>) -> Outcome {
 fn on_auth_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: &Received<'_>) -> Outcome {
     let msg = &rx.msg;
     let h = msg.header;
-    let Phase::InitDone { init_req, init_resp, ni, nr } = &sa.phase else { return Outcome::Keep };
-    let (init_req, init_resp, ni, nr) = (init_req.clone(), init_resp.clone(), ni.clone(), nr.clone());
-    let idi = find(msg, |p| if let Payload::IdI(i) = p { Some(i) } else { None });
-    let auth = find(msg, |p| if let Payload::Auth(a) = p { Some(a) } else { None });
-    let (Some(idi), Some(auth), Some(keys), Some(prop)) = (idi, auth, &sa.keys, sa.proposal) else {
-        ctx.send_response(sa, &h, &[Payload::Notify(Notify::new(NotifyType::INVALID_SYNTAX, vec![]))]);
-        return fail_sa(ctx, sa, FailureReason::Protocol("IKE_AUTH request lacks IDi or AUTH".into()));
+    let Phase::InitDone {
+        init_req,
+        init_resp,
+        ni,
+        nr,
+    } = &sa.phase
+    else {
+        return Outcome::Keep;
     };
-    let auth_failed = [Payload::Notify(Notify::new(NotifyType::AUTHENTICATION_FAILED, vec![]))];
+    let (init_req, init_resp, ni, nr) =
+        (init_req.clone(), init_resp.clone(), ni.clone(), nr.clone());
+    let idi = find(msg, |p| {
+        if let Payload::IdI(i) = p {
+            Some(i)
+        } else {
+            None
+        }
+    });
+    let auth = find(msg, |p| {
+        if let Payload::Auth(a) = p {
+            Some(a)
+        } else {
+            None
+        }
+    });
+    let (Some(idi), Some(auth), Some(keys), Some(prop)) = (idi, auth, &sa.keys, sa.proposal) else {
+        ctx.send_response(
+            sa,
+            &h,
+            &[Payload::Notify(Notify::new(
+                NotifyType::INVALID_SYNTAX,
+                vec![],
+            ))],
+        );
+        return fail_sa(
+            ctx,
+            sa,
+            FailureReason::Protocol("IKE_AUTH request lacks IDi or AUTH".into()),
+        );
+    };
+    let auth_failed = [Payload::Notify(Notify::new(
+        NotifyType::AUTHENTICATION_FAILED,
+        vec![],
+    ))];
     if *idi != ctx.config.remote_id {
-        let reason = FailureReason::IdMismatch { expected: ctx.config.remote_id.clone(), received: idi.clone() };
+        let reason = FailureReason::IdMismatch {
+            expected: ctx.config.remote_id.clone(),
+            received: idi.clone(),
+        };
         ctx.send_response(sa, &h, &auth_failed);
         ctx.fail(reason);
         return Outcome::Remove { restart: false };
@@ -1059,10 +1554,20 @@ fn on_auth_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: &Received<'_>) -> Outc
         ctx.fail(FailureReason::AuthenticationFailed(AuthFailure::Local));
         return Outcome::Remove { restart: false };
     }
-    let our_auth = auth_data(prop.prf, &ctx.config.psk, &init_resp, &ni, &keys.sk_pr, &ctx.config.local_id);
+    let our_auth = auth_data(
+        prop.prf,
+        &ctx.config.psk,
+        &init_resp,
+        &ni,
+        &keys.sk_pr,
+        &ctx.config.local_id,
+    );
     let mut payloads = vec![
         Payload::IdR(ctx.config.local_id.clone()),
-        Payload::Auth(Auth { method: AUTH_SHARED_KEY, data: our_auth }),
+        Payload::Auth(Auth {
+            method: AUTH_SHARED_KEY,
+            data: our_auth,
+        }),
     ];
     establish_ike(ctx, sa, false);
     match respond_child(ctx, msg, false) {
@@ -1072,7 +1577,21 @@ fn on_auth_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: &Received<'_>) -> Outc
             payloads.push(Payload::TsI(remote_ts.clone()));
             payloads.push(Payload::TsR(local_ts.clone()));
             ctx.send_response(sa, &h, &payloads);
-            install_child(ctx, sa, proposal, in_spi, out_spi, None, (&ni, &nr), false, (local_ts, remote_ts), None);
+            let k = ChildKeying {
+                shared: None,
+                ni: &ni,
+                nr: &nr,
+                we_initiated: false,
+            };
+            install_child(
+                ctx,
+                sa,
+                proposal,
+                (in_spi, out_spi),
+                &k,
+                (local_ts, remote_ts),
+                None,
+            );
         }
         Err((notify, reason)) => {
             payloads.push(Payload::Notify(notify));
@@ -1080,20 +1599,41 @@ fn on_auth_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: &Received<'_>) -> Outc
             ctx.fail(reason);
         }
     }
-    Outcome::Established { initial_contact: msg.notify(NotifyType::INITIAL_CONTACT).is_some() }
+    Outcome::Established {
+        initial_contact: msg.notify(NotifyType::INITIAL_CONTACT).is_some(),
+    }
 }
 
-type ChildChoice = (EspProposal, u8, u32, Vec<TrafficSelector>, Vec<TrafficSelector>);
+type ChildChoice = (
+    EspProposal,
+    u8,
+    u32,
+    Vec<TrafficSelector>,
+    Vec<TrafficSelector>,
+);
 
 /// Responder side: picks an ESP proposal and narrows the initiator's selectors to ours.
-fn respond_child(ctx: &Ctx<'_>, msg: &Message, with_dh: bool) -> Result<ChildChoice, (Notify, FailureReason)> {
+fn respond_child(
+    ctx: &Ctx<'_>,
+    msg: &Message,
+    with_dh: bool,
+) -> Result<ChildChoice, (Notify, FailureReason)> {
     let theirs = sa_of(msg).map_or(&[][..], Vec::as_slice);
-    let Some((proposal, number, out_spi)) = choose_esp(&ctx.config.esp_proposals, theirs, with_dh) else {
+    let Some((proposal, number, out_spi)) = choose_esp(&ctx.config.esp_proposals, theirs, with_dh)
+    else {
         let ours = describe_all(&esp_offer(ctx.config, 0, with_dh));
-        let reason = FailureReason::NoProposalChosen { ours, theirs: Some(describe_all(theirs)) };
+        let reason = FailureReason::NoProposalChosen {
+            ours,
+            theirs: Some(describe_all(theirs)),
+        };
         return Err((Notify::new(NotifyType::NO_PROPOSAL_CHOSEN, vec![]), reason));
     };
-    let ts_unacceptable = || (Notify::new(NotifyType::TS_UNACCEPTABLE, vec![]), FailureReason::TsUnacceptable);
+    let ts_unacceptable = || {
+        (
+            Notify::new(NotifyType::TS_UNACCEPTABLE, vec![]),
+            FailureReason::TsUnacceptable,
+        )
+    };
     let (tsi, tsr) = ts_of(msg).ok_or_else(ts_unacceptable)?;
     let remote_ts = intersect_all(tsi, &remote_selectors(ctx.config));
     let local_ts = intersect_all(tsr, &local_selectors(ctx.config));
@@ -1107,7 +1647,11 @@ fn on_informational(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: &Received<'_>) -> Out
     let h = rx.msg.header;
     if rx.msg.notify(NotifyType::AUTHENTICATION_FAILED).is_some() {
         ctx.send_response(sa, &h, &[]);
-        return fail_sa(ctx, sa, FailureReason::AuthenticationFailed(AuthFailure::Remote { from: rx.remote }));
+        return fail_sa(
+            ctx,
+            sa,
+            FailureReason::AuthenticationFailed(AuthFailure::Remote { from: rx.remote }),
+        );
     }
     let mut ours = Vec::new();
     for p in &rx.msg.payloads {
@@ -1118,9 +1662,14 @@ fn on_informational(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: &Received<'_>) -> Out
             return Outcome::Remove { restart: false };
         }
         for spi in &d.spis {
-            let Some(pos) = sa.children.iter().position(|c| c.out_spi == *spi) else { continue };
+            let Some(pos) = sa.children.iter().position(|c| c.out_spi == *spi) else {
+                continue;
+            };
             let c = sa.children.remove(pos);
-            ctx.event(Event::ChildSaDeleted { in_spi: c.in_spi, out_spi: c.out_spi });
+            ctx.event(Event::ChildSaDeleted {
+                in_spi: c.in_spi,
+                out_spi: c.out_spi,
+            });
             // RFC 7296 §1.4.1: SAs we are deleting ourselves are not named in the response.
             if c.state != ChildState::Deleting {
                 ours.push(c.in_spi);
@@ -1130,7 +1679,10 @@ fn on_informational(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: &Received<'_>) -> Out
     let payloads: Vec<Payload> = if ours.is_empty() {
         Vec::new()
     } else {
-        vec![Payload::Delete(Delete { protocol: protocol::ESP, spis: ours })]
+        vec![Payload::Delete(Delete {
+            protocol: protocol::ESP,
+            spis: ours,
+        })]
     };
     ctx.send_response(sa, &h, &payloads);
     Outcome::Keep
@@ -1151,12 +1703,15 @@ fn on_create_child(ctx: &mut Ctx<'_>, sa: &mut IkeSa, msg: &Message) -> Outcome 
     let Some(rekey) = msg.notify(NotifyType::REKEY_SA) else {
         return notify(ctx, sa, NotifyType::NO_ADDITIONAL_SAS, vec![]);
     };
-    let old_out = rekey.spi.as_slice().try_into().map(u32::from_be_bytes).unwrap_or(0);
-    let Some(old) = sa
-        .children
-        .iter()
-        .find(|c| c.out_spi == old_out && matches!(c.state, ChildState::Installed | ChildState::Rekeying))
-    else {
+    let old_out = rekey
+        .spi
+        .as_slice()
+        .try_into()
+        .map(u32::from_be_bytes)
+        .unwrap_or(0);
+    let Some(old) = sa.children.iter().find(|c| {
+        c.out_spi == old_out && matches!(c.state, ChildState::Installed | ChildState::Rekeying)
+    }) else {
         return notify(ctx, sa, NotifyType::CHILD_SA_NOT_FOUND, vec![]);
     };
     let (old_in, old_rekeying) = (old.in_spi, old.state == ChildState::Rekeying);
@@ -1170,19 +1725,35 @@ fn on_create_child(ctx: &mut Ctx<'_>, sa: &mut IkeSa, msg: &Message) -> Outcome 
     let (ke_payload, shared) = match proposal.pfs {
         None => (None, None),
         Some(g) => match ke_of(msg).filter(|k| k.group == g.id()) {
-            None => return notify(ctx, sa, NotifyType::INVALID_KE_PAYLOAD, g.id().to_be_bytes().to_vec()),
+            None => {
+                return notify(
+                    ctx,
+                    sa,
+                    NotifyType::INVALID_KE_PAYLOAD,
+                    g.id().to_be_bytes().to_vec(),
+                );
+            }
             Some(ke) => {
                 let dh = DhPrivate::generate(g);
                 let Ok(shared) = dh.agree(&ke.data) else {
                     return notify(ctx, sa, NotifyType::INVALID_SYNTAX, vec![]);
                 };
-                (Some(Payload::Ke(KeyExchange { group: g.id(), data: dh.public_value() })), Some(shared))
+                (
+                    Some(Payload::Ke(KeyExchange {
+                        group: g.id(),
+                        data: dh.public_value(),
+                    })),
+                    Some(shared),
+                )
             }
         },
     };
     let nr = nonce();
     let in_spi = random_esp_spi();
-    let mut payloads = vec![Payload::Sa(vec![proposal.to_wire(number, in_spi, true)]), Payload::Nonce(nr.clone())];
+    let mut payloads = vec![
+        Payload::Sa(vec![proposal.to_wire(number, in_spi, true)]),
+        Payload::Nonce(nr.clone()),
+    ];
     payloads.extend(ke_payload);
     payloads.push(Payload::TsI(remote_ts.clone()));
     payloads.push(Payload::TsR(local_ts.clone()));
@@ -1196,12 +1767,31 @@ fn on_create_child(ctx: &mut Ctx<'_>, sa: &mut IkeSa, msg: &Message) -> Outcome 
         }
     }
     let replaces = Some((old_in, old_out));
-    install_child(ctx, sa, proposal, in_spi, out_spi, shared.as_deref(), (ni, &nr), false, (local_ts, remote_ts), replaces);
+    let k = ChildKeying {
+        shared: shared.as_deref(),
+        ni,
+        nr: &nr,
+        we_initiated: false,
+    };
+    install_child(
+        ctx,
+        sa,
+        proposal,
+        (in_spi, out_spi),
+        &k,
+        (local_ts, remote_ts),
+        replaces,
+    );
     Outcome::Keep
 }
 
 fn start_child_rekey(ctx: &mut Ctx<'_>, sa: &mut IkeSa, spi: u32) {
-    let Some(c) = sa.child_by_in(spi).filter(|c| c.state == ChildState::Installed) else { return };
+    let Some(c) = sa
+        .child_by_in(spi)
+        .filter(|c| c.state == ChildState::Installed)
+    else {
+        return;
+    };
     c.state = ChildState::Rekeying;
     c.rekey_at = None;
     let (proposal, local_ts, remote_ts) = (c.proposal, c.local_ts.clone(), c.remote_ts.clone());
@@ -1209,16 +1799,34 @@ fn start_child_rekey(ctx: &mut Ctx<'_>, sa: &mut IkeSa, spi: u32) {
     let new_in = random_esp_spi();
     let dh = proposal.pfs.map(DhPrivate::generate);
     let mut payloads = vec![
-        Payload::Notify(Notify { protocol: protocol::ESP, spi: spi.to_be_bytes().to_vec(), kind: NotifyType::REKEY_SA, data: vec![] }),
+        Payload::Notify(Notify {
+            protocol: protocol::ESP,
+            spi: spi.to_be_bytes().to_vec(),
+            kind: NotifyType::REKEY_SA,
+            data: vec![],
+        }),
         Payload::Sa(vec![proposal.to_wire(1, new_in, true)]),
         Payload::Nonce(ni.clone()),
     ];
     if let Some(dh) = &dh {
-        payloads.push(Payload::Ke(KeyExchange { group: dh.group().id(), data: dh.public_value() }));
+        payloads.push(Payload::Ke(KeyExchange {
+            group: dh.group().id(),
+            data: dh.public_value(),
+        }));
     }
     payloads.push(Payload::TsI(local_ts));
     payloads.push(Payload::TsR(remote_ts));
-    ctx.send_request(sa, ExchangeType::CREATE_CHILD_SA, &payloads, Sent::RekeyChild { old_in: spi, new_in, ni, dh });
+    ctx.send_request(
+        sa,
+        ExchangeType::CREATE_CHILD_SA,
+        &payloads,
+        Sent::RekeyChild {
+            old_in: spi,
+            new_in,
+            ni,
+            dh,
+        },
+    );
 }
 
 fn on_child_rekey_response(
@@ -1230,7 +1838,9 @@ fn on_child_rekey_response(
     ni: &[u8],
     dh: Option<DhPrivate>,
 ) -> Outcome {
-    let Some(old) = sa.child_by_in(old_in) else { return Outcome::Keep };
+    let Some(old) = sa.child_by_in(old_in) else {
+        return Outcome::Keep;
+    };
     let old_out = old.out_spi;
     let retry = |ctx: &mut Ctx<'_>, sa: &mut IkeSa| {
         if let Some(old) = sa.child_by_in(old_in) {
@@ -1257,51 +1867,107 @@ fn on_child_rekey_response(
         _ => None,
     };
     if dh.is_some() && shared.is_none() {
-        ctx.fail(FailureReason::Protocol("CHILD_SA rekey response lacks a valid KE".into()));
+        ctx.fail(FailureReason::Protocol(
+            "CHILD_SA rekey response lacks a valid KE".into(),
+        ));
         retry(ctx, sa);
         return Outcome::Keep;
     }
-    if let Err(reason) =
-        accept_child(ctx, sa, msg, new_in, shared.as_deref(), (ni, nr), Some((old_in, old_out)), true)
-    {
+    if let Err(reason) = accept_child(
+        ctx,
+        sa,
+        msg,
+        new_in,
+        &ChildKeying {
+            shared: shared.as_deref(),
+            ni,
+            nr,
+            we_initiated: true,
+        },
+        Some((old_in, old_out)),
+        true,
+    ) {
         ctx.fail(reason);
         retry(ctx, sa);
         return Outcome::Keep;
     }
-    let Some(old) = sa.child_by_in(old_in) else { return Outcome::Keep };
+    let Some(old) = sa.child_by_in(old_in) else {
+        return Outcome::Keep;
+    };
     old.state = ChildState::Replaced;
     // RFC 7296 §2.8.1: of two simultaneous rekeys, the one with the lowest nonce is redundant and
     // its initiator deletes what it created; the winner's initiator deletes the old child.
-    let lost = old.peer_rekey.take().is_some_and(|(_, peer_min)| min_nonce(ni, nr) < peer_min);
-    queue(ctx, sa, Intent::DeleteChild(if lost { new_in } else { old_in }));
+    let lost = old
+        .peer_rekey
+        .take()
+        .is_some_and(|(_, peer_min)| min_nonce(ni, nr) < peer_min);
+    queue(
+        ctx,
+        sa,
+        Intent::DeleteChild(if lost { new_in } else { old_in }),
+    );
     Outcome::Keep
 }
 
 fn start_ike_rekey(ctx: &mut Ctx<'_>, sa: &mut IkeSa) {
-    let Some(p) = sa.proposal.filter(|_| !sa.replaced) else { return };
+    let Some(p) = sa.proposal.filter(|_| !sa.replaced) else {
+        return;
+    };
     let new_spi = random_spi();
     let ni = nonce();
     let dh = DhPrivate::generate(p.dh);
     let payloads = [
         Payload::Sa(vec![p.to_wire(1, new_spi.to_be_bytes().to_vec())]),
         Payload::Nonce(ni.clone()),
-        Payload::Ke(KeyExchange { group: p.dh.id(), data: dh.public_value() }),
+        Payload::Ke(KeyExchange {
+            group: p.dh.id(),
+            data: dh.public_value(),
+        }),
     ];
     sa.rekey_at = None;
-    ctx.send_request(sa, ExchangeType::CREATE_CHILD_SA, &payloads, Sent::RekeyIke { new_spi, ni, dh });
+    ctx.send_request(
+        sa,
+        ExchangeType::CREATE_CHILD_SA,
+        &payloads,
+        Sent::RekeyIke { new_spi, ni, dh },
+    );
 }
 
-fn rekeyed_sa(ctx: &Ctx<'_>, old: &IkeSa, p: IkeProposal, spis: (u64, u64), keys: IkeKeys, initiator: bool) -> IkeSa {
-    let mut sa = IkeSa::new(initiator, spis.0, spis.1, old.local, old.remote, Phase::Established, ctx.now);
+fn rekeyed_sa(
+    ctx: &Ctx<'_>,
+    old: &IkeSa,
+    p: IkeProposal,
+    spis: (u64, u64),
+    keys: IkeKeys,
+    initiator: bool,
+) -> IkeSa {
+    let mut sa = IkeSa::new(
+        initiator,
+        spis.0,
+        spis.1,
+        old.local,
+        old.remote,
+        Phase::Established,
+        ctx.now,
+    );
     sa.proposal = Some(p);
     sa.keys = Some(keys);
     sa.nat = old.nat;
     sa
 }
 
-fn on_ike_rekey_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa, msg: &Message, theirs: &[Proposal], ni: &[u8]) -> Outcome {
+fn on_ike_rekey_request(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    msg: &Message,
+    theirs: &[Proposal],
+    ni: &[u8],
+) -> Outcome {
     let h = msg.header;
-    let ours_busy = matches!(sa.request.as_ref().map(|r| &r.sent), Some(Sent::RekeyChild { .. }));
+    let ours_busy = matches!(
+        sa.request.as_ref().map(|r| &r.sent),
+        Some(Sent::RekeyChild { .. })
+    );
     let notify = |ctx: &mut Ctx<'_>, sa: &mut IkeSa, kind: NotifyType, data: Vec<u8>| {
         ctx.send_response(sa, &h, &[Payload::Notify(Notify::new(kind, data))]);
         Outcome::Keep
@@ -1310,11 +1976,17 @@ fn on_ike_rekey_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa, msg: &Message, theirs
         return notify(ctx, sa, NotifyType::TEMPORARY_FAILURE, vec![]);
     }
     let ke = ke_of(msg);
-    let Some((chosen, number)) = choose_ike(&ctx.config.ike_proposals, theirs, ke.map(|k| k.group)) else {
+    let Some((chosen, number)) = choose_ike(&ctx.config.ike_proposals, theirs, ke.map(|k| k.group))
+    else {
         return notify(ctx, sa, NotifyType::NO_PROPOSAL_CHOSEN, vec![]);
     };
     let Some(ke) = ke.filter(|k| k.group == chosen.dh.id()) else {
-        return notify(ctx, sa, NotifyType::INVALID_KE_PAYLOAD, chosen.dh.id().to_be_bytes().to_vec());
+        return notify(
+            ctx,
+            sa,
+            NotifyType::INVALID_KE_PAYLOAD,
+            chosen.dh.id().to_be_bytes().to_vec(),
+        );
     };
     let their_spi = theirs
         .iter()
@@ -1322,67 +1994,119 @@ fn on_ike_rekey_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa, msg: &Message, theirs
         .and_then(|p| p.spi.as_slice().try_into().ok())
         .map(u64::from_be_bytes);
     let dh = DhPrivate::generate(chosen.dh);
-    let (Some(spi_i), Ok(shared), Some(old_keys)) = (their_spi, dh.agree(&ke.data), &sa.keys) else {
+    let (Some(spi_i), Ok(shared), Some(old_keys)) = (their_spi, dh.agree(&ke.data), &sa.keys)
+    else {
         return notify(ctx, sa, NotifyType::INVALID_SYNTAX, vec![]);
     };
     let nr = nonce();
     let spi_r = random_spi();
-    let Some(keys) = derive_ike(&chosen, ni, &nr, &shared, Some((old_keys.prf, &old_keys.sk_d)), spi_i, spi_r, false)
-    else {
+    let Some(keys) = derive_ike(
+        &chosen,
+        (ni, &nr),
+        &shared,
+        Some((old_keys.prf, &old_keys.sk_d)),
+        (spi_i, spi_r),
+        false,
+    ) else {
         return notify(ctx, sa, NotifyType::INVALID_SYNTAX, vec![]);
     };
     let payloads = [
         Payload::Sa(vec![chosen.to_wire(number, spi_r.to_be_bytes().to_vec())]),
         Payload::Nonce(nr.clone()),
-        Payload::Ke(KeyExchange { group: chosen.dh.id(), data: dh.public_value() }),
+        Payload::Ke(KeyExchange {
+            group: chosen.dh.id(),
+            data: dh.public_value(),
+        }),
     ];
     ctx.send_response(sa, &h, &payloads);
     let mut new = rekeyed_sa(ctx, sa, chosen, (spi_i, spi_r), keys, false);
     establish_ike(ctx, &mut new, true);
-    if matches!(sa.request.as_ref().map(|r| &r.sent), Some(Sent::RekeyIke { .. })) {
+    if matches!(
+        sa.request.as_ref().map(|r| &r.sent),
+        Some(Sent::RekeyIke { .. })
+    ) {
         sa.peer_rekey = Some((spi_i, min_nonce(ni, &nr)));
     }
     new.children = std::mem::take(&mut sa.children);
+    new.queue = std::mem::take(&mut sa.queue);
     sa.replaced = true;
-    sa.queue.clear();
-    Outcome::NewSa { sa: Box::new(new), take_children_from: None }
+    Outcome::NewSa {
+        sa: Box::new(new),
+        take_children_from: None,
+    }
 }
 
-fn on_ike_rekey_response(ctx: &mut Ctx<'_>, sa: &mut IkeSa, msg: &Message, new_spi: u64, ni: &[u8], dh: &DhPrivate) -> Outcome {
+fn on_ike_rekey_response(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    msg: &Message,
+    new_spi: u64,
+    ni: &[u8],
+    dh: &DhPrivate,
+) -> Outcome {
     let retry = |ctx: &Ctx<'_>, sa: &mut IkeSa| {
         if !sa.replaced {
             sa.rekey_at = Some(ctx.now + REKEY_RETRY);
         }
         Outcome::Keep
     };
-    let (Some([chosen_wire]), Some(ke), Some(nr), Some(old_keys)) =
-        (sa_of(msg).map(Vec::as_slice), ke_of(msg), nonce_of(msg), &sa.keys)
-    else {
+    let (Some([chosen_wire]), Some(ke), Some(nr), Some(old_keys)) = (
+        sa_of(msg).map(Vec::as_slice),
+        ke_of(msg),
+        nonce_of(msg),
+        &sa.keys,
+    ) else {
         return retry(ctx, sa);
     };
-    let chosen = ctx.config.ike_proposals.iter().copied().find(|p| p.matches(chosen_wire) && p.dh == dh.group());
-    let their_spi = chosen_wire.spi.as_slice().try_into().ok().map(u64::from_be_bytes);
+    let chosen = ctx
+        .config
+        .ike_proposals
+        .iter()
+        .copied()
+        .find(|p| p.matches(chosen_wire) && p.dh == dh.group());
+    let their_spi = chosen_wire
+        .spi
+        .as_slice()
+        .try_into()
+        .ok()
+        .map(u64::from_be_bytes);
     let (Some(chosen), Some(spi_r), Ok(shared)) = (chosen, their_spi, dh.agree(&ke.data)) else {
         return retry(ctx, sa);
     };
-    let Some(keys) = derive_ike(&chosen, ni, nr, &shared, Some((old_keys.prf, &old_keys.sk_d)), new_spi, spi_r, true)
-    else {
+    let Some(keys) = derive_ike(
+        &chosen,
+        (ni, nr),
+        &shared,
+        Some((old_keys.prf, &old_keys.sk_d)),
+        (new_spi, spi_r),
+        true,
+    ) else {
         return retry(ctx, sa);
     };
     let mut new = rekeyed_sa(ctx, sa, chosen, (new_spi, spi_r), keys, true);
     let peer = sa.peer_rekey.take();
-    let lost = peer.as_ref().is_some_and(|(_, peer_min)| min_nonce(ni, nr) < *peer_min);
+    let lost = peer
+        .as_ref()
+        .is_some_and(|(_, peer_min)| min_nonce(ni, nr) < *peer_min);
     sa.replaced = true;
     if lost {
         // The peer's rekey won: ours is redundant; the peer deletes the old SA.
         new.replaced = true;
         new.queue.push_back(Intent::DeleteIke);
-        return Outcome::NewSa { sa: Box::new(new), take_children_from: None };
+        return Outcome::NewSa {
+            sa: Box::new(new),
+            take_children_from: None,
+        };
     }
     establish_ike(ctx, &mut new, true);
     new.children = std::mem::take(&mut sa.children);
+    // Requests about children follow them; the old SA only has its deletion left.
+    new.queue = std::mem::take(&mut sa.queue);
     queue(ctx, sa, Intent::DeleteIke);
-    Outcome::NewSa { sa: Box::new(new), take_children_from: peer.map(|(spi, _)| spi) }
+    Outcome::NewSa {
+        sa: Box::new(new),
+        take_children_from: peer.map(|(spi, _)| spi),
+    }
 }
 
 fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa, last_traffic: Option<Instant>) -> Outcome {
@@ -1392,7 +2116,12 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa, last_traffic: Option<Instant>) -
     }
     let live = sa.established() && !sa.replaced;
     if let Some(r) = &sa.request {
-        if live && ctx.config.dpd.is_some_and(|d| now >= r.first_sent + d.timeout) {
+        if live
+            && ctx
+                .config
+                .dpd
+                .is_some_and(|d| now >= r.first_sent + d.timeout)
+        {
             return fail_sa(ctx, sa, FailureReason::DeadPeer);
         }
     }
@@ -1406,7 +2135,11 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa, last_traffic: Option<Instant>) -
             }
             r.tries += 1;
             r.next_retx = now + ctx.config.retransmit.timeout(r.tries);
-            ctx.out.push_back(Transmit { local: sa.local, remote: sa.remote, data: r.data.clone() });
+            ctx.out.push_back(Transmit {
+                local: sa.local,
+                remote: sa.remote,
+                data: r.data.clone(),
+            });
         }
     }
     if !sa.established() || sa.replaced {
@@ -1414,8 +2147,18 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa, last_traffic: Option<Instant>) -
     }
     if sa.expire_at.is_some_and(|t| t <= now) {
         let header = sa.header(ExchangeType::INFORMATIONAL, false, sa.next_id);
-        if let Some(data) = sa.encode(&header, &[Payload::Delete(Delete { protocol: protocol::IKE, spis: vec![] })]) {
-            ctx.out.push_back(Transmit { local: sa.local, remote: sa.remote, data });
+        if let Some(data) = sa.encode(
+            &header,
+            &[Payload::Delete(Delete {
+                protocol: protocol::IKE,
+                spis: vec![],
+            })],
+        ) {
+            ctx.out.push_back(Transmit {
+                local: sa.local,
+                remote: sa.remote,
+                data,
+            });
         }
         teardown(ctx, sa, DeleteReason::Expired);
         return Outcome::Remove { restart: true };
