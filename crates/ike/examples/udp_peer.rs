@@ -68,7 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.child_lifetime = Some(Duration::from_secs(20));
     config.ike_lifetime = Some(Duration::from_secs(45));
     config.rekey_margin = Duration::from_secs(5);
-    config.rekey_jitter = Duration::from_secs(1);
+    config.rekey_jitter = Duration::ZERO;
     config.dpd = Some(strait_ike::v2::Dpd {
         interval: Duration::from_secs(5),
         timeout: Duration::from_secs(30),
@@ -76,7 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let s500 = UdpSocket::bind(SocketAddrV4::new(local, 500))?;
     let s4500 = UdpSocket::bind(SocketAddrV4::new(local, 4500))?;
     for s in [&s500, &s4500] {
-        s.set_read_timeout(Some(Duration::from_millis(20)))?;
+        s.set_read_timeout(Some(Duration::from_millis(2)))?;
     }
     let mut ep = Endpoint::new(EndpointConfig::default());
     let id = ep.add_session(config);

@@ -1850,11 +1850,37 @@ fn on_child_rekey_response(
         }
     };
     if let Some(e) = error_notify(msg) {
-        if e == NotifyType::NO_PROPOSAL_CHOSEN {
-            let ours = describe_all(&esp_offer(ctx.config, new_in, true));
-            ctx.fail(FailureReason::NoProposalChosen { ours, theirs: None });
+        // Only a temporary refusal is worth retrying; otherwise the child runs to its hard
+        // expiry, or goes at once if the peer no longer has it (RFC 7296 §2.25).
+        let reason = match e {
+            NotifyType::TEMPORARY_FAILURE => {
+                retry(ctx, sa);
+                return Outcome::Keep;
+            }
+            NotifyType::CHILD_SA_NOT_FOUND => {
+                if let Some(pos) = sa.children.iter().position(|c| c.in_spi == old_in) {
+                    let c = sa.children.remove(pos);
+                    ctx.event(Event::ChildSaDeleted {
+                        in_spi: c.in_spi,
+                        out_spi: c.out_spi,
+                    });
+                }
+                return Outcome::Keep;
+            }
+            NotifyType::NO_PROPOSAL_CHOSEN => {
+                let ours = describe_all(&esp_offer(ctx.config, new_in, true));
+                FailureReason::NoProposalChosen { ours, theirs: None }
+            }
+            NotifyType::TS_UNACCEPTABLE => FailureReason::TsUnacceptable,
+            other => {
+                FailureReason::Protocol(format!("CHILD_SA rekey refused with notify {}", other.0))
+            }
+        };
+        ctx.fail(reason);
+        if let Some(old) = sa.child_by_in(old_in) {
+            old.state = ChildState::Installed;
+            old.peer_rekey = None;
         }
-        retry(ctx, sa);
         return Outcome::Keep;
     }
     let Some(nr) = nonce_of(msg) else {

@@ -863,3 +863,71 @@ fn half_open_responder_sas_are_dropped_after_a_timeout() {
     assert_eq!(p.b.ike_sa_count(p.b_id), 0);
     assert!(p.b_events.is_empty());
 }
+
+#[test]
+fn refused_child_rekey_is_reported_and_the_child_expires() {
+    let mut ca = short_lifetimes(config(A, B), 3600, 30);
+    ca.esp_proposals[0].pfs = Some(DhGroup::Modp1024);
+    // b accepts the first child (IKE_AUTH ignores PFS) but not a rekey with PFS.
+    let cb = short_lifetimes(config(B, A), 3600, 3600);
+    let mut p = Pair::establish(ca, cb);
+    let (first_in, first_out) = {
+        let (i, o) = &live_children(&p.a_events)[0];
+        (i.spi, o.spi)
+    };
+    p.advance(Duration::from_secs(26));
+    assert!(
+        matches!(
+            failures(&p.a_events)[..],
+            [FailureReason::NoProposalChosen { .. }]
+        ),
+        "{:?}",
+        p.a_events
+    );
+    assert!(
+        matches!(
+            failures(&p.b_events)[..],
+            [FailureReason::NoProposalChosen { .. }]
+        ),
+        "{:?}",
+        p.b_events
+    );
+    assert_eq!(
+        live_children(&p.a_events).len(),
+        1,
+        "still usable until its hard lifetime"
+    );
+    p.advance(Duration::from_secs(5));
+    assert!(p.a_events.contains(&Event::ChildSaDeleted {
+        in_spi: first_in,
+        out_spi: first_out
+    }));
+    assert!(p.b_events.contains(&Event::ChildSaDeleted {
+        in_spi: first_out,
+        out_spi: first_in
+    }));
+    assert_eq!(failures(&p.a_events).len(), 1, "no retry storm");
+}
+
+#[test]
+fn restarted_peer_replaces_the_stale_ike_sa_with_initial_contact() {
+    let mut p = Pair::establish(config(A, B), config(B, A));
+    let stale = live_children(&p.b_events);
+    // b reboots: a fresh endpoint that knows nothing of the SAs a still holds.
+    p.b = Endpoint::new(EndpointConfig::default());
+    p.b_id = p.b.add_session(config(B, A));
+    p.b_events.clear();
+    p.b.initiate(p.b_id, p.now);
+    p.drive();
+    assert_one_matching_pair(&p);
+    let (stale_out, _) = &stale[0];
+    assert!(
+        p.a_events.iter().any(
+            |e| matches!(e, Event::ChildSaDeleted { out_spi, .. } if *out_spi == stale_out.spi)
+        )
+    );
+    assert!(p.a_events.contains(&Event::IkeSaDeleted {
+        reason: DeleteReason::Replaced
+    }));
+    assert_eq!(p.a.ike_sa_count(p.a_id), 1);
+}
