@@ -410,16 +410,21 @@ fn child_keys(
     }
 }
 
-/// Every non-empty overlap of a selector in `a` with one in `b`.
+/// Every non-empty overlap of a selector in `a` with one in `b`, leaving out those another one
+/// already covers (e.g. the packet selector strongSwan puts first when traffic triggered it).
 fn intersect_all(a: &[TrafficSelector], b: &[TrafficSelector]) -> Vec<TrafficSelector> {
+    let all: Vec<TrafficSelector> = a
+        .iter()
+        .flat_map(|x| b.iter().filter_map(move |y| x.intersect(y)))
+        .collect();
     let mut out: Vec<TrafficSelector> = Vec::new();
-    for x in a {
-        for y in b {
-            if let Some(s) = x.intersect(y) {
-                if !out.contains(&s) {
-                    out.push(s);
-                }
-            }
+    for (i, s) in all.iter().enumerate() {
+        let covered = all
+            .iter()
+            .enumerate()
+            .any(|(j, o)| j != i && s.is_subset_of(o) && (s != o || j < i));
+        if !covered {
+            out.push(*s);
         }
     }
     out

@@ -931,3 +931,28 @@ fn restarted_peer_replaces_the_stale_ike_sa_with_initial_contact() {
     }));
     assert_eq!(p.a.ike_sa_count(p.a_id), 1);
 }
+
+#[test]
+fn trigger_packet_selector_is_folded_into_the_network_it_belongs_to() {
+    let net = |c, len| Ipv4Prefix::new(Ipv4Addr::new(10, 1, c, 0), len);
+    let mut ca = config(A, B);
+    ca.local_ts = vec![net(1, 32), net(0, 16)];
+    ca.remote_ts = vec![net(1, 32), Ipv4Prefix::any()];
+    let mut cb = config(B, A);
+    cb.remote_ts = vec![net(0, 16)];
+    cb.local_ts = vec![Ipv4Prefix::any()];
+    let p = Pair::establish(ca, cb);
+    let Some(Event::ChildSaEstablished {
+        local_ts,
+        remote_ts,
+        ..
+    }) = p
+        .b_events
+        .iter()
+        .find(|e| matches!(e, Event::ChildSaEstablished { .. }))
+    else {
+        panic!("no child: {:?}", p.b_events)
+    };
+    assert_eq!(remote_ts, &vec![net(0, 16).to_selector()]);
+    assert_eq!(local_ts, &vec![Ipv4Prefix::any().to_selector()]);
+}
