@@ -130,6 +130,8 @@ struct IkeSa {
     replaced: bool,
     /// An IKE rekey the peer completed while ours was in flight: (new SA's initiator SPI, lowest nonce).
     peer_rekey: Option<(u64, Vec<u8>)>,
+    /// Why we are deleting this SA, reported once the peer confirms.
+    delete_reason: Option<DeleteReason>,
 }
 
 impl IkeSa {
@@ -164,6 +166,7 @@ impl IkeSa {
             children: Vec::new(),
             replaced: false,
             peer_rekey: None,
+            delete_reason: None,
         }
     }
 
@@ -778,7 +781,7 @@ impl Session {
             }
             let loser_spi = spi.min(new_spi);
             if let Some(loser) = sas.iter_mut().find(|sa| sa.spi_i == loser_spi) {
-                queue(&mut ctx, loser, Intent::DeleteIke);
+                delete_ike(&mut ctx, loser, DeleteReason::Replaced);
             }
         }
     }
@@ -921,6 +924,12 @@ fn local_selectors(config: &Config) -> Vec<TrafficSelector> {
 
 fn remote_selectors(config: &Config) -> Vec<TrafficSelector> {
     config.remote_ts.iter().map(|p| p.to_selector()).collect()
+}
+
+/// Starts an orderly INFORMATIONAL Delete of the IKE SA; `reason` is reported when it completes.
+fn delete_ike(ctx: &mut Ctx<'_>, sa: &mut IkeSa, reason: DeleteReason) {
+    sa.delete_reason = Some(reason);
+    queue(ctx, sa, Intent::DeleteIke);
 }
 
 fn queue(ctx: &mut Ctx<'_>, sa: &mut IkeSa, intent: Intent) {
@@ -1107,13 +1116,14 @@ fn on_response(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: Received<'_>) -> Outcome {
             Outcome::Keep
         }
         Sent::DeleteIke => {
-            let reason = if sa.replaced {
-                DeleteReason::Replaced
-            } else {
-                DeleteReason::Local
+            let reason = match sa.delete_reason.take() {
+                _ if sa.replaced => DeleteReason::Replaced,
+                Some(r) => r,
+                None => DeleteReason::Local,
             };
+            let restart = matches!(reason, DeleteReason::Failed(_));
             teardown(ctx, sa, reason);
-            Outcome::Remove { restart: false }
+            Outcome::Remove { restart }
         }
         Sent::Dpd => Outcome::Keep,
     };
@@ -1347,8 +1357,8 @@ fn on_auth_response(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: &Received<'_>) -> Out
         accept_child(ctx, sa, msg, in_spi, &k, None, false)
     };
     if let Err(reason) = child {
-        ctx.fail(reason);
-        queue(ctx, sa, Intent::DeleteIke);
+        ctx.fail(reason.clone());
+        delete_ike(ctx, sa, DeleteReason::Failed(reason));
     }
     Outcome::Established {
         initial_contact: false,
@@ -1681,6 +1691,9 @@ fn on_informational(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: &Received<'_>) -> Out
             }
         }
     }
+    // The peer closed our only child outside a rekey: an IKE SA without it carries nothing,
+    // so it goes too and the driver sees the tunnel down.
+    let closed_by_peer = !ours.is_empty() && sa.children.is_empty();
     let payloads: Vec<Payload> = if ours.is_empty() {
         Vec::new()
     } else {
@@ -1690,6 +1703,9 @@ fn on_informational(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: &Received<'_>) -> Out
         })]
     };
     ctx.send_response(sa, &h, &payloads);
+    if closed_by_peer {
+        delete_ike(ctx, sa, DeleteReason::Remote);
+    }
     Outcome::Keep
 }
 
@@ -1863,6 +1879,8 @@ fn on_child_rekey_response(
                 return Outcome::Keep;
             }
             NotifyType::CHILD_SA_NOT_FOUND => {
+                // The peer lost the child. We carry one child per IKE SA, so start over: the
+                // IKE SA goes too and the session re-initiates.
                 if let Some(pos) = sa.children.iter().position(|c| c.in_spi == old_in) {
                     let c = sa.children.remove(pos);
                     ctx.event(Event::ChildSaDeleted {
@@ -1870,6 +1888,9 @@ fn on_child_rekey_response(
                         out_spi: c.out_spi,
                     });
                 }
+                let reason = FailureReason::Protocol("peer no longer has the CHILD_SA".into());
+                ctx.fail(reason.clone());
+                delete_ike(ctx, sa, DeleteReason::Failed(reason));
                 return Outcome::Keep;
             }
             NotifyType::NO_PROPOSAL_CHOSEN => {

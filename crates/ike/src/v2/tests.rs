@@ -907,6 +907,14 @@ fn refused_child_rekey_is_reported_and_the_child_expires() {
         out_spi: first_in
     }));
     assert_eq!(failures(&p.a_events).len(), 1, "no retry storm");
+    // b lost its only child to a's expiry: it closes the IKE SA, which a learns.
+    assert!(p.b_events.contains(&Event::IkeSaDeleted {
+        reason: DeleteReason::Remote
+    }));
+    assert!(p.a_events.contains(&Event::IkeSaDeleted {
+        reason: DeleteReason::Remote
+    }));
+    assert_eq!((p.a.ike_sa_count(p.a_id), p.b.ike_sa_count(p.b_id)), (0, 0));
 }
 
 #[test]
@@ -955,4 +963,39 @@ fn trigger_packet_selector_is_folded_into_the_network_it_belongs_to() {
     };
     assert_eq!(remote_ts, &vec![net(0, 16).to_selector()]);
     assert_eq!(local_ts, &vec![Ipv4Prefix::any().to_selector()]);
+}
+
+#[test]
+fn rekey_crossing_the_peers_delete_leaves_both_sides_down_and_clean() {
+    // a rekeys at 25 s exactly when b's child reaches its hard lifetime (b's own rekeys use PFS,
+    // which a refuses): b's Delete crosses a's rekey request.
+    let ca = short_lifetimes(config(A, B), 3600, 30);
+    let mut cb = short_lifetimes(config(B, A), 3600, 25);
+    let no_pfs = cb.esp_proposals[0];
+    cb.esp_proposals = vec![
+        EspProposal {
+            pfs: Some(DhGroup::Modp1024),
+            ..no_pfs
+        },
+        no_pfs,
+    ];
+    let mut p = Pair::establish(ca, cb);
+    assert_one_matching_pair(&p);
+    p.advance(Duration::from_secs(25));
+    assert!(live_children(&p.a_events).is_empty() && live_children(&p.b_events).is_empty());
+    assert!(
+        p.a_events.contains(&Event::IkeSaDeleted {
+            reason: DeleteReason::Remote
+        }),
+        "{:?}",
+        p.a_events
+    );
+    assert!(
+        p.b_events.contains(&Event::IkeSaDeleted {
+            reason: DeleteReason::Remote
+        }),
+        "{:?}",
+        p.b_events
+    );
+    assert_eq!((p.a.ike_sa_count(p.a_id), p.b.ike_sa_count(p.b_id)), (0, 0));
 }
