@@ -999,3 +999,31 @@ fn rekey_crossing_the_peers_delete_leaves_both_sides_down_and_clean() {
     );
     assert_eq!((p.a.ike_sa_count(p.a_id), p.b.ike_sa_count(p.b_id)), (0, 0));
 }
+
+#[test]
+fn every_cookie_challenge_is_answered_even_a_repeated_one() {
+    let mut a = Endpoint::new(EndpointConfig::default());
+    let id = a.add_session(config(A, B));
+    let now = Instant::now();
+    a.initiate(id, now);
+    let init = a.poll_transmit().expect("IKE_SA_INIT");
+    let request = message::peek_header(&init.data).expect("header");
+    let header = message::Header {
+        response: true,
+        initiator: false,
+        ..request
+    };
+    let cookie = message::Notify::new(message::NotifyType::COOKIE, vec![0xc0; 20]);
+    let reply = message::Message::encode(&header, &[message::Payload::Notify(cookie.clone())]);
+    for _ in 0..2 {
+        a.handle_datagram(now, addr(A), addr(B), &reply);
+        let retry = a.poll_transmit().expect("INIT again, with the cookie");
+        let msg = message::Message::parse(&retry.data).expect("parses");
+        assert_eq!(
+            msg.payloads.first(),
+            Some(&message::Payload::Notify(cookie.clone())),
+            "COOKIE goes first"
+        );
+        assert_eq!(msg.header.spi_i, request.spi_i);
+    }
+}

@@ -118,10 +118,9 @@ pub(super) fn on_init_response(
         return Outcome::Keep;
     };
     if let Some(c) = msg.notify(NotifyType::COOKIE) {
-        if cookie.as_ref() != Some(&c.data) {
-            *cookie = Some(c.data.clone());
-            send_init(ctx, sa);
-        }
+        // Always answer: the request is consumed, so staying silent would stall the SA.
+        *cookie = Some(c.data.clone());
+        send_init(ctx, sa);
         return Outcome::Keep;
     }
     if let Some(n) = msg.notify(NotifyType::INVALID_KE_PAYLOAD) {
