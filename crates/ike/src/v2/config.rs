@@ -67,7 +67,8 @@ pub struct EspProposal {
 pub struct Dpd {
     /// Silence after which a liveness check is sent.
     pub interval: Duration,
-    /// Time without any answer after which the peer is declared dead.
+    /// Time without hearing from the peer (IKE or ESP), while a request is unanswered, after
+    /// which it is declared dead.
     pub timeout: Duration,
 }
 

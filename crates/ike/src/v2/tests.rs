@@ -651,8 +651,12 @@ fn dead_peer_is_detected_and_tunnel_comes_back() {
         p.a_sent, sent_before,
         "no liveness checks while ESP arrives"
     );
+    // Last heard 5 s ago (the ESP above): dead 30 s after that, probed in between.
     p.link_up = false;
-    p.advance(Duration::from_secs(10 + 30 + 1));
+    p.advance(Duration::from_secs(24));
+    assert!(failures(&p.a_events).is_empty());
+    assert!(p.a_sent > sent_before, "liveness checks were sent");
+    p.advance(Duration::from_secs(2));
     assert_eq!(failures(&p.a_events), vec![FailureReason::DeadPeer]);
     assert!(p.a_events.contains(&Event::IkeSaDeleted {
         reason: DeleteReason::Failed(FailureReason::DeadPeer)

@@ -207,6 +207,22 @@ impl IkeSa {
         self.children.iter_mut().find(|c| c.in_spi == spi)
     }
 
+    /// When we last heard from the peer: an IKE message, or ESP the driver reported.
+    fn heard(&self, last_traffic: Option<Instant>) -> Instant {
+        last_traffic.map_or(self.last_heard, |t| t.max(self.last_heard))
+    }
+
+    /// With DPD on and a request unanswered: when the peer counts as dead, `timeout` after we
+    /// last heard from it (but not before the request had one retransmission interval).
+    fn dead_at(&self, config: &Config, last_traffic: Option<Instant>) -> Option<Instant> {
+        let (d, r) = (config.dpd?, self.request.as_ref()?);
+        if !self.established() || self.replaced {
+            return None;
+        }
+        let first_retx = r.first_sent + config.retransmit.timeout(0);
+        Some((self.heard(last_traffic) + d.timeout).max(first_retx))
+    }
+
     fn udp_encap(&self) -> bool {
         self.nat || (self.local.port() == NAT_T_PORT && self.remote.port() == NAT_T_PORT)
     }
@@ -583,7 +599,7 @@ impl Session {
         for sa in &self.sas {
             if let Some(r) = &sa.request {
                 at(Some(r.next_retx));
-                at(self.config.dpd.map(|d| r.first_sent + d.timeout));
+                at(sa.dead_at(&self.config, self.last_traffic));
             }
             if matches!(sa.phase, Phase::InitDone { .. }) {
                 at(Some(sa.created + HALF_OPEN_TIMEOUT));
@@ -594,11 +610,7 @@ impl Session {
             at(sa.rekey_at);
             at(sa.expire_at);
             if let (Some(d), None) = (self.config.dpd, &sa.request) {
-                at(Some(
-                    self.last_traffic
-                        .map_or(sa.last_heard, |l| l.max(sa.last_heard))
-                        + d.interval,
-                ));
+                at(Some(sa.heard(self.last_traffic) + d.interval));
             }
             for c in &sa.children {
                 at(c.rekey_at);
@@ -846,16 +858,11 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa, last_traffic: Option<Instant>) -
     if matches!(sa.phase, Phase::InitDone { .. }) && now >= sa.created + HALF_OPEN_TIMEOUT {
         return Outcome::Remove { restart: false };
     }
-    let live = sa.established() && !sa.replaced;
-    if let Some(r) = &sa.request {
-        if live
-            && ctx
-                .config
-                .dpd
-                .is_some_and(|d| now >= r.first_sent + d.timeout)
-        {
-            return fail_sa(ctx, sa, FailureReason::DeadPeer);
-        }
+    if sa
+        .dead_at(ctx.config, last_traffic)
+        .is_some_and(|t| now >= t)
+    {
+        return fail_sa(ctx, sa, FailureReason::DeadPeer);
     }
     if let Some(r) = &mut sa.request {
         if now >= r.next_retx {
@@ -913,7 +920,7 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa, last_traffic: Option<Instant>) -
         queue(ctx, sa, i);
     }
     if let Some(d) = ctx.config.dpd {
-        let heard = last_traffic.map_or(sa.last_heard, |t| t.max(sa.last_heard));
+        let heard = sa.heard(last_traffic);
         if sa.request.is_none() && sa.queue.is_empty() && now >= heard + d.interval {
             queue(ctx, sa, Intent::Dpd);
         }
