@@ -615,6 +615,12 @@ fn simultaneous_ike_rekeys_settle_on_one_sa() {
         "both rekeyed; only the winner kept its own"
     );
     assert_eq!((p.a.ike_sa_count(p.a_id), p.b.ike_sa_count(p.b_id)), (1, 1));
+    let deleted = |events: &[Event]| count(events, |e| matches!(e, Event::IkeSaDeleted { .. }));
+    assert_eq!(
+        (deleted(&p.a_events), deleted(&p.b_events)),
+        (0, 0),
+        "the tunnel never went down"
+    );
     // Both sides still share a working IKE SA: a delete from either end reaches the other.
     p.b.delete(p.b_id, p.now);
     p.drive();

@@ -528,8 +528,12 @@ impl Session {
                 take_children_from,
             } => {
                 if let Some(spi) = take_children_from {
+                    // We won an IKE rekey collision: the peer's SA is redundant and the peer
+                    // deletes it; its going is no tunnel event.
                     if let Some(from) = self.sas.iter_mut().find(|s| s.spi_i == spi) {
                         sa.children.append(&mut from.children);
+                        sa.queue.append(&mut from.queue);
+                        from.replaced = true;
                     }
                 }
                 let (mut ctx, sas) = self.split(now);
