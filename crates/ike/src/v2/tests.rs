@@ -848,11 +848,19 @@ fn simultaneous_initiation_leaves_one_ike_sa() {
     p.drive();
     p.advance(Duration::from_secs(10));
     assert_one_matching_pair(&p);
-    let up = |events: &[Event]| {
-        count(events, |e| matches!(e, Event::IkeSaEstablished { .. }))
-            - count(events, |e| matches!(e, Event::IkeSaDeleted { .. }))
-    };
-    assert_eq!((up(&p.a_events), up(&p.b_events)), (1, 1));
+    let established =
+        |events: &[Event]| count(events, |e| matches!(e, Event::IkeSaEstablished { .. }));
+    assert_eq!(
+        (established(&p.a_events), established(&p.b_events)),
+        (2, 2),
+        "both SAs came up"
+    );
+    let deleted = |events: &[Event]| count(events, |e| matches!(e, Event::IkeSaDeleted { .. }));
+    assert_eq!(
+        (deleted(&p.a_events), deleted(&p.b_events)),
+        (0, 0),
+        "the duplicate's end is no outage"
+    );
     assert_eq!((p.a.ike_sa_count(p.a_id), p.b.ike_sa_count(p.b_id)), (1, 1));
 }
 

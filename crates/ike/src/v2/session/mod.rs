@@ -567,6 +567,9 @@ impl Session {
             }
             let loser_spi = spi.min(new_spi);
             if let Some(loser) = sas.iter_mut().find(|sa| sa.spi_i == loser_spi) {
+                // Both sides reach the same verdict, so neither reports the duplicate's end as
+                // the tunnel going down; its child pair is still removed.
+                loser.replaced = true;
                 delete_ike(&mut ctx, loser, DeleteReason::Replaced);
             }
         }
