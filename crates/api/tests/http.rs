@@ -877,4 +877,17 @@ async fn negotiation_logs_are_read_back_per_connection_and_window() {
         "InvalidVpnConnectionInstanceId.NotFound",
     )
     .await;
+    // A window reaching past the end of time is clamped, not wrapped around.
+    let body = w
+        .ok(
+            &w.alice,
+            "DescribeVpnConnectionLogs",
+            &[
+                ("VpnConnectionId", vco),
+                ("From", "9223372036854770"),
+                ("MinutePeriod", "10"),
+            ],
+        )
+        .await;
+    assert_eq!(body["Count"], 0);
 }

@@ -220,9 +220,9 @@ fn log_window(ctx: &Ctx<'_>, now_ms: i64) -> Result<(i64, i64), ApiError> {
     let to = p.parse::<i64>("To")?.map(|s| s.saturating_mul(1000));
     let window = match (from, to, period) {
         (Some(f), Some(t), _) => (f, t),
-        (Some(f), None, Some(m)) => (f, f + m),
-        (None, Some(t), Some(m)) => (t - m, t),
-        (None, None, Some(m)) => (now_ms - m, now_ms),
+        (Some(f), None, Some(m)) => (f, f.saturating_add(m)),
+        (None, Some(t), Some(m)) => (t.saturating_sub(m), t),
+        (None, None, Some(m)) => (now_ms.saturating_sub(m), now_ms),
         _ => return Err(ApiError::missing("MinutePeriod")),
     };
     if window.0 >= window.1 {
