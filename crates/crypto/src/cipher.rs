@@ -3,8 +3,8 @@
 use aes::{Aes128, Aes192, Aes256};
 use aes_gcm::{AeadInOut, Aes128Gcm, Aes256Gcm, KeyInit, aead::Nonce};
 use cipher::{
-    Array, BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, InnerIvInit,
-    inout::InOutBuf,
+    Array, Block, BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt,
+    BlockSizeUser, InnerIvInit, inout::InOutBuf,
 };
 use des::{Des, TdesEde3};
 
@@ -334,21 +334,9 @@ fn cbc_encrypt<C: BlockCipherEncrypt + Clone>(
     iv: &[u8],
     buf: &mut [u8],
 ) -> Result<(), CryptoError> {
-    let mut mode = cbc::Encryptor::<C>::inner_iv_slice_init(c.clone(), iv).map_err(|_| {
-        CryptoError::InvalidLength {
-            what: "IV",
-            got: iv.len(),
-        }
-    })?;
-    let (blocks, tail) = InOutBuf::from(buf).into_chunks();
-    if !tail.is_empty() {
-        return Err(CryptoError::InvalidLength {
-            what: "CBC data",
-            got: tail.len(),
-        });
-    }
-    mode.encrypt_blocks_inout(blocks);
-    Ok(())
+    cbc_run::<cbc::Encryptor<C>>(c.clone(), iv, buf, |mode, blocks| {
+        mode.encrypt_blocks_inout(blocks)
+    })
 }
 
 fn cbc_decrypt<C: BlockCipherDecrypt + Clone>(
@@ -356,11 +344,21 @@ fn cbc_decrypt<C: BlockCipherDecrypt + Clone>(
     iv: &[u8],
     buf: &mut [u8],
 ) -> Result<(), CryptoError> {
-    let mut mode = cbc::Decryptor::<C>::inner_iv_slice_init(c.clone(), iv).map_err(|_| {
-        CryptoError::InvalidLength {
-            what: "IV",
-            got: iv.len(),
-        }
+    cbc_run::<cbc::Decryptor<C>>(c.clone(), iv, buf, |mode, blocks| {
+        mode.decrypt_blocks_inout(blocks)
+    })
+}
+
+/// Keys the CBC direction `M` with `iv` and runs it over `buf`, which must be whole blocks.
+fn cbc_run<M: InnerIvInit + BlockSizeUser>(
+    inner: M::Inner,
+    iv: &[u8],
+    buf: &mut [u8],
+    run: impl FnOnce(&mut M, InOutBuf<'_, '_, Block<M>>),
+) -> Result<(), CryptoError> {
+    let mut mode = M::inner_iv_slice_init(inner, iv).map_err(|_| CryptoError::InvalidLength {
+        what: "IV",
+        got: iv.len(),
     })?;
     let (blocks, tail) = InOutBuf::from(buf).into_chunks();
     if !tail.is_empty() {
@@ -369,6 +367,6 @@ fn cbc_decrypt<C: BlockCipherDecrypt + Clone>(
             got: tail.len(),
         });
     }
-    mode.decrypt_blocks_inout(blocks);
+    run(&mut mode, blocks);
     Ok(())
 }
