@@ -36,18 +36,18 @@ pub enum Encr {
     AesGcm16_256,
 }
 
-/// Every supported encryption transform.
-const ALL: [Encr; 7] = [
-    Encr::DesCbc,
-    Encr::TripleDesCbc,
-    Encr::AesCbc128,
-    Encr::AesCbc192,
-    Encr::AesCbc256,
-    Encr::AesGcm16_128,
-    Encr::AesGcm16_256,
-];
-
 impl Encr {
+    /// Every supported encryption transform.
+    pub const ALL: [Encr; 7] = [
+        Encr::DesCbc,
+        Encr::TripleDesCbc,
+        Encr::AesCbc128,
+        Encr::AesCbc192,
+        Encr::AesCbc256,
+        Encr::AesGcm16_128,
+        Encr::AesGcm16_256,
+    ];
+
     /// Bytes of key material; GCM includes the 4-byte salt (RFC 4106/5282).
     pub fn key_len(self) -> usize {
         match self {
@@ -107,7 +107,8 @@ impl Encr {
 
     /// The transform for an IKEv2 transform ID and Key Length attribute, if supported.
     pub fn from_ikev2(id: u16, key_bits: Option<u16>) -> Option<Encr> {
-        ALL.into_iter()
+        Self::ALL
+            .into_iter()
             .find(|e| e.ikev2_transform() == (id, key_bits))
     }
 
@@ -126,7 +127,8 @@ impl Encr {
 
     /// The transform for an IKEv1 phase 1 Encryption Algorithm and Key Length, if supported.
     pub fn from_ikev1_phase1(id: u16, key_bits: Option<u16>) -> Option<Encr> {
-        ALL.into_iter()
+        Self::ALL
+            .into_iter()
             .find(|e| e.ikev1_phase1() == Some((id, key_bits)))
     }
 }
