@@ -23,56 +23,36 @@ const SP800_38A_PT: [u8; 64] = hex!(
 const SP800_38A_IV: [u8; 16] = hex!("000102030405060708090a0b0c0d0e0f");
 
 #[test]
-fn aes128_cbc_sp800_38a_f21() {
-    let ct = hex!(
-        "7649abac8119b246cee98e9b12e9197d" "5086cb9b507219ee95db113a917678b2"
-        "73bed6b8e3c1743b7116e69e22229516" "3ff1caa1681fac09120eca307586e1a7"
-    );
-    check_kat(
-        Encr::AesCbc128,
-        &hex!("2b7e151628aed2a6abf7158809cf4f3c"),
-        &SP800_38A_IV,
-        &[],
-        &SP800_38A_PT,
-        &ct,
-        &[],
-    );
-}
-
-#[test]
-fn aes192_cbc_sp800_38a_f23() {
-    let ct = hex!(
-        "4f021db243bc633d7178183a9fa071e8" "b4d9ada9ad7dedf4e5e738763f69145a"
-        "571b242012fb7ae07fa9baac3df102e0" "08b0e27988598881d920a9e64f5615cd"
-    );
-    let key = hex!("8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b");
-    check_kat(
-        Encr::AesCbc192,
-        &key,
-        &SP800_38A_IV,
-        &[],
-        &SP800_38A_PT,
-        &ct,
-        &[],
-    );
-}
-
-#[test]
-fn aes256_cbc_sp800_38a_f25() {
-    let ct = hex!(
-        "f58c4c04d6e5f1ba779eabfb5f7bfbd6" "9cfc4e967edb808d679f777bc6702c7d"
-        "39f23369a9d9bacfa530e26304231461" "b2eb05e2c39be9fcda6c19078c6a9d1b"
-    );
-    let key = hex!("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4");
-    check_kat(
-        Encr::AesCbc256,
-        &key,
-        &SP800_38A_IV,
-        &[],
-        &SP800_38A_PT,
-        &ct,
-        &[],
-    );
+fn aes_cbc_sp800_38a_f21_f23_f25() {
+    let cases = [
+        (
+            Encr::AesCbc128,
+            &hex!("2b7e151628aed2a6abf7158809cf4f3c")[..],
+            hex!(
+                "7649abac8119b246cee98e9b12e9197d" "5086cb9b507219ee95db113a917678b2"
+                "73bed6b8e3c1743b7116e69e22229516" "3ff1caa1681fac09120eca307586e1a7"
+            ),
+        ),
+        (
+            Encr::AesCbc192,
+            &hex!("8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b")[..],
+            hex!(
+                "4f021db243bc633d7178183a9fa071e8" "b4d9ada9ad7dedf4e5e738763f69145a"
+                "571b242012fb7ae07fa9baac3df102e0" "08b0e27988598881d920a9e64f5615cd"
+            ),
+        ),
+        (
+            Encr::AesCbc256,
+            &hex!("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4")[..],
+            hex!(
+                "f58c4c04d6e5f1ba779eabfb5f7bfbd6" "9cfc4e967edb808d679f777bc6702c7d"
+                "39f23369a9d9bacfa530e26304231461" "b2eb05e2c39be9fcda6c19078c6a9d1b"
+            ),
+        ),
+    ];
+    for (encr, key, ct) in cases {
+        check_kat(encr, key, &SP800_38A_IV, &[], &SP800_38A_PT, &ct, &[]);
+    }
 }
 
 #[test]
