@@ -135,53 +135,40 @@ fn gcm_key(aes_key: &[u8]) -> Vec<u8> {
     [aes_key, &GCM_SALT].concat()
 }
 
-#[test]
-fn aes128_gcm16_test_cases_3_and_4() {
-    let key = gcm_key(&GCM_K);
-    let icv3 = hex!("4d5c2af327cd64a62cf35abd2ba6fab4");
+/// Test cases 3/15 (64 bytes, no AAD) and 4/16 (60 bytes with AAD) for one AES key.
+fn check_gcm_cases(encr: Encr, aes_key: &[u8], ct: &[u8; 64], icv: &[u8], icv_with_aad: &[u8]) {
+    let key = gcm_key(aes_key);
+    check_kat(encr, &key, &GCM_IV, &[], &GCM_PT, ct, icv);
     check_kat(
-        Encr::AesGcm16_128,
-        &key,
-        &GCM_IV,
-        &[],
-        &GCM_PT,
-        &GCM128_CT,
-        &icv3,
-    );
-    let icv4 = hex!("5bc94fbc3221a5db94fae95ae7121a47");
-    check_kat(
-        Encr::AesGcm16_128,
+        encr,
         &key,
         &GCM_IV,
         &GCM_AAD,
         &GCM_PT[..60],
-        &GCM128_CT[..60],
-        &icv4,
+        &ct[..60],
+        icv_with_aad,
+    );
+}
+
+#[test]
+fn aes128_gcm16_test_cases_3_and_4() {
+    check_gcm_cases(
+        Encr::AesGcm16_128,
+        &GCM_K,
+        &GCM128_CT,
+        &hex!("4d5c2af327cd64a62cf35abd2ba6fab4"),
+        &hex!("5bc94fbc3221a5db94fae95ae7121a47"),
     );
 }
 
 #[test]
 fn aes256_gcm16_test_cases_15_and_16() {
-    let key = gcm_key(&[GCM_K, GCM_K].concat());
-    let icv15 = hex!("b094dac5d93471bdec1a502270e3cc6c");
-    check_kat(
+    check_gcm_cases(
         Encr::AesGcm16_256,
-        &key,
-        &GCM_IV,
-        &[],
-        &GCM_PT,
+        &[GCM_K, GCM_K].concat(),
         &GCM256_CT,
-        &icv15,
-    );
-    let icv16 = hex!("76fc6ece0f4e1768cddf8853bb2d551b");
-    check_kat(
-        Encr::AesGcm16_256,
-        &key,
-        &GCM_IV,
-        &GCM_AAD,
-        &GCM_PT[..60],
-        &GCM256_CT[..60],
-        &icv16,
+        &hex!("b094dac5d93471bdec1a502270e3cc6c"),
+        &hex!("76fc6ece0f4e1768cddf8853bb2d551b"),
     );
 }
 
