@@ -853,30 +853,29 @@ async fn negotiation_logs_are_read_back_per_connection_and_window() {
         (Some(2), Some(false))
     );
 
-    w.err(
-        &w.alice,
-        "DescribeVpnConnectionLogs",
-        &[("VpnConnectionId", vco)],
-        StatusCode::BAD_REQUEST,
-        "MissingParameter.MinutePeriod",
-    )
-    .await;
-    w.err(
-        &w.alice,
-        "DescribeVpnConnectionLogs",
-        &[("VpnConnectionId", vco), ("MinutePeriod", "11")],
-        StatusCode::BAD_REQUEST,
-        "InvalidParameter.MinutePeriod",
-    )
-    .await;
-    w.err(
-        &w.bob,
-        "DescribeVpnConnectionLogs",
-        &[("VpnConnectionId", vco), ("MinutePeriod", "5")],
-        StatusCode::NOT_FOUND,
-        "InvalidVpnConnectionInstanceId.NotFound",
-    )
-    .await;
+    for (account, params, status, code) in [
+        (
+            &w.alice,
+            vec![("VpnConnectionId", vco)],
+            StatusCode::BAD_REQUEST,
+            "MissingParameter.MinutePeriod",
+        ),
+        (
+            &w.alice,
+            vec![("VpnConnectionId", vco), ("MinutePeriod", "11")],
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter.MinutePeriod",
+        ),
+        (
+            &w.bob,
+            vec![("VpnConnectionId", vco), ("MinutePeriod", "5")],
+            StatusCode::NOT_FOUND,
+            "InvalidVpnConnectionInstanceId.NotFound",
+        ),
+    ] {
+        w.err(account, "DescribeVpnConnectionLogs", &params, status, code)
+            .await;
+    }
     // A window reaching past the end of time is clamped, not wrapped around.
     let body = w
         .ok(
