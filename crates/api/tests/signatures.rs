@@ -311,4 +311,13 @@ fn stale_timestamps_and_reused_nonces_are_refused() {
     cache
         .check_and_record(&claim, datetime!(2026-11-23 02:16:00 UTC))
         .unwrap();
+    // A claim at the last representable instant is remembered, not a panic in the expiry sum.
+    let mut last = claim.clone();
+    last.timestamp = datetime!(9999-12-31 23:59:59.999_999_999 UTC);
+    last.nonce = "a nonce not seen before".into();
+    cache.check_and_record(&last, now).unwrap();
+    assert_eq!(
+        cache.check_and_record(&last, now).unwrap_err().code,
+        "SignatureNonceUsed"
+    );
 }
