@@ -2,6 +2,7 @@
 
 mod connection;
 mod customer_gateway;
+mod download;
 mod route;
 mod tag;
 mod vpn_gateway;
@@ -37,6 +38,7 @@ pub fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         "ModifyTunnelAttribute" => connection::modify_tunnel(ctx),
         "DeleteVpnConnection" => connection::delete(ctx),
         "DescribeVpnConnectionLogs" => connection::logs(ctx),
+        "DownloadVpnConnectionConfig" => download::download(ctx),
         "CreateVpnRouteEntry" => route::create(ctx),
         "DescribeVpnRouteEntries" => route::list(ctx),
         "DeleteVpnRouteEntry" => route::delete(ctx),
