@@ -890,3 +890,109 @@ async fn negotiation_logs_are_read_back_per_connection_and_window() {
         .await;
     assert_eq!(body["Count"], 0);
 }
+
+#[tokio::test]
+async fn download_gives_the_devices_view_and_device_configs_to_the_owner_only() {
+    let w = world();
+    let gw = w.gateway(&w.alice).await;
+    let cgw = w.customer_gateway(&w.alice, "198.51.100.7", "65530").await;
+    let ike = r#"{"Psk":"dl-s3cret","IkeVersion":"ikev2","IkeEncAlg":"aes256","IkePfs":"group14"}"#;
+    let conn = w
+        .connection(&w.alice, &gw, &cgw, &[("IkeConfig", ike)])
+        .await;
+    let vco = conn.vpn_connection_id.as_str();
+    let our_ip = conn.tunnel_options[0].internet_ip.to_string();
+
+    let body = w
+        .ok(
+            &w.alice,
+            "DownloadVpnConnectionConfig",
+            &[("VpnConnectionId", vco)],
+        )
+        .await;
+    let cfg = &body["VpnConnectionConfig"];
+    assert_eq!(cfg["Local"], "198.51.100.7", "{body}");
+    assert_eq!(cfg["Remote"], our_ip.as_str(), "{body}");
+    assert_eq!(cfg["LocalSubnet"], "192.168.0.0/24", "{body}");
+    assert_eq!(cfg["RemoteSubnet"], "10.0.0.0/16", "{body}");
+    assert_eq!(cfg["IkeConfig"]["Psk"], "dl-s3cret", "{body}");
+    assert_eq!(cfg["IkeConfig"]["IkeEncAlg"], "aes256", "{body}");
+    assert_eq!(cfg["IkeConfig"]["LocalId"], "198.51.100.7", "{body}");
+    assert_eq!(cfg["IkeConfig"]["RemoteId"], our_ip.as_str(), "{body}");
+    assert!(body.get("DeviceConfig").is_none(), "{body}");
+
+    let with_device = w
+        .ok(
+            &w.alice,
+            "DownloadVpnConnectionConfig",
+            &[("VpnConnectionId", vco), ("DeviceType", "strongswan")],
+        )
+        .await;
+    assert_eq!(
+        with_device["VpnConnectionConfig"],
+        body["VpnConnectionConfig"]
+    );
+    let text = with_device["DeviceConfig"].as_str().unwrap();
+    assert!(
+        text.contains("dl-s3cret") && text.contains(&our_ip),
+        "{text}"
+    );
+
+    let msg = w
+        .err(
+            &w.alice,
+            "DownloadVpnConnectionConfig",
+            &[("VpnConnectionId", vco), ("DeviceType", "netgear")],
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter.DeviceType",
+        )
+        .await;
+    assert!(
+        msg.contains("netgear") && msg.contains("cisco-asa"),
+        "{msg}"
+    );
+
+    // libreswan dropped single DES: the answer says so instead of a configuration that would not load.
+    let des = w.customer_gateway(&w.alice, "198.51.100.8", "65530").await;
+    let des_conn = w
+        .connection(
+            &w.alice,
+            &gw,
+            &des,
+            &[
+                (
+                    "IkeConfig",
+                    r#"{"IkeVersion":"ikev2","IkeEncAlg":"des","IkePfs":"group14"}"#,
+                ),
+                ("IpsecConfig", r#"{"IpsecPfs":"group14"}"#),
+            ],
+        )
+        .await;
+    let msg = w
+        .err(
+            &w.alice,
+            "DownloadVpnConnectionConfig",
+            &[
+                ("VpnConnectionId", &des_conn.vpn_connection_id),
+                ("DeviceType", "libreswan"),
+            ],
+            StatusCode::BAD_REQUEST,
+            "OperationUnsupported.DeviceConfig",
+        )
+        .await;
+    assert!(
+        msg.contains("libreswan") && msg.contains("encryption des"),
+        "{msg}"
+    );
+
+    for (account, id) in [(&w.bob, vco), (&w.alice, "vco-doesnotexist00000000")] {
+        w.err(
+            account,
+            "DownloadVpnConnectionConfig",
+            &[("VpnConnectionId", id), ("DeviceType", "strongswan")],
+            StatusCode::NOT_FOUND,
+            "InvalidVpnConnectionInstanceId.NotFound",
+        )
+        .await;
+    }
+}

@@ -1,6 +1,7 @@
 //! `strait`: the gateway daemon, its admin commands and its tools.
 
 mod account;
+mod peer_config;
 mod serve;
 mod tunnel;
 
@@ -23,6 +24,8 @@ enum Command {
     Account(account::Command),
     /// Run tunnels from a connection file, without the API.
     Tunnel(tunnel::Args),
+    /// Print a connection's peer configuration (standard JSON or a device's).
+    PeerConfig(peer_config::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,5 +40,6 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Account(cmd) => account::run(cmd),
         Command::Tunnel(args) => tunnel::run(args),
+        Command::PeerConfig(args) => peer_config::run(args),
     }
 }
