@@ -43,6 +43,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(id) => id.clone(),
         None => admin_account(&args)?,
     };
+    // Store::open would create a missing store; a read-only command must not.
+    if !args.data_dir.is_dir() {
+        bail!("no store in {}", args.data_dir.display());
+    }
     let store = Store::open(&args.data_dir)
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
     let (conn, customer_gateways) = store.read(|tx| {
