@@ -686,3 +686,132 @@ pub fn parse(data: &[u8]) -> Result<(Header, Option<Chain>), ParseError> {
     }
     Ok((header, Some(chain)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let sa = Sa {
+            proposals: vec![Proposal {
+                number: 1,
+                protocol: proto::ESP,
+                spi: vec![1, 2, 3, 4],
+                transforms: vec![Transform {
+                    number: 1,
+                    id: 12,
+                    attrs: vec![Attr::basic(4, 1), Attr::long(2, 28800)],
+                }],
+            }],
+        };
+        let header = Header {
+            cookie_i: 0x0102_0304_0506_0708,
+            cookie_r: 0,
+            exchange: exchange::MAIN,
+            flags: 0,
+            msg_id: 0,
+        };
+        let notify = Notify {
+            protocol: proto::ISAKMP,
+            spi: vec![9; 16],
+            kind: notify::R_U_THERE,
+            data: 7u32.to_be_bytes().to_vec(),
+        };
+        let delete = Delete {
+            protocol: proto::ESP,
+            spis: vec![vec![0, 0, 1, 0], vec![0, 0, 2, 0]],
+        };
+        let id = Id::subnet(Ipv4Prefix::new(Ipv4Addr::new(10, 1, 2, 0), 24));
+        crate::v1::keys::plain(
+            &header,
+            &[
+                Payload::new(payload::SA, sa.encode()),
+                Payload::new(payload::ID, id.encode()),
+                Payload::new(payload::NOTIFY, notify.encode()),
+                Payload::new(payload::DELETE, delete.encode()),
+                Payload::new(payload::VENDOR_ID, VID_DPD.to_vec()),
+            ],
+        )
+    }
+
+    #[test]
+    fn payloads_round_trip() {
+        let data = sample();
+        let (header, chain) = parse(&data).unwrap();
+        assert_eq!(header.cookie_i, 0x0102_0304_0506_0708);
+        let chain = chain.unwrap();
+        let kinds: Vec<u8> = chain.payloads.iter().map(|p| p.kind).collect();
+        assert_eq!(kinds, [1, 5, 11, 12, 13]);
+        let sa = Sa::parse(chain.get(payload::SA).unwrap()).unwrap();
+        let t = &sa.proposals[0].transforms[0];
+        assert_eq!((t.id, t.attr(4), t.attr(2)), (12, Some(1), Some(28800)));
+        let id = Id::parse(chain.get(payload::ID).unwrap()).unwrap();
+        assert_eq!(
+            id.to_prefix(),
+            Some(Ipv4Prefix::new(Ipv4Addr::new(10, 1, 2, 0), 24))
+        );
+        assert_eq!(chain.notifies()[0].data, 7u32.to_be_bytes());
+        let d = Delete::parse(chain.get(payload::DELETE).unwrap()).unwrap();
+        assert_eq!(d.spis.len(), 2);
+        // The HASH of quick mode covers everything after the first payload, headers included.
+        assert_eq!(
+            chain.after_first.len(),
+            data.len() - Header::LEN - 4 - sa.encode().len()
+        );
+    }
+
+    #[test]
+    fn malformed_messages_are_errors_not_panics() {
+        let data = sample();
+        for cut in 0..data.len() {
+            let mut short = data[..cut].to_vec();
+            // Keep the length field honest so the payload parsers see the truncation.
+            if short.len() >= Header::LEN {
+                let len = u32::try_from(short.len()).unwrap().to_be_bytes();
+                short[24..28].copy_from_slice(&len);
+            }
+            assert!(parse(&short).is_err(), "prefix of {cut} octets parsed");
+        }
+        for i in Header::LEN..data.len() {
+            for v in [0u8, 1, 0x7f, 0xff] {
+                let mut bad = data.clone();
+                bad[i] = v;
+                let _ = parse(&bad);
+            }
+        }
+        let mut v2 = data.clone();
+        v2[17] = 0x20;
+        assert_eq!(parse(&v2), Err(ParseError::UnsupportedVersion(0x20)));
+        let mut long = data;
+        long.push(0);
+        assert!(matches!(parse(&long), Err(ParseError::BadLength { .. })));
+    }
+
+    #[test]
+    fn odd_fields_are_rejected() {
+        // A generic header shorter than itself, a proposal claiming more transforms than it has,
+        // an attribute longer than 8 octets, a subnet with a non-contiguous mask.
+        assert_eq!(
+            Chain::parse(payload::NONCE, &[0, 0, 0, 3]),
+            Err(ParseError::Malformed("generic"))
+        );
+        let mut sa = DOI_IPSEC.to_be_bytes().to_vec();
+        sa.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 8, 1, 1, 0, 5]);
+        assert_eq!(Sa::parse(&sa), Err(ParseError::Truncated));
+        assert_eq!(
+            parse_transform(&[1, 1, 0, 0, 0, 2, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+            Err(ParseError::Malformed("attribute"))
+        );
+        let id = Id {
+            kind: ID_IPV4_ADDR_SUBNET,
+            protocol: 0,
+            port: 0,
+            data: vec![10, 0, 0, 0, 255, 0, 255, 0],
+        };
+        assert_eq!(id.to_prefix(), None);
+        assert_eq!(
+            Delete::parse(&[0, 0, 0, 1, 3, 4, 0, 2, 1, 2, 3, 4]),
+            Err(ParseError::Truncated)
+        );
+    }
+}

@@ -1467,13 +1467,12 @@ impl Session {
                     };
                     self.informational(si, now, Payload::new(payload::NOTIFY, ack.encode()));
                 }
-                notify::R_U_THERE_ACK => {
+                notify::R_U_THERE_ACK
                     if self
                         .dpd_pending
-                        .is_some_and(|(_, _, seq)| n.data == seq.to_be_bytes())
-                    {
-                        self.dpd_pending = None;
-                    }
+                        .is_some_and(|(_, _, seq)| n.data == seq.to_be_bytes()) =>
+                {
+                    self.dpd_pending = None;
                 }
                 notify::NO_PROPOSAL_CHOSEN | notify::INVALID_ID_INFORMATION => {
                     self.quicks.retain(|q| !q.initiator || q.linger.is_some());
