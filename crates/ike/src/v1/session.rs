@@ -1505,8 +1505,14 @@ impl Session {
                     let Ok(b) = <[u8; 4]>::try_from(spi.as_slice()) else {
                         continue;
                     };
-                    let out = u32::from_be_bytes(b);
-                    if let Some(c) = self.children.iter().find(|c| c.out_spi == out) {
+                    // RFC 2408 names the SA by the deleting side's inbound SPI (our outbound);
+                    // strongSwan names a pair it failed to install by the initiator's SPI.
+                    let spi = u32::from_be_bytes(b);
+                    if let Some(c) = self
+                        .children
+                        .iter()
+                        .find(|c| c.out_spi == spi || c.in_spi == spi)
+                    {
                         let in_spi = c.in_spi;
                         self.delete_child(now, in_spi, false);
                     }
