@@ -104,12 +104,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ep.handle_timeout(now);
         }
         while let Some(t) = ep.poll_transmit() {
-            if t.local.port() == 4500 {
+            let sent = if t.local.port() == 4500 {
                 let mut d = vec![0; 4];
                 d.extend_from_slice(&t.data);
-                s4500.send_to(&d, t.remote)?;
+                s4500.send_to(&d, t.remote)
             } else {
-                s500.send_to(&t.data, t.remote)?;
+                s500.send_to(&t.data, t.remote)
+            };
+            if let Err(e) = sent {
+                println!("send to {}: {e}", t.remote);
             }
         }
         while let Some((_, e)) = ep.poll_event() {

@@ -1439,8 +1439,13 @@ impl Session {
         first: u8,
         data: &[u8],
     ) {
-        if h.flags & FLAG_ENCRYPTED == 0 {
-            self.handle_plain_info(now, remote, h, first, data);
+        if h.flags & FLAG_ENCRYPTED == 0
+            || !self
+                .sas
+                .iter()
+                .any(|s| s.state == P1State::Up && s.cookie_i == h.cookie_i)
+        {
+            self.handle_phase1_info(now, remote, h, first, data);
             return;
         }
         let Some(si) = self.sas.iter().position(|s| {
@@ -1536,7 +1541,9 @@ impl Session {
     }
 
     /// An unprotected notification about a phase 1 we are negotiating.
-    fn handle_plain_info(
+    /// A notification about a phase 1 we are negotiating: unprotected, or protected with the
+    /// keys of messages 5/6 (strongSwan reports a message 5 it cannot decrypt that way).
+    fn handle_phase1_info(
         &mut self,
         now: Instant,
         remote: SocketAddrV4,
@@ -1551,7 +1558,33 @@ impl Session {
         else {
             return;
         };
-        let Ok(chain) = Chain::parse(first, data.get(Header::LEN..).unwrap_or_default()) else {
+        let chain = if h.flags & FLAG_ENCRYPTED == 0 {
+            Chain::parse(first, data.get(Header::LEN..).unwrap_or_default()).ok()
+        } else {
+            let Some(sa) = self.sas.get(si) else {
+                return;
+            };
+            let Some(keys) = sa.keys.as_ref() else {
+                return;
+            };
+            let opened = keys
+                .open(data, first, &keys.phase2_iv(h.msg_id))
+                .ok()
+                .filter(|(c, _)| verify_hashed(keys, c, &[&h.msg_id.to_be_bytes()]).is_ok());
+            if opened.is_none() && sa.state == P1State::MainWait6 {
+                // The peer answered message 5 with keys we cannot read: its SKEYID differs.
+                let sa = self.sas.remove(si);
+                self.fail_phase1(
+                    now,
+                    &sa,
+                    FailureReason::AuthenticationFailed(AuthFailure::Local),
+                    None,
+                );
+                return;
+            }
+            opened.map(|(c, _)| c)
+        };
+        let Some(chain) = chain else {
             return;
         };
         let ours = describe_phase1(&self.peering().ike_proposals);
