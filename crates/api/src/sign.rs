@@ -316,7 +316,7 @@ impl NonceCache {
             ));
         }
         sets.by_expiry.insert((
-            claim.timestamp + MAX_SKEW,
+            claim.timestamp.saturating_add(MAX_SKEW),
             claim.access_key_id.clone(),
             claim.nonce.clone(),
         ));

@@ -162,30 +162,83 @@ async fn err(api: &Arc<Api>, c: Call<'_>, status: StatusCode, code: &str) -> Str
     body["Message"].as_str().unwrap().to_string()
 }
 
-async fn gateway(w: &World, account: &Account) -> String {
-    let body = ok(
-        &w.api,
-        call(
-            account,
-            "CreateVpnGateway",
-            &[("VpcId", "vpc-local"), ("Name", "gw")],
-        ),
-    )
-    .await;
-    body["VpnGatewayId"].as_str().unwrap().to_string()
-}
+impl World {
+    /// Sends `action` signed by `account` and asserts it succeeds.
+    async fn ok(&self, account: &Account, action: &str, params: &[(&str, &str)]) -> Value {
+        ok(&self.api, call(account, action, params)).await
+    }
 
-async fn customer_gateway(w: &World, account: &Account, ip: &str, asn: &str) -> String {
-    let body = ok(
-        &w.api,
-        call(
+    /// Sends `action` signed by `account` and asserts it fails with this status and code.
+    async fn err(
+        &self,
+        account: &Account,
+        action: &str,
+        params: &[(&str, &str)],
+        status: StatusCode,
+        code: &str,
+    ) -> String {
+        err(&self.api, call(account, action, params), status, code).await
+    }
+
+    /// The `TotalCount` of a Describe action without filters.
+    async fn total(&self, account: &Account, action: &str) -> Value {
+        self.ok(account, action, &[]).await["TotalCount"].clone()
+    }
+
+    async fn describe_connection(&self, account: &Account, vco: &str) -> Value {
+        self.ok(
             account,
-            "CreateCustomerGateway",
-            &[("IpAddress", ip), ("Asn", asn)],
-        ),
-    )
-    .await;
-    body["CustomerGatewayId"].as_str().unwrap().to_string()
+            "DescribeVpnConnection",
+            &[("VpnConnectionId", vco)],
+        )
+        .await
+    }
+
+    async fn gateway(&self, account: &Account) -> String {
+        let body = self
+            .ok(
+                account,
+                "CreateVpnGateway",
+                &[("VpcId", "vpc-local"), ("Name", "gw")],
+            )
+            .await;
+        body["VpnGatewayId"].as_str().unwrap().to_string()
+    }
+
+    async fn customer_gateway(&self, account: &Account, ip: &str, asn: &str) -> String {
+        let body = self
+            .ok(
+                account,
+                "CreateCustomerGateway",
+                &[("IpAddress", ip), ("Asn", asn)],
+            )
+            .await;
+        body["CustomerGatewayId"].as_str().unwrap().to_string()
+    }
+
+    /// Creates a single-tunnel connection 10.0.0.0/16 <-> 192.168.0.0/24 with `extra` parameters
+    /// and returns it as stored.
+    async fn connection(
+        &self,
+        account: &Account,
+        gw: &str,
+        cgw: &str,
+        extra: &[(&str, &str)],
+    ) -> strait_model::VpnConnection {
+        let mut params = vec![
+            ("VpnGatewayId", gw),
+            ("CustomerGatewayId", cgw),
+            ("LocalSubnet", "10.0.0.0/16"),
+            ("RemoteSubnet", "192.168.0.0/24"),
+        ];
+        params.extend_from_slice(extra);
+        let created = self.ok(account, "CreateVpnConnection", &params).await;
+        let vco = created["VpnConnectionId"].as_str().unwrap();
+        self.store
+            .read(|tx| tx.get(&account.account_id, vco))
+            .unwrap()
+            .unwrap()
+    }
 }
 
 #[tokio::test]
@@ -210,9 +263,10 @@ async fn bad_signatures_and_unknown_actions_get_alibaba_errors() {
         access_key_id: "LTAInobodyhasthiskey00".into(),
         ..w.alice.clone()
     };
-    err(
-        api,
-        call(&stranger, "DescribeVpnGateways", &[]),
+    w.err(
+        &stranger,
+        "DescribeVpnGateways",
+        &[],
         StatusCode::NOT_FOUND,
         "InvalidAccessKeyId.NotFound",
     )
@@ -231,112 +285,92 @@ async fn bad_signatures_and_unknown_actions_get_alibaba_errors() {
     ok(api, first).await;
     err(api, replay, StatusCode::BAD_REQUEST, "SignatureNonceUsed").await;
 
-    err(
-        api,
-        call(&w.alice, "DescribeEverything", &[]),
+    w.err(
+        &w.alice,
+        "DescribeEverything",
+        &[],
         StatusCode::NOT_FOUND,
         "InvalidAction.NotFound",
     )
     .await;
-    ok(
-        api,
-        call(&w.alice, "DescribeVpnGateways", &[("RegionId", "local-1")]),
-    )
-    .await;
-    err(
-        api,
-        call(
-            &w.alice,
-            "DescribeVpnGateways",
-            &[("RegionId", "cn-hangzhou")],
-        ),
+    w.ok(&w.alice, "DescribeVpnGateways", &[("RegionId", "local-1")])
+        .await;
+    w.err(
+        &w.alice,
+        "DescribeVpnGateways",
+        &[("RegionId", "cn-hangzhou")],
         StatusCode::NOT_FOUND,
         "InvalidRegionId.NotFound",
     )
     .await;
-    let msg = err(
-        api,
-        call(&w.alice, "CreateVpnGateway", &[]),
-        StatusCode::BAD_REQUEST,
-        "MissingParameter.VpcId",
-    )
-    .await;
+    let msg = w
+        .err(
+            &w.alice,
+            "CreateVpnGateway",
+            &[],
+            StatusCode::BAD_REQUEST,
+            "MissingParameter.VpcId",
+        )
+        .await;
     assert!(msg.contains("VpcId"), "{msg}");
 }
 
 #[tokio::test]
 async fn a_tenant_cannot_read_modify_or_delete_another_tenants_resources() {
     let w = world();
-    let api = &w.api;
-    let gw = gateway(&w, &w.alice).await;
-    let cgw = customer_gateway(&w, &w.alice, "198.51.100.1", "65530").await;
+    let gw = w.gateway(&w.alice).await;
+    let cgw = w.customer_gateway(&w.alice, "198.51.100.1", "65530").await;
 
-    err(
-        api,
-        call(&w.bob, "DescribeVpnGateway", &[("VpnGatewayId", &gw)]),
-        StatusCode::NOT_FOUND,
-        "InvalidVpnGatewayInstanceId.NotFound",
-    )
-    .await;
-    err(
-        api,
-        call(
-            &w.bob,
+    for (action, params, code) in [
+        (
+            "DescribeVpnGateway",
+            vec![("VpnGatewayId", gw.as_str())],
+            "InvalidVpnGatewayInstanceId.NotFound",
+        ),
+        (
             "ModifyVpnGatewayAttribute",
-            &[("VpnGatewayId", &gw), ("Name", "mine")],
+            vec![("VpnGatewayId", gw.as_str()), ("Name", "mine")],
+            "InvalidVpnGatewayInstanceId.NotFound",
         ),
-        StatusCode::NOT_FOUND,
-        "InvalidVpnGatewayInstanceId.NotFound",
-    )
-    .await;
-    err(
-        api,
-        call(&w.bob, "DeleteVpnGateway", &[("VpnGatewayId", &gw)]),
-        StatusCode::NOT_FOUND,
-        "InvalidVpnGatewayInstanceId.NotFound",
-    )
-    .await;
-    err(
-        api,
-        call(
-            &w.bob,
+        (
+            "DeleteVpnGateway",
+            vec![("VpnGatewayId", gw.as_str())],
+            "InvalidVpnGatewayInstanceId.NotFound",
+        ),
+        (
             "DeleteCustomerGateway",
-            &[("CustomerGatewayId", &cgw)],
+            vec![("CustomerGatewayId", cgw.as_str())],
+            "InvalidCustomerGatewayInstanceId.NotFound",
         ),
-        StatusCode::NOT_FOUND,
-        "InvalidCustomerGatewayInstanceId.NotFound",
-    )
-    .await;
+    ] {
+        w.err(&w.bob, action, &params, StatusCode::NOT_FOUND, code)
+            .await;
+    }
     // Bob's own gateway cannot reach Alice's customer gateway either.
-    let bob_gw = gateway(&w, &w.bob).await;
-    err(
-        api,
-        call(
-            &w.bob,
-            "CreateVpnConnection",
-            &[
-                ("VpnGatewayId", &bob_gw),
-                ("CustomerGatewayId", &cgw),
-                ("LocalSubnet", "10.0.0.0/16"),
-                ("RemoteSubnet", "192.168.0.0/24"),
-            ],
-        ),
+    let bob_gw = w.gateway(&w.bob).await;
+    w.err(
+        &w.bob,
+        "CreateVpnConnection",
+        &[
+            ("VpnGatewayId", &bob_gw),
+            ("CustomerGatewayId", &cgw),
+            ("LocalSubnet", "10.0.0.0/16"),
+            ("RemoteSubnet", "192.168.0.0/24"),
+        ],
         StatusCode::NOT_FOUND,
         "InvalidCustomerGatewayId.NotFound",
     )
     .await;
-    let bobs = ok(api, call(&w.bob, "DescribeVpnGateways", &[])).await;
+    let bobs = w.ok(&w.bob, "DescribeVpnGateways", &[]).await;
     assert_eq!(bobs["TotalCount"], 1);
     assert_eq!(
         bobs["VpnGateways"]["VpnGateway"][0]["VpnGatewayId"],
         bob_gw.as_str()
     );
 
-    let mine = ok(
-        api,
-        call(&w.alice, "DescribeVpnGateway", &[("VpnGatewayId", &gw)]),
-    )
-    .await;
+    let mine = w
+        .ok(&w.alice, "DescribeVpnGateway", &[("VpnGatewayId", &gw)])
+        .await;
     assert_eq!(
         (mine["Name"].as_str(), mine["Status"].as_str()),
         (Some("gw"), Some("active"))
@@ -346,18 +380,14 @@ async fn a_tenant_cannot_read_modify_or_delete_another_tenants_resources() {
 #[tokio::test]
 async fn client_token_repeats_the_first_answer_and_dry_run_creates_nothing() {
     let w = world();
-    let api = &w.api;
     let params = [("IpAddress", "198.51.100.9"), ("ClientToken", "token-1")];
-    let first = ok(api, call(&w.alice, "CreateCustomerGateway", &params)).await;
-    let again = ok(api, call(&w.alice, "CreateCustomerGateway", &params)).await;
+    let first = w.ok(&w.alice, "CreateCustomerGateway", &params).await;
+    let again = w.ok(&w.alice, "CreateCustomerGateway", &params).await;
     assert_eq!(first["CustomerGatewayId"], again["CustomerGatewayId"]);
     assert_ne!(first["RequestId"], again["RequestId"]);
-    assert_eq!(
-        ok(api, call(&w.alice, "DescribeCustomerGateways", &[])).await["TotalCount"],
-        1
-    );
+    assert_eq!(w.total(&w.alice, "DescribeCustomerGateways").await, 1);
 
-    let gw = gateway(&w, &w.alice).await;
+    let gw = w.gateway(&w.alice).await;
     let cgw = first["CustomerGatewayId"].as_str().unwrap();
     let conn = [
         ("VpnGatewayId", gw.as_str()),
@@ -366,9 +396,10 @@ async fn client_token_repeats_the_first_answer_and_dry_run_creates_nothing() {
         ("RemoteSubnet", "192.168.0.0/24"),
     ];
     let dry: Vec<(&str, &str)> = conn.iter().copied().chain([("DryRun", "true")]).collect();
-    err(
-        api,
-        call(&w.alice, "CreateVpnConnection", &dry),
+    w.err(
+        &w.alice,
+        "CreateVpnConnection",
+        &dry,
         StatusCode::BAD_REQUEST,
         "DryRunOperation",
     )
@@ -378,23 +409,19 @@ async fn client_token_repeats_the_first_answer_and_dry_run_creates_nothing() {
         .copied()
         .chain([("IkeConfig", r#"{"IkeLifetime":"86401"}"#)])
         .collect();
-    let msg = err(
-        api,
-        call(&w.alice, "CreateVpnConnection", &invalid_dry),
-        StatusCode::BAD_REQUEST,
-        "InvalidParameter.IkeLifetime",
-    )
-    .await;
+    let msg = w
+        .err(
+            &w.alice,
+            "CreateVpnConnection",
+            &invalid_dry,
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter.IkeLifetime",
+        )
+        .await;
     assert!(msg.contains("IkeConfig.IkeLifetime"), "{msg}");
-    assert_eq!(
-        ok(api, call(&w.alice, "DescribeVpnConnections", &[])).await["TotalCount"],
-        0
-    );
-    ok(api, call(&w.alice, "CreateVpnConnection", &conn)).await;
-    assert_eq!(
-        ok(api, call(&w.alice, "DescribeVpnConnections", &[])).await["TotalCount"],
-        1
-    );
+    assert_eq!(w.total(&w.alice, "DescribeVpnConnections").await, 0);
+    w.ok(&w.alice, "CreateVpnConnection", &conn).await;
+    assert_eq!(w.total(&w.alice, "DescribeVpnConnections").await, 1);
 }
 
 fn tunnel_params<'a>(
@@ -454,42 +481,34 @@ fn tunnel_params<'a>(
 #[tokio::test]
 async fn dual_tunnel_connections_round_trip_in_the_sdk_shape_and_failures_write_nothing() {
     let w = world();
-    let api = &w.api;
-    let gw = gateway(&w, &w.alice).await;
-    let cgw1 = customer_gateway(&w, &w.alice, "198.51.100.1", "65530").await;
-    let cgw2 = customer_gateway(&w, &w.alice, "198.51.100.2", "65530").await;
+    let gw = w.gateway(&w.alice).await;
+    let cgw1 = w.customer_gateway(&w.alice, "198.51.100.1", "65530").await;
+    let cgw2 = w.customer_gateway(&w.alice, "198.51.100.2", "65530").await;
 
     // The second tunnel's CIDR is reserved: the whole request fails and nothing is stored.
-    let msg = err(
-        api,
-        call(
+    let msg = w
+        .err(
             &w.alice,
             "CreateVpnConnection",
             &tunnel_params(&gw, &cgw1, &cgw2, "169.254.6.0/30"),
-        ),
-        StatusCode::BAD_REQUEST,
-        "InvalidParameter.TunnelCidr",
-    )
-    .await;
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter.TunnelCidr",
+        )
+        .await;
     assert!(
         msg.contains("TunnelOptionsSpecification.2.TunnelBgpConfig.TunnelCidr"),
         "{msg}"
     );
-    assert_eq!(
-        ok(api, call(&w.alice, "DescribeVpnConnections", &[])).await["TotalCount"],
-        0
-    );
+    assert_eq!(w.total(&w.alice, "DescribeVpnConnections").await, 0);
 
-    let mut changes = api.subscribe();
-    let created = ok(
-        api,
-        call(
+    let mut changes = w.api.subscribe();
+    let created = w
+        .ok(
             &w.alice,
             "CreateVpnConnection",
             &tunnel_params(&gw, &cgw1, &cgw2, "169.254.11.0/30"),
-        ),
-    )
-    .await;
+        )
+        .await;
     let vco = created["VpnConnectionId"].as_str().unwrap().to_string();
     let change = changes.try_recv().unwrap();
     assert_eq!(
@@ -498,15 +517,7 @@ async fn dual_tunnel_connections_round_trip_in_the_sdk_shape_and_failures_write_
     );
     assert_eq!(change.account_id, w.alice.account_id);
 
-    let body = ok(
-        api,
-        call(
-            &w.alice,
-            "DescribeVpnConnection",
-            &[("VpnConnectionId", &vco)],
-        ),
-    )
-    .await;
+    let body = w.describe_connection(&w.alice, &vco).await;
     assert_eq!(body["RemoteSubnet"], "192.168.0.0/24,192.168.1.0/24");
     assert_eq!(body["EffectImmediately"], true);
     let tunnels = body["TunnelOptionsSpecification"]["TunnelOptions"]
@@ -537,9 +548,8 @@ async fn dual_tunnel_connections_round_trip_in_the_sdk_shape_and_failures_write_
     assert_eq!(t2["TunnelBgpConfig"]["PeerBgpIp"], "169.254.11.2");
 
     let tunnel_id = t2["TunnelId"].as_str().unwrap().to_string();
-    let modified = ok(
-        api,
-        call(
+    let modified = w
+        .ok(
             &w.alice,
             "ModifyTunnelAttribute",
             &[
@@ -548,9 +558,8 @@ async fn dual_tunnel_connections_round_trip_in_the_sdk_shape_and_failures_write_
                 ("TunnelOptionsSpecification.TunnelIkeConfig.Psk", "new-key"),
                 ("TunnelOptionsSpecification.EnableDpd", "false"),
             ],
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(
         (
             modified["TunnelId"].as_str(),
@@ -558,15 +567,7 @@ async fn dual_tunnel_connections_round_trip_in_the_sdk_shape_and_failures_write_
         ),
         (Some(tunnel_id.as_str()), Some(false))
     );
-    let body = ok(
-        api,
-        call(
-            &w.alice,
-            "DescribeVpnConnection",
-            &[("VpnConnectionId", &vco)],
-        ),
-    )
-    .await;
+    let body = w.describe_connection(&w.alice, &vco).await;
     assert_eq!(
         body["TunnelOptionsSpecification"]["TunnelOptions"][1]["TunnelIkeConfig"]["Psk"],
         "new-key"
@@ -577,9 +578,8 @@ async fn dual_tunnel_connections_round_trip_in_the_sdk_shape_and_failures_write_
     );
     // The same object sent as one JSON parameter.
     let json_spec = r#"{"TunnelIkeConfig":{"IkeLifetime":"3600"}}"#;
-    let modified = ok(
-        api,
-        call(
+    let modified = w
+        .ok(
             &w.alice,
             "ModifyTunnelAttribute",
             &[
@@ -587,92 +587,74 @@ async fn dual_tunnel_connections_round_trip_in_the_sdk_shape_and_failures_write_
                 ("TunnelId", &tunnel_id),
                 ("TunnelOptionsSpecification", json_spec),
             ],
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(modified["TunnelIkeConfig"]["IkeLifetime"], 3600);
     assert_eq!(modified["TunnelIkeConfig"]["Psk"], "new-key");
 
     // Routes go with their connection; the gateway can then be deleted.
-    ok(
-        api,
-        call(
-            &w.alice,
-            "CreateVpnRouteEntry",
-            &[
-                ("VpnGatewayId", &gw),
-                ("RouteDest", "192.168.5.0/24"),
-                ("NextHop", &vco),
-                ("Weight", "100"),
-                ("PublishVpc", "true"),
-            ],
-        ),
+    w.ok(
+        &w.alice,
+        "CreateVpnRouteEntry",
+        &[
+            ("VpnGatewayId", &gw),
+            ("RouteDest", "192.168.5.0/24"),
+            ("NextHop", &vco),
+            ("Weight", "100"),
+            ("PublishVpc", "true"),
+        ],
     )
     .await;
-    err(
-        api,
-        call(&w.alice, "DeleteVpnGateway", &[("VpnGatewayId", &gw)]),
+    w.err(
+        &w.alice,
+        "DeleteVpnGateway",
+        &[("VpnGatewayId", &gw)],
         StatusCode::BAD_REQUEST,
         "DependencyViolation.VpnConnection",
     )
     .await;
-    ok(
-        api,
-        call(
-            &w.alice,
-            "DeleteVpnConnection",
-            &[("VpnConnectionId", &vco)],
-        ),
+    w.ok(
+        &w.alice,
+        "DeleteVpnConnection",
+        &[("VpnConnectionId", &vco)],
     )
     .await;
     assert_eq!(
-        ok(
-            api,
-            call(
-                &w.alice,
-                "DescribeVpnRouteEntries",
-                &[("VpnGatewayId", &gw)]
-            )
+        w.ok(
+            &w.alice,
+            "DescribeVpnRouteEntries",
+            &[("VpnGatewayId", &gw)]
         )
         .await["TotalCount"],
         0
     );
-    ok(
-        api,
-        call(&w.alice, "DeleteVpnGateway", &[("VpnGatewayId", &gw)]),
-    )
-    .await;
+    w.ok(&w.alice, "DeleteVpnGateway", &[("VpnGatewayId", &gw)])
+        .await;
 }
 
 #[tokio::test]
 async fn lists_page_and_filter_by_tag() {
     let w = world();
-    let api = &w.api;
     for (i, env) in ["prod", "test", "prod"].iter().enumerate() {
         let ip = format!("198.51.100.{}", i + 1);
-        ok(
-            api,
-            call(
-                &w.alice,
-                "CreateCustomerGateway",
-                &[
-                    ("IpAddress", &ip),
-                    ("Tags.1.Key", "env"),
-                    ("Tags.1.Value", env),
-                ],
-            ),
+        w.ok(
+            &w.alice,
+            "CreateCustomerGateway",
+            &[
+                ("IpAddress", &ip),
+                ("Tags.1.Key", "env"),
+                ("Tags.1.Value", env),
+            ],
         )
         .await;
     }
-    let page = ok(
-        api,
-        call(
+    let page = w
+        .ok(
             &w.alice,
             "DescribeCustomerGateways",
             &[("PageSize", "2"), ("PageNumber", "2")],
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(
         (
             page["TotalCount"].as_u64(),
@@ -686,42 +668,37 @@ async fn lists_page_and_filter_by_tag() {
         .unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["IpAddress"], "198.51.100.3");
-    let prod = ok(
-        api,
-        call(
+    let prod = w
+        .ok(
             &w.alice,
             "DescribeCustomerGateways",
             &[("Tag.1.Key", "env"), ("Tag.1.Value", "prod")],
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(prod["TotalCount"], 2);
-    err(
-        api,
-        call(&w.alice, "DescribeCustomerGateways", &[("PageSize", "51")]),
+    w.err(
+        &w.alice,
+        "DescribeCustomerGateways",
+        &[("PageSize", "51")],
         StatusCode::BAD_REQUEST,
         "InvalidParameter.PageSize",
     )
     .await;
 
     let id = items[0]["CustomerGatewayId"].as_str().unwrap();
-    ok(
-        api,
-        call(
-            &w.alice,
-            "TagResources",
-            &[
-                ("ResourceType", "CustomerGateway"),
-                ("ResourceId.1", id),
-                ("Tag.1.Key", "team"),
-                ("Tag.1.Value", "net"),
-            ],
-        ),
+    w.ok(
+        &w.alice,
+        "TagResources",
+        &[
+            ("ResourceType", "CustomerGateway"),
+            ("ResourceId.1", id),
+            ("Tag.1.Key", "team"),
+            ("Tag.1.Value", "net"),
+        ],
     )
     .await;
-    let listed = ok(
-        api,
-        call(
+    let listed = w
+        .ok(
             &w.alice,
             "ListTagResources",
             &[
@@ -729,14 +706,12 @@ async fn lists_page_and_filter_by_tag() {
                 ("ResourceId.1", id),
                 ("MaxResults", "1"),
             ],
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(listed["TagResources"]["TagResource"][0]["TagKey"], "env");
     let next = listed["NextToken"].as_str().unwrap();
-    let rest = ok(
-        api,
-        call(
+    let rest = w
+        .ok(
             &w.alice,
             "ListTagResources",
             &[
@@ -744,33 +719,27 @@ async fn lists_page_and_filter_by_tag() {
                 ("ResourceId.1", id),
                 ("NextToken", next),
             ],
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(rest["TagResources"]["TagResource"][0]["TagKey"], "team");
     assert_eq!(rest["NextToken"], "");
-    ok(
-        api,
-        call(
-            &w.alice,
-            "UnTagResources",
-            &[
-                ("ResourceType", "CustomerGateway"),
-                ("ResourceId.1", id),
-                ("TagKey.1", "env"),
-            ],
-        ),
+    w.ok(
+        &w.alice,
+        "UnTagResources",
+        &[
+            ("ResourceType", "CustomerGateway"),
+            ("ResourceId.1", id),
+            ("TagKey.1", "env"),
+        ],
     )
     .await;
-    let left = ok(
-        api,
-        call(
+    let left = w
+        .ok(
             &w.alice,
             "DescribeCustomerGateway",
             &[("CustomerGatewayId", id)],
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(
         left["Tags"]["Tag"],
         serde_json::json!([{"Key": "team", "Value": "net"}])
@@ -780,35 +749,14 @@ async fn lists_page_and_filter_by_tag() {
 #[tokio::test]
 async fn describe_shows_the_tunnel_state_the_gateway_observed() {
     let w = world();
-    let api = &w.api;
-    let gw = gateway(&w, &w.alice).await;
-    let cgw = customer_gateway(&w, &w.alice, "198.51.100.1", "65530").await;
+    let gw = w.gateway(&w.alice).await;
+    let cgw = w.customer_gateway(&w.alice, "198.51.100.1", "65530").await;
     let bgp = r#"{"EnableBgp":"true","LocalAsn":"65531","TunnelCidr":"169.254.10.0/30","LocalBgpIp":"169.254.10.1"}"#;
-    let created = ok(
-        api,
-        call(
-            &w.alice,
-            "CreateVpnConnection",
-            &[
-                ("VpnGatewayId", &gw),
-                ("CustomerGatewayId", &cgw),
-                ("LocalSubnet", "10.0.0.0/16"),
-                ("RemoteSubnet", "192.168.0.0/24"),
-                ("BgpConfig", bgp),
-            ],
-        ),
-    )
-    .await;
-    let vco = created["VpnConnectionId"].as_str().unwrap();
-    let body = ok(
-        api,
-        call(
-            &w.alice,
-            "DescribeVpnConnection",
-            &[("VpnConnectionId", vco)],
-        ),
-    )
-    .await;
+    let conn = w
+        .connection(&w.alice, &gw, &cgw, &[("BgpConfig", bgp)])
+        .await;
+    let vco = conn.vpn_connection_id.as_str();
+    let body = w.describe_connection(&w.alice, vco).await;
     assert_eq!(
         (
             body["Status"].as_str(),
@@ -817,11 +765,6 @@ async fn describe_shows_the_tunnel_state_the_gateway_observed() {
         (Some("ike_sa_not_established"), Some(""))
     );
 
-    let conn: strait_model::VpnConnection = w
-        .store
-        .read(|tx| tx.get(&w.alice.account_id, vco))
-        .unwrap()
-        .unwrap();
     let status = TunnelStatus {
         status: NegotiationStatus::IpsecSaEstablished,
         detail: String::new(),
@@ -832,15 +775,7 @@ async fn describe_shows_the_tunnel_state_the_gateway_observed() {
     w.store
         .write(|tx| tx.set_tunnel_status(&w.alice.account_id, vco, tunnel_id, &status))
         .unwrap();
-    let body = ok(
-        api,
-        call(
-            &w.alice,
-            "DescribeVpnConnection",
-            &[("VpnConnectionId", vco)],
-        ),
-    )
-    .await;
+    let body = w.describe_connection(&w.alice, vco).await;
     assert_eq!(
         (
             body["Status"].as_str(),
@@ -848,7 +783,7 @@ async fn describe_shows_the_tunnel_state_the_gateway_observed() {
         ),
         (Some("ipsec_sa_established"), Some("success"))
     );
-    let listed = ok(api, call(&w.alice, "DescribeVpnConnections", &[])).await;
+    let listed = w.ok(&w.alice, "DescribeVpnConnections", &[]).await;
     assert_eq!(
         listed["VpnConnections"]["VpnConnection"][0]["Status"],
         "ipsec_sa_established"
@@ -858,62 +793,29 @@ async fn describe_shows_the_tunnel_state_the_gateway_observed() {
 #[tokio::test]
 async fn negotiation_logs_are_read_back_per_connection_and_window() {
     let w = world();
-    let api = &w.api;
-    let gw = gateway(&w, &w.alice).await;
-    let cgw = customer_gateway(&w, &w.alice, "198.51.100.1", "65530").await;
-    let created = ok(
-        api,
-        call(
-            &w.alice,
-            "CreateVpnConnection",
-            &[
-                ("VpnGatewayId", &gw),
-                ("CustomerGatewayId", &cgw),
-                ("LocalSubnet", "10.0.0.0/16"),
-                ("RemoteSubnet", "192.168.0.0/24"),
-            ],
-        ),
-    )
-    .await;
-    let vco = created["VpnConnectionId"].as_str().unwrap();
-    let conn: strait_model::VpnConnection = w
-        .store
-        .read(|tx| tx.get(&w.alice.account_id, vco))
-        .unwrap()
-        .unwrap();
+    let gw = w.gateway(&w.alice).await;
+    let cgw = w.customer_gateway(&w.alice, "198.51.100.1", "65530").await;
+    let conn = w.connection(&w.alice, &gw, &cgw, &[]).await;
+    let vco = conn.vpn_connection_id.as_str();
     let tunnel = conn.tunnel_options[0].tunnel_id.clone();
     // 2026-11-23 02:00:00 UTC, then 30 s and 10 min later.
     let base_ms = 1_795_399_200_000_i64;
     w.store
         .write(|tx| {
-            tx.append_log(
-                &w.alice.account_id,
-                vco,
-                &tunnel,
-                base_ms,
-                "IKE_SA_INIT sent",
-            )?;
-            tx.append_log(
-                &w.alice.account_id,
-                vco,
-                &tunnel,
-                base_ms + 30_000,
-                "phase 2 negotiation succeeded",
-            )?;
-            tx.append_log(
-                &w.alice.account_id,
-                vco,
-                &tunnel,
-                base_ms + 600_000,
-                "DPD timeout",
-            )
+            for (after_ms, line) in [
+                (0, "IKE_SA_INIT sent"),
+                (30_000, "phase 2 negotiation succeeded"),
+                (600_000, "DPD timeout"),
+            ] {
+                tx.append_log(&w.alice.account_id, vco, &tunnel, base_ms + after_ms, line)?;
+            }
+            Ok::<_, strait_store::StoreError>(())
         })
         .unwrap();
 
     let from = (base_ms / 1000).to_string();
-    let body = ok(
-        api,
-        call(
+    let body = w
+        .ok(
             &w.alice,
             "DescribeVpnConnectionLogs",
             &[
@@ -921,9 +823,8 @@ async fn negotiation_logs_are_read_back_per_connection_and_window() {
                 ("From", &from),
                 ("MinutePeriod", "5"),
             ],
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(body["Count"], 2);
     assert_eq!(body["IsCompleted"], true);
     assert_eq!(
@@ -935,9 +836,8 @@ async fn negotiation_logs_are_read_back_per_connection_and_window() {
         format!("2026-11-23 02:00:30 {tunnel}: phase 2 negotiation succeeded")
     );
 
-    let page = ok(
-        api,
-        call(
+    let page = w
+        .ok(
             &w.alice,
             "DescribeVpnConnectionLogs",
             &[
@@ -946,45 +846,47 @@ async fn negotiation_logs_are_read_back_per_connection_and_window() {
                 ("MinutePeriod", "10"),
                 ("PageSize", "1"),
             ],
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(
         (page["Count"].as_u64(), page["IsCompleted"].as_bool()),
         (Some(2), Some(false))
     );
 
-    err(
-        api,
-        call(
+    for (account, params, status, code) in [
+        (
             &w.alice,
-            "DescribeVpnConnectionLogs",
-            &[("VpnConnectionId", vco)],
+            vec![("VpnConnectionId", vco)],
+            StatusCode::BAD_REQUEST,
+            "MissingParameter.MinutePeriod",
         ),
-        StatusCode::BAD_REQUEST,
-        "MissingParameter.MinutePeriod",
-    )
-    .await;
-    err(
-        api,
-        call(
+        (
             &w.alice,
-            "DescribeVpnConnectionLogs",
-            &[("VpnConnectionId", vco), ("MinutePeriod", "11")],
+            vec![("VpnConnectionId", vco), ("MinutePeriod", "11")],
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter.MinutePeriod",
         ),
-        StatusCode::BAD_REQUEST,
-        "InvalidParameter.MinutePeriod",
-    )
-    .await;
-    err(
-        api,
-        call(
+        (
             &w.bob,
-            "DescribeVpnConnectionLogs",
-            &[("VpnConnectionId", vco), ("MinutePeriod", "5")],
+            vec![("VpnConnectionId", vco), ("MinutePeriod", "5")],
+            StatusCode::NOT_FOUND,
+            "InvalidVpnConnectionInstanceId.NotFound",
         ),
-        StatusCode::NOT_FOUND,
-        "InvalidVpnConnectionInstanceId.NotFound",
-    )
-    .await;
+    ] {
+        w.err(account, "DescribeVpnConnectionLogs", &params, status, code)
+            .await;
+    }
+    // A window reaching past the end of time is clamped, not wrapped around.
+    let body = w
+        .ok(
+            &w.alice,
+            "DescribeVpnConnectionLogs",
+            &[
+                ("VpnConnectionId", vco),
+                ("From", "9223372036854770"),
+                ("MinutePeriod", "10"),
+            ],
+        )
+        .await;
+    assert_eq!(body["Count"], 0);
 }

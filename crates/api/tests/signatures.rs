@@ -26,6 +26,30 @@ fn headers(h: &[(&str, &str)]) -> HeaderMap {
     m
 }
 
+/// A request with no form body, as a GET or an ACS3 call with everything in the query sends it.
+fn bodiless<'a>(
+    method: &'a str,
+    query: &'a [(String, String)],
+    headers: &'a HeaderMap,
+) -> SignedRequest<'a> {
+    SignedRequest {
+        method,
+        path: "/",
+        query,
+        form: &[],
+        headers,
+        body: b"",
+    }
+}
+
+/// Asserts that `claim` does not verify for `req` signed with `secret`.
+fn assert_refused(claim: &Claim, req: &SignedRequest<'_>, secret: &str) {
+    assert_eq!(
+        claim.verify(req, secret).unwrap_err().code,
+        "SignatureDoesNotMatch"
+    );
+}
+
 fn acs3_headers(action: &str, content_sha: &str, auth: &str, extra: &[(&str, &str)]) -> HeaderMap {
     let mut h = headers(&[
         ("host", "127.0.0.1:8080"),
@@ -64,24 +88,14 @@ fn acs3_query() -> Vec<(String, String)> {
 fn acs3_vector_from_the_sdk_verifies_and_any_change_breaks_it() {
     let query = acs3_query();
     let h = acs3_headers("DescribeVpnGateway", EMPTY_SHA, ACS3_QUERY_ONLY, &[]);
-    let req = SignedRequest {
-        method: "POST",
-        path: "/",
-        query: &query,
-        form: &[],
-        headers: &h,
-        body: b"",
-    };
+    let req = bodiless("POST", &query, &h);
     let claim = Claim::parse(&req).unwrap();
     assert_eq!(claim.access_key_id, AK);
     assert_eq!(claim.nonce, "f3a1c7e0b2d94d7e8a5b6c4d3e2f1a0b");
     assert_eq!(claim.timestamp, datetime!(2026-11-23 02:00:00 UTC));
     claim.verify(&req, SECRET).unwrap();
 
-    assert_eq!(
-        claim.verify(&req, "otherSecret").unwrap_err().code,
-        "SignatureDoesNotMatch"
-    );
+    assert_refused(&claim, &req, "otherSecret");
 
     let mut tampered = query.clone();
     tampered[0].1 = "vpn-abd".into();
@@ -89,29 +103,20 @@ fn acs3_vector_from_the_sdk_verifies_and_any_change_breaks_it() {
         query: &tampered,
         ..req
     };
-    assert_eq!(
-        claim.verify(&req2, SECRET).unwrap_err().code,
-        "SignatureDoesNotMatch"
-    );
+    assert_refused(&claim, &req2, SECRET);
 
     let h2 = acs3_headers("DeleteVpnGateway", EMPTY_SHA, ACS3_QUERY_ONLY, &[]);
     let req3 = SignedRequest {
         headers: &h2,
         ..req
     };
-    assert_eq!(
-        claim.verify(&req3, SECRET).unwrap_err().code,
-        "SignatureDoesNotMatch"
-    );
+    assert_refused(&claim, &req3, SECRET);
 
     let req4 = SignedRequest {
         method: "GET",
         ..req
     };
-    assert_eq!(
-        claim.verify(&req4, SECRET).unwrap_err().code,
-        "SignatureDoesNotMatch"
-    );
+    assert_refused(&claim, &req4, SECRET);
 }
 
 #[test]
@@ -145,10 +150,7 @@ fn acs3_vector_with_form_body_covers_the_body() {
     claim.verify(&req, SECRET).unwrap();
     let other = b"TunnelOptionsSpecification.1.Role=slave&Name=x+y";
     let req2 = SignedRequest { body: other, ..req };
-    assert_eq!(
-        claim.verify(&req2, SECRET).unwrap_err().code,
-        "SignatureDoesNotMatch"
-    );
+    assert_refused(&claim, &req2, SECRET);
 }
 
 fn rpc_query(signature: &str) -> Vec<(String, String)> {
@@ -173,14 +175,7 @@ fn rpc_query(signature: &str) -> Vec<(String, String)> {
 fn rpc_sha1_vector_from_the_sdk_verifies() {
     let query = rpc_query("beMkVojdVrP9Of3dm3RCjfci6H4=");
     let h = HeaderMap::new();
-    let req = SignedRequest {
-        method: "GET",
-        path: "/",
-        query: &query,
-        form: &[],
-        headers: &h,
-        body: b"",
-    };
+    let req = bodiless("GET", &query, &h);
     assert_eq!(
         strait_api::sign::rpc_string_to_sign(&req),
         "GET&%2F&AccessKeyId%3DLTAIexampleKeyId0000001%26Action%3DDescribeVpnGateways%26Format%3DJSON%26Name%3Da%2520b%252Ac~%26PageSize%3D50%26RegionId%3Dlocal-1%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3D4d2c1b0a-9e8f-4a7b-8c6d-5e4f3a2b1c0d%26SignatureType%3D%26SignatureVersion%3D1.0%26Timestamp%3D2026-11-23T02%253A00%253A00Z%26Version%3D2016-04-28"
@@ -188,18 +183,12 @@ fn rpc_sha1_vector_from_the_sdk_verifies() {
     let claim = Claim::parse(&req).unwrap();
     assert_eq!(claim.access_key_id, AK);
     claim.verify(&req, SECRET).unwrap();
-    assert_eq!(
-        claim.verify(&req, "wrong").unwrap_err().code,
-        "SignatureDoesNotMatch"
-    );
+    assert_refused(&claim, &req, "wrong");
     let post = SignedRequest {
         method: "POST",
         ..req
     };
-    assert_eq!(
-        claim.verify(&post, SECRET).unwrap_err().code,
-        "SignatureDoesNotMatch"
-    );
+    assert_refused(&claim, &post, SECRET);
 }
 
 #[test]
@@ -207,14 +196,7 @@ fn missing_or_malformed_signatures_are_named() {
     let h = HeaderMap::new();
     let mut query = rpc_query("beMkVojdVrP9Of3dm3RCjfci6H4=");
     query.retain(|(k, _)| k != "Signature");
-    let req = SignedRequest {
-        method: "GET",
-        path: "/",
-        query: &query,
-        form: &[],
-        headers: &h,
-        body: b"",
-    };
+    let req = bodiless("GET", &query, &h);
     assert_eq!(
         Claim::parse(&req).unwrap_err().code,
         "MissingParameter.Signature"
@@ -295,14 +277,7 @@ fn missing_or_malformed_signatures_are_named() {
 fn stale_timestamps_and_reused_nonces_are_refused() {
     let query = acs3_query();
     let h = acs3_headers("DescribeVpnGateway", EMPTY_SHA, ACS3_QUERY_ONLY, &[]);
-    let req = SignedRequest {
-        method: "POST",
-        path: "/",
-        query: &query,
-        form: &[],
-        headers: &h,
-        body: b"",
-    };
+    let req = bodiless("POST", &query, &h);
     let claim = Claim::parse(&req).unwrap();
     claim
         .check_time(datetime!(2026-11-23 02:14:59 UTC))
@@ -336,4 +311,13 @@ fn stale_timestamps_and_reused_nonces_are_refused() {
     cache
         .check_and_record(&claim, datetime!(2026-11-23 02:16:00 UTC))
         .unwrap();
+    // A claim at the last representable instant is remembered, not a panic in the expiry sum.
+    let mut last = claim.clone();
+    last.timestamp = datetime!(9999-12-31 23:59:59.999_999_999 UTC);
+    last.nonce = "a nonce not seen before".into();
+    cache.check_and_record(&last, now).unwrap();
+    assert_eq!(
+        cache.check_and_record(&last, now).unwrap_err().code,
+        "SignatureNonceUsed"
+    );
 }

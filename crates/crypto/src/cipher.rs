@@ -3,8 +3,8 @@
 use aes::{Aes128, Aes192, Aes256};
 use aes_gcm::{AeadInOut, Aes128Gcm, Aes256Gcm, KeyInit, aead::Nonce};
 use cipher::{
-    Array, BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, InnerIvInit,
-    inout::InOutBuf,
+    Array, Block, BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt,
+    BlockSizeUser, InnerIvInit, inout::InOutBuf,
 };
 use des::{Des, TdesEde3};
 
@@ -36,18 +36,18 @@ pub enum Encr {
     AesGcm16_256,
 }
 
-/// Every supported encryption transform.
-const ALL: [Encr; 7] = [
-    Encr::DesCbc,
-    Encr::TripleDesCbc,
-    Encr::AesCbc128,
-    Encr::AesCbc192,
-    Encr::AesCbc256,
-    Encr::AesGcm16_128,
-    Encr::AesGcm16_256,
-];
-
 impl Encr {
+    /// Every supported encryption transform.
+    pub const ALL: [Encr; 7] = [
+        Encr::DesCbc,
+        Encr::TripleDesCbc,
+        Encr::AesCbc128,
+        Encr::AesCbc192,
+        Encr::AesCbc256,
+        Encr::AesGcm16_128,
+        Encr::AesGcm16_256,
+    ];
+
     /// Bytes of key material; GCM includes the 4-byte salt (RFC 4106/5282).
     pub fn key_len(self) -> usize {
         match self {
@@ -107,7 +107,8 @@ impl Encr {
 
     /// The transform for an IKEv2 transform ID and Key Length attribute, if supported.
     pub fn from_ikev2(id: u16, key_bits: Option<u16>) -> Option<Encr> {
-        ALL.into_iter()
+        Self::ALL
+            .into_iter()
             .find(|e| e.ikev2_transform() == (id, key_bits))
     }
 
@@ -126,7 +127,8 @@ impl Encr {
 
     /// The transform for an IKEv1 phase 1 Encryption Algorithm and Key Length, if supported.
     pub fn from_ikev1_phase1(id: u16, key_bits: Option<u16>) -> Option<Encr> {
-        ALL.into_iter()
+        Self::ALL
+            .into_iter()
             .find(|e| e.ikev1_phase1() == Some((id, key_bits)))
     }
 }
@@ -334,21 +336,9 @@ fn cbc_encrypt<C: BlockCipherEncrypt + Clone>(
     iv: &[u8],
     buf: &mut [u8],
 ) -> Result<(), CryptoError> {
-    let mut mode = cbc::Encryptor::<C>::inner_iv_slice_init(c.clone(), iv).map_err(|_| {
-        CryptoError::InvalidLength {
-            what: "IV",
-            got: iv.len(),
-        }
-    })?;
-    let (blocks, tail) = InOutBuf::from(buf).into_chunks();
-    if !tail.is_empty() {
-        return Err(CryptoError::InvalidLength {
-            what: "CBC data",
-            got: tail.len(),
-        });
-    }
-    mode.encrypt_blocks_inout(blocks);
-    Ok(())
+    cbc_run::<cbc::Encryptor<C>>(c.clone(), iv, buf, |mode, blocks| {
+        mode.encrypt_blocks_inout(blocks)
+    })
 }
 
 fn cbc_decrypt<C: BlockCipherDecrypt + Clone>(
@@ -356,11 +346,21 @@ fn cbc_decrypt<C: BlockCipherDecrypt + Clone>(
     iv: &[u8],
     buf: &mut [u8],
 ) -> Result<(), CryptoError> {
-    let mut mode = cbc::Decryptor::<C>::inner_iv_slice_init(c.clone(), iv).map_err(|_| {
-        CryptoError::InvalidLength {
-            what: "IV",
-            got: iv.len(),
-        }
+    cbc_run::<cbc::Decryptor<C>>(c.clone(), iv, buf, |mode, blocks| {
+        mode.decrypt_blocks_inout(blocks)
+    })
+}
+
+/// Keys the CBC direction `M` with `iv` and runs it over `buf`, which must be whole blocks.
+fn cbc_run<M: InnerIvInit + BlockSizeUser>(
+    inner: M::Inner,
+    iv: &[u8],
+    buf: &mut [u8],
+    run: impl FnOnce(&mut M, InOutBuf<'_, '_, Block<M>>),
+) -> Result<(), CryptoError> {
+    let mut mode = M::inner_iv_slice_init(inner, iv).map_err(|_| CryptoError::InvalidLength {
+        what: "IV",
+        got: iv.len(),
     })?;
     let (blocks, tail) = InOutBuf::from(buf).into_chunks();
     if !tail.is_empty() {
@@ -369,6 +369,6 @@ fn cbc_decrypt<C: BlockCipherDecrypt + Clone>(
             got: tail.len(),
         });
     }
-    mode.decrypt_blocks_inout(blocks);
+    run(&mut mode, blocks);
     Ok(())
 }

@@ -28,16 +28,17 @@ pub enum DhGroup {
     Curve25519,
 }
 
-const ALL: [DhGroup; 6] = [
-    DhGroup::Modp768,
-    DhGroup::Modp1024,
-    DhGroup::Modp1536,
-    DhGroup::Modp2048,
-    DhGroup::Ecp256,
-    DhGroup::Curve25519,
-];
-
 impl DhGroup {
+    /// Every supported Diffie-Hellman group.
+    pub const ALL: [DhGroup; 6] = [
+        DhGroup::Modp768,
+        DhGroup::Modp1024,
+        DhGroup::Modp1536,
+        DhGroup::Modp2048,
+        DhGroup::Ecp256,
+        DhGroup::Curve25519,
+    ];
+
     /// IANA Diffie-Hellman group number.
     pub fn id(self) -> u16 {
         match self {
@@ -52,7 +53,7 @@ impl DhGroup {
 
     /// The group for an IANA group number, if supported.
     pub fn from_id(id: u16) -> Option<DhGroup> {
-        ALL.into_iter().find(|g| g.id() == id)
+        Self::ALL.into_iter().find(|g| g.id() == id)
     }
 
     /// Bytes of the public value in a KE payload.

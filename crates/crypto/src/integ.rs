@@ -23,6 +23,15 @@ pub enum Integ {
 }
 
 impl Integ {
+    /// Every supported integrity transform.
+    pub const ALL: [Integ; 5] = [
+        Integ::HmacMd5_96,
+        Integ::HmacSha1_96,
+        Integ::HmacSha256_128,
+        Integ::HmacSha384_192,
+        Integ::HmacSha512_256,
+    ];
+
     /// Bytes of key material (the hash output length).
     pub fn key_len(self) -> usize {
         match self {
@@ -57,7 +66,7 @@ impl Integ {
 
     /// The transform for an IKEv2 transform ID, if supported.
     pub fn from_ikev2(id: u16) -> Option<Integ> {
-        ALL.into_iter().find(|i| i.ikev2_id() == id)
+        Self::ALL.into_iter().find(|i| i.ikev2_id() == id)
     }
 
     /// IKEv1 phase 2 Authentication Algorithm attribute (RFC 2407 §4.5, RFC 4868 §4).
@@ -73,18 +82,9 @@ impl Integ {
 
     /// The transform for an IKEv1 phase 2 Authentication Algorithm, if supported.
     pub fn from_ikev1_auth(id: u16) -> Option<Integ> {
-        ALL.into_iter().find(|i| i.ikev1_auth_id() == id)
+        Self::ALL.into_iter().find(|i| i.ikev1_auth_id() == id)
     }
 }
-
-/// Every supported integrity transform.
-const ALL: [Integ; 5] = [
-    Integ::HmacMd5_96,
-    Integ::HmacSha1_96,
-    Integ::HmacSha256_128,
-    Integ::HmacSha384_192,
-    Integ::HmacSha512_256,
-];
 
 /// A keyed HMAC of any supported hash; shared by [`IntegKey`] and the PRFs.
 #[derive(Clone)]

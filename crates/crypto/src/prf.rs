@@ -17,15 +17,16 @@ pub enum Prf {
     HmacSha512,
 }
 
-const ALL: [Prf; 5] = [
-    Prf::HmacMd5,
-    Prf::HmacSha1,
-    Prf::HmacSha256,
-    Prf::HmacSha384,
-    Prf::HmacSha512,
-];
-
 impl Prf {
+    /// Every supported pseudo-random function.
+    pub const ALL: [Prf; 5] = [
+        Prf::HmacMd5,
+        Prf::HmacSha1,
+        Prf::HmacSha256,
+        Prf::HmacSha384,
+        Prf::HmacSha512,
+    ];
+
     /// Bytes of PRF output.
     pub fn output_len(self) -> usize {
         match self {
@@ -55,7 +56,7 @@ impl Prf {
 
     /// The PRF for an IKEv2 transform ID, if supported.
     pub fn from_ikev2(id: u16) -> Option<Prf> {
-        ALL.into_iter().find(|p| p.ikev2_id() == id)
+        Self::ALL.into_iter().find(|p| p.ikev2_id() == id)
     }
 
     /// IKEv1 phase 1 Hash Algorithm attribute whose HMAC is this PRF (RFC 2409 Appendix A;
@@ -72,7 +73,7 @@ impl Prf {
 
     /// The PRF for an IKEv1 phase 1 Hash Algorithm attribute, if supported.
     pub fn from_ikev1_hash(id: u16) -> Option<Prf> {
-        ALL.into_iter().find(|p| p.ikev1_hash_id() == id)
+        Self::ALL.into_iter().find(|p| p.ikev1_hash_id() == id)
     }
 
     fn keyed(self, key: &[u8]) -> KeyedHmac {

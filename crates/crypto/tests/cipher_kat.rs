@@ -23,56 +23,36 @@ const SP800_38A_PT: [u8; 64] = hex!(
 const SP800_38A_IV: [u8; 16] = hex!("000102030405060708090a0b0c0d0e0f");
 
 #[test]
-fn aes128_cbc_sp800_38a_f21() {
-    let ct = hex!(
-        "7649abac8119b246cee98e9b12e9197d" "5086cb9b507219ee95db113a917678b2"
-        "73bed6b8e3c1743b7116e69e22229516" "3ff1caa1681fac09120eca307586e1a7"
-    );
-    check_kat(
-        Encr::AesCbc128,
-        &hex!("2b7e151628aed2a6abf7158809cf4f3c"),
-        &SP800_38A_IV,
-        &[],
-        &SP800_38A_PT,
-        &ct,
-        &[],
-    );
-}
-
-#[test]
-fn aes192_cbc_sp800_38a_f23() {
-    let ct = hex!(
-        "4f021db243bc633d7178183a9fa071e8" "b4d9ada9ad7dedf4e5e738763f69145a"
-        "571b242012fb7ae07fa9baac3df102e0" "08b0e27988598881d920a9e64f5615cd"
-    );
-    let key = hex!("8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b");
-    check_kat(
-        Encr::AesCbc192,
-        &key,
-        &SP800_38A_IV,
-        &[],
-        &SP800_38A_PT,
-        &ct,
-        &[],
-    );
-}
-
-#[test]
-fn aes256_cbc_sp800_38a_f25() {
-    let ct = hex!(
-        "f58c4c04d6e5f1ba779eabfb5f7bfbd6" "9cfc4e967edb808d679f777bc6702c7d"
-        "39f23369a9d9bacfa530e26304231461" "b2eb05e2c39be9fcda6c19078c6a9d1b"
-    );
-    let key = hex!("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4");
-    check_kat(
-        Encr::AesCbc256,
-        &key,
-        &SP800_38A_IV,
-        &[],
-        &SP800_38A_PT,
-        &ct,
-        &[],
-    );
+fn aes_cbc_sp800_38a_f21_f23_f25() {
+    let cases = [
+        (
+            Encr::AesCbc128,
+            &hex!("2b7e151628aed2a6abf7158809cf4f3c")[..],
+            hex!(
+                "7649abac8119b246cee98e9b12e9197d" "5086cb9b507219ee95db113a917678b2"
+                "73bed6b8e3c1743b7116e69e22229516" "3ff1caa1681fac09120eca307586e1a7"
+            ),
+        ),
+        (
+            Encr::AesCbc192,
+            &hex!("8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b")[..],
+            hex!(
+                "4f021db243bc633d7178183a9fa071e8" "b4d9ada9ad7dedf4e5e738763f69145a"
+                "571b242012fb7ae07fa9baac3df102e0" "08b0e27988598881d920a9e64f5615cd"
+            ),
+        ),
+        (
+            Encr::AesCbc256,
+            &hex!("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4")[..],
+            hex!(
+                "f58c4c04d6e5f1ba779eabfb5f7bfbd6" "9cfc4e967edb808d679f777bc6702c7d"
+                "39f23369a9d9bacfa530e26304231461" "b2eb05e2c39be9fcda6c19078c6a9d1b"
+            ),
+        ),
+    ];
+    for (encr, key, ct) in cases {
+        check_kat(encr, key, &SP800_38A_IV, &[], &SP800_38A_PT, &ct, &[]);
+    }
 }
 
 #[test]
@@ -155,53 +135,40 @@ fn gcm_key(aes_key: &[u8]) -> Vec<u8> {
     [aes_key, &GCM_SALT].concat()
 }
 
-#[test]
-fn aes128_gcm16_test_cases_3_and_4() {
-    let key = gcm_key(&GCM_K);
-    let icv3 = hex!("4d5c2af327cd64a62cf35abd2ba6fab4");
+/// Test cases 3/15 (64 bytes, no AAD) and 4/16 (60 bytes with AAD) for one AES key.
+fn check_gcm_cases(encr: Encr, aes_key: &[u8], ct: &[u8; 64], icv: &[u8], icv_with_aad: &[u8]) {
+    let key = gcm_key(aes_key);
+    check_kat(encr, &key, &GCM_IV, &[], &GCM_PT, ct, icv);
     check_kat(
-        Encr::AesGcm16_128,
-        &key,
-        &GCM_IV,
-        &[],
-        &GCM_PT,
-        &GCM128_CT,
-        &icv3,
-    );
-    let icv4 = hex!("5bc94fbc3221a5db94fae95ae7121a47");
-    check_kat(
-        Encr::AesGcm16_128,
+        encr,
         &key,
         &GCM_IV,
         &GCM_AAD,
         &GCM_PT[..60],
-        &GCM128_CT[..60],
-        &icv4,
+        &ct[..60],
+        icv_with_aad,
+    );
+}
+
+#[test]
+fn aes128_gcm16_test_cases_3_and_4() {
+    check_gcm_cases(
+        Encr::AesGcm16_128,
+        &GCM_K,
+        &GCM128_CT,
+        &hex!("4d5c2af327cd64a62cf35abd2ba6fab4"),
+        &hex!("5bc94fbc3221a5db94fae95ae7121a47"),
     );
 }
 
 #[test]
 fn aes256_gcm16_test_cases_15_and_16() {
-    let key = gcm_key(&[GCM_K, GCM_K].concat());
-    let icv15 = hex!("b094dac5d93471bdec1a502270e3cc6c");
-    check_kat(
+    check_gcm_cases(
         Encr::AesGcm16_256,
-        &key,
-        &GCM_IV,
-        &[],
-        &GCM_PT,
+        &[GCM_K, GCM_K].concat(),
         &GCM256_CT,
-        &icv15,
-    );
-    let icv16 = hex!("76fc6ece0f4e1768cddf8853bb2d551b");
-    check_kat(
-        Encr::AesGcm16_256,
-        &key,
-        &GCM_IV,
-        &GCM_AAD,
-        &GCM_PT[..60],
-        &GCM256_CT[..60],
-        &icv16,
+        &hex!("b094dac5d93471bdec1a502270e3cc6c"),
+        &hex!("76fc6ece0f4e1768cddf8853bb2d551b"),
     );
 }
 
@@ -270,19 +237,9 @@ fn gcm_rejects_any_tampering() {
     );
 }
 
-const ALL_ENCR: [Encr; 7] = [
-    Encr::DesCbc,
-    Encr::TripleDesCbc,
-    Encr::AesCbc128,
-    Encr::AesCbc192,
-    Encr::AesCbc256,
-    Encr::AesGcm16_128,
-    Encr::AesGcm16_256,
-];
-
 #[test]
 fn every_transform_round_trips_an_esp_sized_payload() {
-    for encr in ALL_ENCR {
+    for encr in Encr::ALL {
         let key: Vec<u8> = (0..encr.key_len()).map(|i| i as u8 * 7 + 1).collect();
         let iv: Vec<u8> = (0..encr.iv_len()).map(|i| i as u8).collect();
         let cipher = Cipher::new(encr, &key).unwrap();
@@ -301,7 +258,7 @@ fn every_transform_round_trips_an_esp_sized_payload() {
 
 #[test]
 fn wrong_key_lengths_are_rejected() {
-    for encr in ALL_ENCR {
+    for encr in Encr::ALL {
         for len in [0, encr.key_len() - 1, encr.key_len() + 1] {
             let err = Cipher::new(encr, &vec![0x11; len]).unwrap_err();
             assert_eq!(
@@ -318,7 +275,7 @@ fn wrong_key_lengths_are_rejected() {
 
 #[test]
 fn wrong_iv_data_and_icv_lengths_are_rejected_without_touching_data() {
-    for encr in ALL_ENCR {
+    for encr in Encr::ALL {
         let cipher = Cipher::new(encr, &vec![0x22; encr.key_len()]).unwrap();
         let iv = vec![0; encr.iv_len()];
         let data = vec![0x33; encr.block_size() * 4];

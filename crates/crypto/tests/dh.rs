@@ -3,14 +3,6 @@
 use hex_literal::hex;
 use strait_crypto::{CryptoError, DhGroup, DhPrivate};
 
-const ALL: [DhGroup; 6] = [
-    DhGroup::Modp768,
-    DhGroup::Modp1024,
-    DhGroup::Modp1536,
-    DhGroup::Modp2048,
-    DhGroup::Ecp256,
-    DhGroup::Curve25519,
-];
 const MODP: [DhGroup; 4] = [
     DhGroup::Modp768,
     DhGroup::Modp1024,
@@ -129,7 +121,7 @@ fn modp_secret_keeps_leading_zeros() {
 
 #[test]
 fn generated_keys_agree_for_every_group() {
-    for group in ALL {
+    for group in DhGroup::ALL {
         let a = DhPrivate::generate(group);
         let b = DhPrivate::generate(group);
         assert_eq!(a.group(), group);

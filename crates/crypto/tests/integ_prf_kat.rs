@@ -113,13 +113,7 @@ fn verify_rejects_wrong_icv_lengths() {
 
 #[test]
 fn integ_keys_must_have_the_hash_length() {
-    for integ in [
-        Integ::HmacMd5_96,
-        Integ::HmacSha1_96,
-        Integ::HmacSha256_128,
-        Integ::HmacSha384_192,
-        Integ::HmacSha512_256,
-    ] {
+    for integ in Integ::ALL {
         for len in [0, integ.key_len() - 1, integ.key_len() + 1] {
             assert_eq!(
                 IntegKey::new(integ, &vec![1; len]).unwrap_err(),
@@ -223,97 +217,99 @@ fn prf_sizes_and_ids() {
 // SKEYSEED = prf(Ni | Nr, g^ir); keys = prf+(SKEYSEED, Ni | Nr | SPIi | SPIr);
 // SKEYSEED(rekey) = prf(SK_d(old), g^ir(new) | Ni | Nr).
 
-#[test]
-fn ikev2_kdf_nist_cavp_sha1() {
-    let ni = hex!("32b50d5f4a3763f3");
-    let nr = hex!("9206a04b26564cb1");
-    let gir = hex!("4b2c1f971981a8ad8d0abeafabf38cf75fc8349c148142465ed9c8b516b8be52");
-    let skeyseed = Prf::HmacSha1.prf(&[ni, nr].concat(), &[&gir]);
-    assert_eq!(skeyseed, hex!("a9a7b222b59f8f48645f28a1db5b5f5d7479cba7"));
+/// One NIST CAVP IKEv2 KDF vector.
+struct Ikev2Kdf<'a> {
+    prf: Prf,
+    ni: &'a [u8],
+    nr: &'a [u8],
+    gir: &'a [u8],
+    skeyseed: &'a [u8],
+    spi_i: &'a [u8],
+    spi_r: &'a [u8],
+    keymat: &'a [u8],
+    /// Output lengths to check prf+ at: the full vector and lengths ending mid-block.
+    keymat_lens: [usize; 3],
+    sk_d_len: usize,
+    gir_new: &'a [u8],
+    skeyseed_rekey: &'a [u8],
+}
 
-    let seed = [
-        &ni[..],
-        &nr,
-        &hex!("34c9e7c188868785"),
-        &hex!("3ff77d760d2b2199"),
-    ]
-    .concat();
-    let keymat = hex!(
-        "a14293677cc80ff8f9cc0eee30d895da9d8f405666e30ef0dfcb63c634a46002"
-        "a2a63080e514a062768b76606f9fa5e992204fc5a670bde3f10d6b027113936a"
-        "5c55b648a194ae587b0088d52204b702c979fa280870d2ed41efa9c549fd1119"
-        "8af1670b143d384bd275c5f594cf266b05ebadca855e4249520a441a81157435"
-        "a7a56cc4"
-    );
-    // Full length (7 blocks, last one cut) and two lengths that end mid-block.
-    for len in [132, 40, 15] {
+/// Checks SKEYSEED, prf+ key material (each prefix in `keymat_lens`) and the rekey SKEYSEED.
+fn check_ikev2_kdf(v: &Ikev2Kdf<'_>) {
+    let prf = v.prf;
+    let skeyseed = prf.prf(&[v.ni, v.nr].concat(), &[v.gir]);
+    assert_eq!(skeyseed, v.skeyseed, "{prf:?} SKEYSEED");
+
+    let seed = [v.ni, v.nr, v.spi_i, v.spi_r].concat();
+    for len in v.keymat_lens {
         assert_eq!(
-            Prf::HmacSha1.prf_plus(&skeyseed, &seed, len),
-            keymat[..len],
-            "{len} bytes"
+            prf.prf_plus(&skeyseed, &seed, len),
+            v.keymat[..len],
+            "{prf:?} {len} bytes"
         );
     }
 
-    let sk_d = &keymat[..20];
-    let gir_new = hex!("863f3c9d06efd39d2b907b97f8699e5dd5251ef64a2a176f36ee40c87d4f9330");
+    let sk_d = &v.keymat[..v.sk_d_len];
     assert_eq!(
-        Prf::HmacSha1.prf(sk_d, &[&gir_new, &ni, &nr]),
-        hex!("63e81194946ebd05df7df5ebf5d8750056bf1f1d")
+        prf.prf(sk_d, &[v.gir_new, v.ni, v.nr]),
+        v.skeyseed_rekey,
+        "{prf:?} rekey SKEYSEED"
     );
 }
 
 #[test]
+fn ikev2_kdf_nist_cavp_sha1() {
+    check_ikev2_kdf(&Ikev2Kdf {
+        prf: Prf::HmacSha1,
+        ni: &hex!("32b50d5f4a3763f3"),
+        nr: &hex!("9206a04b26564cb1"),
+        gir: &hex!("4b2c1f971981a8ad8d0abeafabf38cf75fc8349c148142465ed9c8b516b8be52"),
+        skeyseed: &hex!("a9a7b222b59f8f48645f28a1db5b5f5d7479cba7"),
+        spi_i: &hex!("34c9e7c188868785"),
+        spi_r: &hex!("3ff77d760d2b2199"),
+        keymat: &hex!(
+            "a14293677cc80ff8f9cc0eee30d895da9d8f405666e30ef0dfcb63c634a46002"
+            "a2a63080e514a062768b76606f9fa5e992204fc5a670bde3f10d6b027113936a"
+            "5c55b648a194ae587b0088d52204b702c979fa280870d2ed41efa9c549fd1119"
+            "8af1670b143d384bd275c5f594cf266b05ebadca855e4249520a441a81157435"
+            "a7a56cc4"
+        ),
+        keymat_lens: [132, 40, 15],
+        sk_d_len: 20,
+        gir_new: &hex!("863f3c9d06efd39d2b907b97f8699e5dd5251ef64a2a176f36ee40c87d4f9330"),
+        skeyseed_rekey: &hex!("63e81194946ebd05df7df5ebf5d8750056bf1f1d"),
+    });
+}
+
+#[test]
 fn ikev2_kdf_nist_cavp_sha256() {
-    let ni = hex!("3f302be1abcb28e1");
-    let nr = hex!("8c332ee006064c9b");
-    let gir = hex!("0f4d257d7a58fc4545c7d7a88119eee5d5c9690c5b4c989171d3abbfd99d1d29");
-    let skeyseed = Prf::HmacSha256.prf(&[ni, nr].concat(), &[&gir]);
-    assert_eq!(
-        skeyseed,
-        hex!("5f00d1bd2c58ec224b1e6b71fa0f19a1faa7a193952c444411b47c1a9d8ba6fe")
-    );
-
-    let seed = [
-        &ni[..],
-        &nr,
-        &hex!("40dac39e1e1a8640"),
-        &hex!("8619a1cf9a6e4c07"),
-    ]
-    .concat();
-    let keymat = hex!(
-        "0b137d669b0947d7d026d593f0305ad401ff0c471357d695778a9c7f4b4869ec"
-        "e98aca531188d16041b3bb936d2dbb3b4993a6e768a809160de45d0283f273a6"
-        "cdf6854379e31be72b8d3d1fa990cf9c5b015ca9f918a7df6253c958114a09d4"
-        "e1c19bdcd4db14b29d98db1a74ad405c588662c14a04d0d36aa4ab55e90f8986"
-        "d12d4aad"
-    );
-    for len in [132, 32, 15] {
-        assert_eq!(
-            Prf::HmacSha256.prf_plus(&skeyseed, &seed, len),
-            keymat[..len],
-            "{len} bytes"
-        );
-    }
-
-    let sk_d = &keymat[..32];
-    let gir_new = hex!("25f3b12d6f282739256e39bf54eda53b60ffcf379bb7bcc90c27b4c4c578616c");
-    assert_eq!(
-        Prf::HmacSha256.prf(sk_d, &[&gir_new, &ni, &nr]),
-        hex!("2d63f6debc92048b4fef3889c4c99ca67d6496e0fac14a2bca9a2d6566ff2398")
-    );
+    check_ikev2_kdf(&Ikev2Kdf {
+        prf: Prf::HmacSha256,
+        ni: &hex!("3f302be1abcb28e1"),
+        nr: &hex!("8c332ee006064c9b"),
+        gir: &hex!("0f4d257d7a58fc4545c7d7a88119eee5d5c9690c5b4c989171d3abbfd99d1d29"),
+        skeyseed: &hex!("5f00d1bd2c58ec224b1e6b71fa0f19a1faa7a193952c444411b47c1a9d8ba6fe"),
+        spi_i: &hex!("40dac39e1e1a8640"),
+        spi_r: &hex!("8619a1cf9a6e4c07"),
+        keymat: &hex!(
+            "0b137d669b0947d7d026d593f0305ad401ff0c471357d695778a9c7f4b4869ec"
+            "e98aca531188d16041b3bb936d2dbb3b4993a6e768a809160de45d0283f273a6"
+            "cdf6854379e31be72b8d3d1fa990cf9c5b015ca9f918a7df6253c958114a09d4"
+            "e1c19bdcd4db14b29d98db1a74ad405c588662c14a04d0d36aa4ab55e90f8986"
+            "d12d4aad"
+        ),
+        keymat_lens: [132, 32, 15],
+        sk_d_len: 32,
+        gir_new: &hex!("25f3b12d6f282739256e39bf54eda53b60ffcf379bb7bcc90c27b4c4c578616c"),
+        skeyseed_rekey: &hex!("2d63f6debc92048b4fef3889c4c99ca67d6496e0fac14a2bca9a2d6566ff2398"),
+    });
 }
 
 #[test]
 fn prf_plus_reaches_255_blocks_and_chains_each_block() {
     // Independent check of the §2.13 chaining for every PRF: T1 = prf(K, S | 0x01),
     // Tn = prf(K, Tn-1 | S | n), built here from single prf() calls.
-    for prf in [
-        Prf::HmacMd5,
-        Prf::HmacSha1,
-        Prf::HmacSha256,
-        Prf::HmacSha384,
-        Prf::HmacSha512,
-    ] {
+    for prf in Prf::ALL {
         let (key, seed) = (b"key material", b"nonces and spis");
         let max = 255 * prf.output_len();
         let out = prf.prf_plus(key, seed, max);

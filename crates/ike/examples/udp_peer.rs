@@ -1,7 +1,7 @@
 //! A manual interop driver: one IKEv2 session over real UDP sockets (ports 500 and 4500),
 //! printing its events. It shows how a driver feeds the sans-IO [`Endpoint`]: the non-ESP
 //! marker on port 4500, timers, transmits and events. Run it inside a network namespace:
-//! `udp_peer LOCAL_IP REMOTE_IP PSK initiate|respond SECONDS [default|gcm|3des|aes192]`
+//! `udp_peer LOCAL_IP REMOTE_IP PSK initiate|respond SECONDS [default|g14|aes256|gcm|3des|aes192]`
 //! (selectors 10.0.0.0/24 === 192.168.0.0/24, short lifetimes to exercise rekeys).
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
@@ -47,6 +47,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Prf::HmacSha512,
             DhGroup::Modp768,
             Some(DhGroup::Modp768),
+        ),
+        "g14" => (
+            Encr::AesCbc128,
+            Some(Integ::HmacSha1_96),
+            Prf::HmacSha1,
+            DhGroup::Modp2048,
+            Some(DhGroup::Modp2048),
+        ),
+        "aes256" => (
+            Encr::AesCbc256,
+            Some(Integ::HmacSha256_128),
+            Prf::HmacSha256,
+            DhGroup::Modp2048,
+            None,
         ),
         _ => (
             Encr::AesCbc128,

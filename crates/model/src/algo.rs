@@ -21,7 +21,7 @@ macro_rules! named_enum {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub enum $name { $($(#[$vm])* $var),+ }
+        pub enum $name { $($(#[$vm])* #[doc = concat!("Spelled `", $s, "` in the API.")] $var),+ }
 
         impl $name {
             /// Every value, in the order the API documents them.

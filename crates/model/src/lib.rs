@@ -1,5 +1,7 @@
 //! Strait's resources, their defaults and every validation rule, as plain types and pure functions.
 
+#![warn(missing_docs)]
+
 pub mod algo;
 pub mod id;
 pub mod resource;

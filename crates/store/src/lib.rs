@@ -3,6 +3,8 @@
 //! Every request runs in one transaction ([`Store::write`] / [`Store::read`]): it commits whole or
 //! leaves nothing. With `synchronous=FULL`, a committed write survives a crash of the process or host.
 
+#![warn(missing_docs)]
+
 mod account;
 mod document;
 mod observed;

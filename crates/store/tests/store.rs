@@ -444,21 +444,24 @@ fn tunnel_status_and_logs_are_kept_per_tunnel_and_window() {
             Ok::<_, StoreError>(())
         })
         .unwrap();
+    let logs_of_vco_1 = || {
+        store
+            .read(|tx| {
+                tx.logs(
+                    &acct,
+                    "vco-1",
+                    None,
+                    (0, 10_000),
+                    Page {
+                        offset: 0,
+                        limit: 10,
+                    },
+                )
+            })
+            .unwrap()
+    };
     assert_eq!(store.write(|tx| tx.prune_logs(2500)).unwrap(), 2);
-    let left = store
-        .read(|tx| {
-            tx.logs(
-                &acct,
-                "vco-1",
-                None,
-                (0, 10_000),
-                Page {
-                    offset: 0,
-                    limit: 10,
-                },
-            )
-        })
-        .unwrap();
+    let left = logs_of_vco_1();
     assert_eq!(
         left.items.iter().map(|l| l.time_ms).collect::<Vec<_>>(),
         vec![3000, 9000]
@@ -466,20 +469,7 @@ fn tunnel_status_and_logs_are_kept_per_tunnel_and_window() {
     store.write(|tx| tx.clear_observed(&acct, "vco-1")).unwrap();
     let gone = store.read(|tx| tx.tunnel_status(&acct, "tun-1")).unwrap();
     assert_eq!(gone, None);
-    let no_logs = store
-        .read(|tx| {
-            tx.logs(
-                &acct,
-                "vco-1",
-                None,
-                (0, 10_000),
-                Page {
-                    offset: 0,
-                    limit: 10,
-                },
-            )
-        })
-        .unwrap();
+    let no_logs = logs_of_vco_1();
     assert_eq!(no_logs.total, 0);
 }
 

@@ -3,10 +3,12 @@
 
 use super::{input, load, load_param, paged, tag_filter};
 use crate::error::ApiError;
-use crate::server::{ChangeOp, Changes, Ctx};
+use crate::server::{ChangeOp, Ctx};
 use crate::views::{self, Extras, Shape};
 use serde_json::{Value, json};
-use strait_model::validate::{self, ConnectionContext, ConnectionInput, TunnelOptionsInput};
+use strait_model::validate::{
+    self, ConnectionContext, ConnectionInput, TunnelOptionsInput, ValidationError,
+};
 use strait_model::{CustomerGateway, VpnConnection, VpnGateway, VpnPbrRouteEntry, VpnRouteEntry};
 use strait_store::{Document, Page, Query, Tx};
 
@@ -66,20 +68,29 @@ fn extras(tx: &Tx<'_>, ctx: &Ctx<'_>, conns: &[VpnConnection]) -> Result<Extras,
     Ok(extras)
 }
 
-/// Stores a validated change to a connection, returning what its view needs.
-fn save(
-    tx: &Tx<'_>,
+/// Validates an update of the request's connection against its gateway's other resources,
+/// stores it and answers `view` of the result.
+fn update(
     ctx: &Ctx<'_>,
-    conn: &VpnConnection,
-    changes: &mut Changes,
-) -> Result<Extras, ApiError> {
-    tx.update(ctx.account_id, conn)?;
-    changes.push(
-        VpnConnection::KIND,
-        &conn.vpn_connection_id,
-        ChangeOp::Modified,
-    );
-    extras(tx, ctx, std::slice::from_ref(conn))
+    validate: impl FnOnce(
+        &VpnConnection,
+        &ConnectionContext<'_>,
+    ) -> Result<VpnConnection, ValidationError>,
+    view: impl FnOnce(&VpnConnection, &Extras) -> Result<Value, ApiError>,
+) -> Result<Value, ApiError> {
+    ctx.write(|tx, changes| {
+        let current = load_param::<VpnConnection>(tx, ctx)?;
+        let gateway = gateway_of(tx, ctx, &current)?;
+        let neighbours = Neighbours::load(tx, ctx, &gateway)?;
+        let conn = validate(&current, &neighbours.context(&gateway, tx))?;
+        tx.update(ctx.account_id, &conn)?;
+        changes.push(
+            VpnConnection::KIND,
+            &conn.vpn_connection_id,
+            ChangeOp::Modified,
+        );
+        view(&conn, &extras(tx, ctx, std::slice::from_ref(&conn))?)
+    })
 }
 
 pub(super) fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
@@ -141,18 +152,11 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 
 pub(super) fn modify(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let input: ConnectionInput = input(ctx.params)?;
-    ctx.write(|tx, changes| {
-        let current = load_param::<VpnConnection>(tx, ctx)?;
-        let gateway = gateway_of(tx, ctx, &current)?;
-        let neighbours = Neighbours::load(tx, ctx, &gateway)?;
-        let conn = validate::validate_connection_update(
-            &current,
-            &input,
-            &neighbours.context(&gateway, tx),
-        )?;
-        let extras = save(tx, ctx, &conn, changes)?;
-        Ok(views::vpn_connection(&conn, &extras, Shape::Modify, "Tags"))
-    })
+    update(
+        ctx,
+        |current, context| validate::validate_connection_update(current, &input, context),
+        |conn, extras| Ok(views::vpn_connection(conn, extras, Shape::Modify, "Tags")),
+    )
 }
 
 pub(super) fn modify_tunnel(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
@@ -162,22 +166,16 @@ pub(super) fn modify_tunnel(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         Some(raw) => validate::parse_json("TunnelOptionsSpecification", raw)?,
         None => input(&ctx.params.nested("TunnelOptionsSpecification"))?,
     };
-    ctx.write(|tx, changes| {
-        let current = load_param::<VpnConnection>(tx, ctx)?;
-        let gateway = gateway_of(tx, ctx, &current)?;
-        let neighbours = Neighbours::load(tx, ctx, &gateway)?;
-        let conn = validate::validate_tunnel_update(
-            &current,
-            tunnel_id,
-            &input,
-            &neighbours.context(&gateway, tx),
-        )?;
-        let extras = save(tx, ctx, &conn, changes)?;
-        let tunnel = conn.tunnel(tunnel_id).ok_or_else(|| {
-            ApiError::not_found("InvalidTunnelId.NotFound", "TunnelId", tunnel_id)
-        })?;
-        Ok(views::tunnel(tunnel, &extras, Shape::Modify))
-    })
+    update(
+        ctx,
+        |current, context| validate::validate_tunnel_update(current, tunnel_id, &input, context),
+        |conn, extras| {
+            let tunnel = conn.tunnel(tunnel_id).ok_or_else(|| {
+                ApiError::not_found("InvalidTunnelId.NotFound", "TunnelId", tunnel_id)
+            })?;
+            Ok(views::tunnel(tunnel, extras, Shape::Modify))
+        },
+    )
 }
 
 pub(super) fn delete(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
@@ -220,9 +218,9 @@ fn log_window(ctx: &Ctx<'_>, now_ms: i64) -> Result<(i64, i64), ApiError> {
     let to = p.parse::<i64>("To")?.map(|s| s.saturating_mul(1000));
     let window = match (from, to, period) {
         (Some(f), Some(t), _) => (f, t),
-        (Some(f), None, Some(m)) => (f, f + m),
-        (None, Some(t), Some(m)) => (t - m, t),
-        (None, None, Some(m)) => (now_ms - m, now_ms),
+        (Some(f), None, Some(m)) => (f, f.saturating_add(m)),
+        (None, Some(t), Some(m)) => (t.saturating_sub(m), t),
+        (None, None, Some(m)) => (now_ms.saturating_sub(m), now_ms),
         _ => return Err(ApiError::missing("MinutePeriod")),
     };
     if window.0 >= window.1 {

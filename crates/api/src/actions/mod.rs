@@ -155,10 +155,21 @@ pub(crate) fn paged<D: Document>(
     let page = ctx.params.page(50)?;
     query.page = Some(Page::number(page.number, page.size));
     let Listing { items, total } = tx.list::<D>(ctx.account_id, &query)?;
-    Ok(json!({
-        outer: { inner: view(&items)? },
+    Ok(page_body(outer, inner, view(&items)?, total, page))
+}
+
+/// The answer `{outer: {inner: items}, TotalCount, PageNumber, PageSize}` for one page of a list.
+pub(crate) fn page_body(
+    outer: &str,
+    inner: &str,
+    items: Vec<Value>,
+    total: u64,
+    page: crate::params::Page,
+) -> Value {
+    json!({
+        outer: { inner: items },
         "TotalCount": total,
         "PageNumber": page.number,
         "PageSize": page.size,
-    }))
+    })
 }

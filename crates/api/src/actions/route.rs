@@ -1,11 +1,11 @@
 //! Destination routes (CreateVpnRouteEntry, ...) and policy routes (CreateVpnPbrRouteEntry, ...) of a gateway.
 
-use super::{input, load_param};
+use super::{input, load_param, page_body};
 use crate::error::ApiError;
 use crate::server::{ChangeOp, Changes, Ctx};
 use crate::views;
 use serde_json::{Value, json};
-use strait_model::validate::{self, RouteEntryInput};
+use strait_model::validate::{self, RouteEntryInput, ValidationError};
 use strait_model::{VpnConnection, VpnGateway, VpnPbrRouteEntry, VpnRouteEntry};
 use strait_store::{Document, Listing, Page, Query, Tx};
 
@@ -121,21 +121,30 @@ fn new_weight(ctx: &Ctx<'_>, current: u32) -> Result<u32, ApiError> {
     )?)
 }
 
-pub(super) fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+/// Validates a new route of kind `D` against its gateway, stores it and answers its `view`.
+fn create_route<D: Document>(
+    ctx: &Ctx<'_>,
+    validate: impl FnOnce(
+        &RouteEntryInput,
+        &VpnGateway,
+        &[VpnConnection],
+        &[D],
+        i64,
+    ) -> Result<D, ValidationError>,
+    view: fn(&D) -> Value,
+) -> Result<Value, ApiError> {
     let input: RouteEntryInput = input(ctx.params)?;
     ctx.write(|tx, changes| {
-        let (gateway, connections, existing) = gateway_state::<VpnRouteEntry>(tx, ctx)?;
-        let route = validate::validate_new_route_entry(
-            &input,
-            &gateway,
-            &connections,
-            &existing,
-            tx.now_ms(),
-        )?;
+        let (gateway, connections, existing) = gateway_state::<D>(tx, ctx)?;
+        let route = validate(&input, &gateway, &connections, &existing, tx.now_ms())?;
         tx.insert(ctx.account_id, &route)?;
-        changes.push(VpnRouteEntry::KIND, route.key(), ChangeOp::Created);
-        Ok(views::route_entry(&route))
+        changes.push(D::KIND, route.id(), ChangeOp::Created);
+        Ok(view(&route))
     })
+}
+
+pub(super) fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    create_route(ctx, validate::validate_new_route_entry, views::route_entry)
 }
 
 pub(super) fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
@@ -144,13 +153,15 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         let (Listing { items, total }, page) = page_of::<VpnRouteEntry>(tx, ctx)?;
         // Only static ("custom") routes exist until the gateway learns BGP routes.
         let (items, total) = if matches!(kind, "custom" | "all" | "") { (items, total) } else { (Vec::new(), 0) };
-        Ok(json!({
-            "VpnRouteEntries": { "VpnRouteEntry": items.iter().map(views::route_entry).collect::<Vec<_>>() },
-            "VpnRouteCounts": { "VpnRouteCount": [{ "RouteEntryType": "custom", "Source": "CUSTOM", "RouteCount": total }] },
-            "TotalCount": total,
-            "PageNumber": page.number,
-            "PageSize": page.size,
-        }))
+        let mut body = page_body(
+            "VpnRouteEntries",
+            "VpnRouteEntry",
+            items.iter().map(views::route_entry).collect(),
+            total,
+            page,
+        );
+        body["VpnRouteCounts"] = json!({ "VpnRouteCount": [{ "RouteEntryType": "custom", "Source": "CUSTOM", "RouteCount": total }] });
+        Ok(body)
     })
 }
 
@@ -177,31 +188,23 @@ pub(super) fn modify_weight(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 }
 
 pub(super) fn create_pbr(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    let input: RouteEntryInput = input(ctx.params)?;
-    ctx.write(|tx, changes| {
-        let (gateway, connections, existing) = gateway_state::<VpnPbrRouteEntry>(tx, ctx)?;
-        let route = validate::validate_new_pbr_route_entry(
-            &input,
-            &gateway,
-            &connections,
-            &existing,
-            tx.now_ms(),
-        )?;
-        tx.insert(ctx.account_id, &route)?;
-        changes.push(VpnPbrRouteEntry::KIND, route.key(), ChangeOp::Created);
-        Ok(views::pbr_route_entry(&route))
-    })
+    create_route(
+        ctx,
+        validate::validate_new_pbr_route_entry,
+        views::pbr_route_entry,
+    )
 }
 
 pub(super) fn list_pbr(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     ctx.read(|tx| {
         let (Listing { items, total }, page) = page_of::<VpnPbrRouteEntry>(tx, ctx)?;
-        Ok(json!({
-            "VpnPbrRouteEntries": { "VpnPbrRouteEntry": items.iter().map(views::pbr_route_entry).collect::<Vec<_>>() },
-            "TotalCount": total,
-            "PageNumber": page.number,
-            "PageSize": page.size,
-        }))
+        Ok(page_body(
+            "VpnPbrRouteEntries",
+            "VpnPbrRouteEntry",
+            items.iter().map(views::pbr_route_entry).collect(),
+            total,
+            page,
+        ))
     })
 }
 

@@ -109,23 +109,18 @@ pub fn validate_vpn_gateway_update(
     current: &VpnGateway,
     input: &VpnGatewayInput,
 ) -> Result<VpnGateway, ValidationError> {
-    for (field, set) in [
-        ("VpcId", input.vpc_id.is_some()),
-        ("VSwitchId", input.v_switch_id.is_some()),
-        (
-            "DisasterRecoveryVSwitchId",
-            input.disaster_recovery_v_switch_id.is_some(),
-        ),
-        ("NetworkType", input.network_type.is_some()),
-    ] {
-        if set {
-            return Err(ValidationError::new(
-                Rule::NotModifiable,
-                field,
-                format!("{field} of a VPN gateway cannot be changed"),
-            ));
-        }
-    }
+    reject_fixed(
+        "VPN gateway",
+        &[
+            ("VpcId", input.vpc_id.is_some()),
+            ("VSwitchId", input.v_switch_id.is_some()),
+            (
+                "DisasterRecoveryVSwitchId",
+                input.disaster_recovery_v_switch_id.is_some(),
+            ),
+            ("NetworkType", input.network_type.is_some()),
+        ],
+    )?;
     let mut gw = current.clone();
     if let Some(name) = free_text("Name", &input.name)? {
         gw.name = name;
@@ -249,18 +244,13 @@ pub fn validate_customer_gateway_update(
     current: &CustomerGateway,
     input: &CustomerGatewayInput,
 ) -> Result<CustomerGateway, ValidationError> {
-    for (field, set) in [
-        ("IpAddress", input.ip_address.is_some()),
-        ("Asn", input.asn.is_some()),
-    ] {
-        if set {
-            return Err(ValidationError::new(
-                Rule::NotModifiable,
-                field,
-                format!("{field} of a customer gateway cannot be changed"),
-            ));
-        }
-    }
+    reject_fixed(
+        "customer gateway",
+        &[
+            ("IpAddress", input.ip_address.is_some()),
+            ("Asn", input.asn.is_some()),
+        ],
+    )?;
     let mut cgw = current.clone();
     if let Some(name) = free_text("Name", &input.name)? {
         cgw.name = name;
@@ -272,4 +262,16 @@ pub fn validate_customer_gateway_update(
         cgw.auth_key = Some(auth_key(k)?);
     }
     Ok(cgw)
+}
+
+/// Refuses an update of a `what` that sends any of the `fields` (name, whether sent) it fixes.
+fn reject_fixed(what: &str, fields: &[(&str, bool)]) -> Result<(), ValidationError> {
+    match fields.iter().find(|(_, set)| *set) {
+        Some((field, _)) => Err(ValidationError::new(
+            Rule::NotModifiable,
+            field,
+            format!("{field} of a {what} cannot be changed"),
+        )),
+        None => Ok(()),
+    }
 }

@@ -87,17 +87,9 @@ pub fn validate_new_route_entry(
         description: c.description,
         create_time: now_ms,
     };
-    if existing.iter().any(|e| e.key() == entry.key()) {
-        return Err(ValidationError::new(
-            Rule::Duplicated,
-            "RouteDest",
-            format!(
-                "RouteDest: a route to {} via {} already exists",
-                entry.route_dest, entry.next_hop
-            ),
-        ));
-    }
-    Ok(entry)
+    unique(entry, existing, VpnRouteEntry::key, |e| {
+        format!("a route to {} via {}", e.route_dest, e.next_hop)
+    })
 }
 
 /// Validates a CreateVpnPbrRouteEntry request (`Priority` defaults to 10).
@@ -121,14 +113,27 @@ pub fn validate_new_pbr_route_entry(
         description: c.description,
         create_time: now_ms,
     };
-    if existing.iter().any(|e| e.key() == entry.key()) {
+    unique(entry, existing, VpnPbrRouteEntry::key, |e| {
+        format!(
+            "a policy route from {} to {} via {}",
+            e.route_source, e.route_dest, e.next_hop
+        )
+    })
+}
+
+/// `entry`, or a `Duplicated` error naming it (via `describe`) when a route in `existing`
+/// has the same `key`.
+fn unique<R>(
+    entry: R,
+    existing: &[R],
+    key: fn(&R) -> String,
+    describe: impl FnOnce(&R) -> String,
+) -> Result<R, ValidationError> {
+    if existing.iter().any(|e| key(e) == key(&entry)) {
         return Err(ValidationError::new(
             Rule::Duplicated,
             "RouteDest",
-            format!(
-                "RouteDest: a policy route from {} to {} via {} already exists",
-                entry.route_source, entry.route_dest, entry.next_hop
-            ),
+            format!("RouteDest: {} already exists", describe(&entry)),
         ));
     }
     Ok(entry)
