@@ -91,6 +91,8 @@ struct Isakmp {
     peer_dpd: bool,
     expires: Option<Instant>,
     rekey_at: Option<Instant>,
+    /// When the negotiation began.
+    started: Instant,
     /// A replacement is being negotiated (we started it).
     rekeying: bool,
 }
@@ -161,6 +163,8 @@ struct Quick {
 
 /// An installed IPsec SA pair.
 struct Child {
+    /// When it was installed.
+    since: Instant,
     in_spi: u32,
     out_spi: u32,
     rekey_at: Option<Instant>,
@@ -375,6 +379,7 @@ impl Session {
 
     fn new_isakmp(
         &self,
+        now: Instant,
         initiator: bool,
         cookie_i: u64,
         local: SocketAddrV4,
@@ -402,13 +407,14 @@ impl Session {
             peer_dpd: false,
             expires: None,
             rekey_at: None,
+            started: now,
             rekeying: false,
         }
     }
 
     fn start_phase1(&mut self, now: Instant) {
         let (local, remote) = (self.peering().local, self.peering().remote);
-        let mut sa = self.new_isakmp(true, random_u64(), local, remote);
+        let mut sa = self.new_isakmp(now, true, random_u64(), local, remote);
         sa.sai_b = self.offer();
         let mut payloads = vec![Payload::new(payload::SA, sa.sai_b.clone())];
         if self.cfg.aggressive {
@@ -459,7 +465,7 @@ impl Session {
         let Ok((header, _)) = Header::peek(data) else {
             return;
         };
-        let mut sa = self.new_isakmp(false, header.cookie_i, local, remote);
+        let mut sa = self.new_isakmp(now, false, header.cookie_i, local, remote);
         sa.state = P1State::New;
         self.sas.push(sa);
         self.handle(now, local, remote, data);
@@ -641,7 +647,7 @@ impl Session {
                     Payload::new(payload::ID, id),
                     Payload::new(payload::HASH, hash_r),
                 ];
-                self.honour_initial_contact(&chain);
+                self.honour_initial_contact(&chain, sa.started);
                 sa.state = P1State::Up;
                 self.send_sealed(now, sa, &payloads, false)
             }
@@ -699,7 +705,7 @@ impl Session {
                 check_hash(&chain, &hash_i)?;
                 check_nat(sa, &chain, local, remote);
                 (sa.local, sa.remote) = (local, remote);
-                self.honour_initial_contact(&chain);
+                self.honour_initial_contact(&chain, sa.started);
                 sa.flight.tx = None;
                 sa.state = P1State::Up;
                 Ok(())
@@ -885,21 +891,30 @@ impl Session {
     }
 
     /// INITIAL-CONTACT: the peer restarted, so every other SA with it is stale.
-    fn honour_initial_contact(&mut self, chain: &Chain) {
-        if chain
+    fn honour_initial_contact(&mut self, chain: &Chain, started: Instant) {
+        if !chain
             .notifies()
             .iter()
             .any(|n| n.kind == notify::INITIAL_CONTACT)
         {
-            for c in std::mem::take(&mut self.children) {
-                self.events.push_back(Event::ChildSaDeleted {
-                    in_spi: c.in_spi,
-                    out_spi: c.out_spi,
-                });
-            }
-            self.sas.clear();
-            self.quicks.clear();
+            return;
         }
+        // Only state older than the announcing SA is stale: SAs we negotiate concurrently
+        // (simultaneous initiation) stay.
+        let (stale, kept): (Vec<Child>, Vec<Child>) = std::mem::take(&mut self.children)
+            .into_iter()
+            .partition(|c| c.since < started);
+        self.children = kept;
+        for c in stale {
+            self.events.push_back(Event::ChildSaDeleted {
+                in_spi: c.in_spi,
+                out_spi: c.out_spi,
+            });
+        }
+        self.sas.retain(|s| s.started >= started);
+        let sas = &self.sas;
+        self.quicks
+            .retain(|q| sas.iter().any(|s| s.cookie_i == q.cookie_i));
     }
 
     fn send_plain(
@@ -966,13 +981,12 @@ impl Session {
             rekeyed,
         });
         self.last_heard = Some(now);
-        if rekeyed && initiator {
-            // Our rekey is up: the SAs it replaces go.
-            while let Some(old) = self
-                .sas
-                .iter()
-                .position(|s| s.state == P1State::Up && (s.cookie_i, s.cookie_r) != cookies)
-            {
+        if initiator {
+            // Our rekey is up: the SAs it replaces go. (An SA the peer initiated at the same
+            // time as ours is no rekey; both stay until they expire.)
+            while let Some(old) = self.sas.iter().position(|s| {
+                s.state == P1State::Up && s.rekeying && (s.cookie_i, s.cookie_r) != cookies
+            }) {
                 self.send_isakmp_delete(old, now);
                 self.sas.remove(old);
             }
@@ -1375,6 +1389,7 @@ impl Session {
             replaces: q.replaces,
         });
         self.children.push(Child {
+            since: now,
             in_spi: q.spi_in,
             out_spi: q.spi_out,
             rekey_at: life

@@ -608,6 +608,7 @@ fn restarted_initiator_clears_stale_sas_with_initial_contact() {
     let (ca, cb) = pair_configs(false);
     let mut p = Pair::establish(ca.clone(), cb);
     let (stale_in, stale_out) = live_children(&p.b_events)[0].clone();
+    p.advance(Duration::from_secs(1));
     // a restarts: a fresh endpoint with no memory of the old SAs.
     p.a = Endpoint::new();
     p.a_id = p.a.add_session(ca);
@@ -621,4 +622,28 @@ fn restarted_initiator_clears_stale_sas_with_initial_contact() {
     };
     assert!(p.b_events.contains(&stale_deleted), "{:?}", p.b_events);
     assert_eq!(p.b.isakmp_count(p.b_id), 1);
+}
+
+#[test]
+fn simultaneous_initiation_gives_working_pairs_on_both_sides() {
+    let (ca, cb) = pair_configs(false);
+    let mut p = Pair::new(ca, cb);
+    p.a.initiate(p.a_id, p.now);
+    p.b.initiate(p.b_id, p.now);
+    p.drive();
+    p.advance(Duration::from_secs(30));
+    // Neither side mistakes the other's concurrent SA for a rekey or a restart.
+    assert!(failures(&p.a_events).is_empty() && failures(&p.b_events).is_empty());
+    assert_eq!(
+        count(&p.a_events, |e| matches!(
+            e,
+            Event::IkeSaDeleted { .. } | Event::ChildSaDeleted { .. }
+        )),
+        0
+    );
+    let (a, b) = (live_children(&p.a_events), live_children(&p.b_events));
+    assert!(!a.is_empty() && a.len() == b.len(), "{a:?} {b:?}");
+    for (a_in, a_out) in &a {
+        assert!(b.iter().any(|(b_in, b_out)| b_in == a_out && b_out == a_in));
+    }
 }
