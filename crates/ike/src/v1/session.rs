@@ -1290,7 +1290,8 @@ impl Session {
             spi_in,
             spi_out,
             chosen: Some(chosen),
-            life: min_life(life, p.child_lifetime),
+            // The initiator rekeys; expiring earlier than it expects would cut traffic.
+            life: life.or(p.child_lifetime),
             replaces: None,
             flight: Flight {
                 rx: data.to_vec(),
