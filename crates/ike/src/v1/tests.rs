@@ -647,3 +647,61 @@ fn simultaneous_initiation_gives_working_pairs_on_both_sides() {
         assert!(b.iter().any(|(b_in, b_out)| b_in == a_out && b_out == a_in));
     }
 }
+
+#[test]
+fn unreadable_protected_answer_to_message_5_means_the_keys_differ() {
+    // strongSwan answers a message 5 it cannot decrypt with a notification protected by its own
+    // (different) keys; the initiator must name the pre-shared key, not wait for a timeout.
+    let (ca, cb) = pair_configs(false);
+    let (mut a, mut b) = (Endpoint::new(), Endpoint::new());
+    let (ia, _) = (a.add_session(ca), b.add_session(cb));
+    let now = Instant::now();
+    a.initiate(ia, now);
+    for _ in 0..2 {
+        let t = a.poll_transmit().unwrap();
+        b.handle_datagram(now, t.remote, t.local, &t.data);
+        let r = b.poll_transmit().unwrap();
+        a.handle_datagram(now, r.remote, r.local, &r.data);
+    }
+    let message_5 = a.poll_transmit().unwrap().data;
+    let (header, _) = message::Header::peek(&message_5).unwrap();
+    assert_ne!(header.flags & message::FLAG_ENCRYPTED, 0);
+    let foreign = keys::Phase1Keys::derive(&keys::Phase1Input {
+        prf: Prf::HmacSha1,
+        encr: Encr::AesCbc128,
+        psk: b"their key",
+        ni: &[1; 16],
+        nr: &[2; 16],
+        gxy: &[3; 128],
+        gxi: &[4; 128],
+        gxr: &[5; 128],
+        cookie_i: header.cookie_i,
+        cookie_r: header.cookie_r,
+    })
+    .unwrap();
+    let info = message::Header {
+        exchange: message::exchange::INFORMATIONAL,
+        msg_id: 77,
+        flags: 0,
+        ..header
+    };
+    let n = message::Notify {
+        protocol: message::proto::ISAKMP,
+        spi: Vec::new(),
+        kind: message::notify::PAYLOAD_MALFORMED,
+        data: Vec::new(),
+    };
+    let body = vec![
+        message::Payload::new(message::payload::HASH, vec![0; 20]),
+        message::Payload::new(message::payload::NOTIFY, n.encode()),
+    ];
+    let (data, _) = foreign.seal(&info, &body, &foreign.phase2_iv(77)).unwrap();
+    a.handle_datagram(now, addr(A), addr(B), &data);
+    let events: Vec<Event> = std::iter::from_fn(|| a.poll_event().map(|(_, e)| e)).collect();
+    assert_eq!(
+        events,
+        vec![Event::Failed {
+            reason: FailureReason::AuthenticationFailed(AuthFailure::Local)
+        }]
+    );
+}
