@@ -446,7 +446,13 @@ fn phase2_rekey_installs_new_pair_before_deleting_the_old() {
 
 #[test]
 fn phase1_rekey_replaces_the_isakmp_sa_and_keeps_ipsec_sas() {
-    let (ca, cb) = pair_configs(false);
+    for aggressive in [false, true] {
+        phase1_rekey(aggressive);
+    }
+}
+
+fn phase1_rekey(aggressive: bool) {
+    let (ca, cb) = pair_configs(aggressive);
     let mut p = Pair::establish(short_lifetimes(ca, 30, 3600), short_lifetimes(cb, 30, 3600));
     let before = assert_one_matching_pair(&p);
     p.advance(Duration::from_secs(25));
