@@ -124,9 +124,10 @@ class ApiServer:
         """A customer-gateway address no earlier call returned."""
         return next(self._ips)
 
-    def start(self) -> None:
-        """Starts the server and waits until it accepts connections and has written credentials."""
-        self.proc = self.topo.spawn(self.ns, f"{self.strait} serve --config {self.config}", log=self.log)
+    def start(self, args: str | None = None) -> None:
+        """Starts the server (with `args`, default `--config FILE`) and waits until it answers with credentials."""
+        args = f"--config {self.config}" if args is None else args
+        self.proc = self.topo.spawn(self.ns, f"{self.strait} serve {args}", log=self.log)
         creds = self.data_dir / "credentials.json"
 
         def ready():

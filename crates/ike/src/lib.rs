@@ -2,4 +2,5 @@
 
 #![warn(missing_docs)]
 
+pub mod v1;
 pub mod v2;
