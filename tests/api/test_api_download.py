@@ -38,6 +38,7 @@ def download_device(api: Api, vco: str, device: str) -> dict:
 
 
 def download_device_fails(api: Api, vco: str, device: str) -> ClientException:
+    """Sends DeviceType that must be refused, and returns the SDK's error."""
     try:
         body = download_device(api, vco, device)
     except ClientException as e:
@@ -64,14 +65,14 @@ def peer_bgp(bgp: dict, tunnel_id: str, cgw_asn: int) -> dict:
 
 
 def seed_003(server, api: Api) -> list[str]:
-    """Seed 003's three ECMP connections (group14, BGP 65531/65530), as test_api_resources makes them."""
+    """Seed 003's three ECMP connections: group14, BGP 65531/65530, the seed's PSKs."""
     gw = make_gateway(api, Name="seed-003")
     out = []
-    for n in range(3):
+    for n, psk in enumerate(["123", "456", "789"]):
         cgw, _ = make_cgw(server, api, IpAddress=f"198.51.100.{n + 1}", Asn="65530", Name=f"dc-{n + 1}")
         out.append(api("CreateVpnConnection", **single(
             gw, cgw, Name=f"ecmp-{n + 1}", LocalSubnet="0.0.0.0/0", RemoteSubnet="0.0.0.0/0",
-            IkeConfig={"IkePfs": "group14", "Psk": f"fddsFF{n}23****"}, IpsecConfig={"IpsecPfs": "group14"},
+            IkeConfig={"IkePfs": "group14", "Psk": f"fddsFF{psk}****"}, IpsecConfig={"IpsecPfs": "group14"},
             BgpConfig={"EnableBgp": True, "LocalAsn": 65531, "TunnelCidr": f"169.254.{10 + n}.0/30",
                        "LocalBgpIp": f"169.254.{10 + n}.1"}))["VpnConnectionId"])
     return out
@@ -79,6 +80,7 @@ def seed_003(server, api: Api) -> list[str]:
 
 @pytest.fixture(scope="module")
 def seeds(server, api):
+    """The seed-003 connection ids, made once per module."""
     return seed_003(server, api)
 
 
