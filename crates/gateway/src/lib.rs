@@ -1,1 +1,24 @@
 //! The gateway daemon: turns connections into running tunnels.
+//!
+//! [`TunnelSpec`] is what a tunnel should be (the API's connection fields and the addresses it
+//! runs on); the runner negotiates it with the IKE core over real sockets, installs its SAs and
+//! routes into the data plane, and publishes each tunnel's state on a [`StatusBoard`].
+
+mod spec;
+mod status;
+
+pub use spec::{TunnelSpec, Timing, is_any, parse_subnets};
+pub use status::{IkeState, IpsecState, Snapshot, StatusBoard, TunnelStatus};
+
+/// Errors of the gateway.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// A LocalSubnet/RemoteSubnet entry is not an IPv4 CIDR.
+    #[error("{field}: {value:?} is not a comma-separated list of IPv4 CIDRs (e.g. 10.0.0.0/24,10.1.0.0/24)")]
+    BadSubnet {
+        /// The field (LocalSubnet, RemoteSubnet, ...).
+        field: &'static str,
+        /// The rejected value.
+        value: String,
+    },
+}
