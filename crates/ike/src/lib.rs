@@ -1,1 +1,3 @@
 //! IKEv2 (and later IKEv1) protocol cores: sans-IO codecs and SA state machines.
+
+pub mod v2;
