@@ -108,9 +108,10 @@ impl DhPrivate {
     /// scalar in [1, n-1]. Curve25519: 32 bytes, clamped as RFC 7748 says.
     pub fn from_private_bytes(group: DhGroup, bytes: &[u8]) -> Result<DhPrivate, CryptoError> {
         let secret = match group {
-            DhGroup::Ecp256 => Secret::Ecp256(
-                p256::SecretKey::from_slice(bytes).map_err(|_| CryptoError::InvalidPrivateValue)?,
-            ),
+            DhGroup::Ecp256 => {
+                let k: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::InvalidPrivateValue)?;
+                Secret::Ecp256(p256::SecretKey::from_bytes(&k.into()).map_err(|_| CryptoError::InvalidPrivateValue)?)
+            }
             DhGroup::Curve25519 => {
                 let k: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::InvalidPrivateValue)?;
                 Secret::X25519(x25519_dalek::StaticSecret::from(k))

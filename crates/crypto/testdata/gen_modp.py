@@ -4,7 +4,8 @@
 Derives the RFC 2409 / RFC 3526 primes from their published formula
 p = 2^n - 2^(n-64) - 1 + 2^64 * (floor(2^(n-130) * pi) + k), checks that p and
 (p-1)/2 are (probable) primes, and prints a fixed-key DH vector per group using
-Python's own big-integer pow(). Run: python3 crates/crypto/testdata/gen_modp.py
+Python's own big-integer pow(). Run:
+    python3 crates/crypto/testdata/gen_modp.py > crates/crypto/testdata/modp_vectors.txt
 """
 import random
 
