@@ -98,7 +98,8 @@ impl SkKeys {
             raw.split_at_checked(raw.len().checked_sub(icv_len).ok_or(SkError::Malformed)?).ok_or(SkError::Malformed)?;
         let (aad, body) = authed.split_at_checked(iv_start).ok_or(SkError::Malformed)?;
         let (iv, ct) = body.split_at_checked(encr.iv_len()).ok_or(SkError::Malformed)?;
-        if ct.is_empty() || ct.len() % encr.block_size().max(1) != 0 {
+        // CBC needs whole blocks; AEAD ciphertext has any length (strongSwan sends it unpadded).
+        if ct.is_empty() || (!encr.is_aead() && ct.len() % encr.block_size().max(1) != 0) {
             return Err(SkError::Malformed);
         }
         let mut plain = ct.to_vec();
