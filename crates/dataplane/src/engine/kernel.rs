@@ -1,0 +1,46 @@
+//! Kernel-side configuration of the TUN device: link state, address and routes.
+//!
+//! This runs `ip` (iproute2). Route changes are rare control-plane events (a tunnel's prefixes
+//! change), iproute2 is on every host that runs the gateway (and in the tests), and calling it
+//! keeps the data-plane handle synchronous instead of pulling a netlink runtime into it.
+
+use std::process::Command;
+
+use ipnet::Ipv4Net;
+
+use super::DataplaneError;
+
+fn ip(args: &[&str]) -> Result<(), DataplaneError> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| DataplaneError::Kernel { command: args.join(" "), detail: e.to_string() })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(DataplaneError::Kernel {
+            command: args.join(" "),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
+/// Brings `dev` up with `mtu`.
+pub(crate) fn link_up(dev: &str, mtu: u16) -> Result<(), DataplaneError> {
+    ip(&["link", "set", "dev", dev, "mtu", &mtu.to_string(), "up"])
+}
+
+/// Puts `addr` on `dev`.
+pub(crate) fn add_address(dev: &str, addr: Ipv4Net) -> Result<(), DataplaneError> {
+    ip(&["addr", "replace", &addr.to_string(), "dev", dev])
+}
+
+/// Routes `prefix` into `dev`.
+pub(crate) fn add_route(dev: &str, prefix: Ipv4Net) -> Result<(), DataplaneError> {
+    ip(&["route", "replace", &prefix.to_string(), "dev", dev])
+}
+
+/// Removes the route for `prefix` through `dev`.
+pub(crate) fn del_route(dev: &str, prefix: Ipv4Net) -> Result<(), DataplaneError> {
+    ip(&["route", "del", &prefix.to_string(), "dev", dev])
+}
