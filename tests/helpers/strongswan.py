@@ -141,10 +141,10 @@ def parse_list_sas(text: str) -> list[IkeSa]:
         elif child is None and line.startswith("  ") and not line.startswith("   ") and "/" in line \
                 and "established" not in line and "rekeying" not in line:
             sas[-1].proposal = line.strip()
-        elif child is not None and (m := re.match(r"^    installed .* in  (\w+)", line)):
-            child.spi_in = m.group(1).rstrip("i_")
-        elif child is not None and (m := re.match(r"^    \s*out  (\w+)", line)):
-            child.spi_out = m.group(1).rstrip("o_")
+        elif child is not None and (m := re.match(r"^    in  ([0-9a-f]{8})", line)):
+            child.spi_in = m.group(1)
+        elif child is not None and (m := re.match(r"^    out ([0-9a-f]{8})", line)):
+            child.spi_out = m.group(1)
         elif child is not None and (m := re.match(r"^    local  (.*)", line)):
             child.local_ts = m.group(1).split()
         elif child is not None and (m := re.match(r"^    remote (.*)", line)):

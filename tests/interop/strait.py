@@ -22,6 +22,7 @@ class TunnelSpec:
     psk: str
     local_subnet: list[str]
     remote_subnet: list[str]
+    routes: list[str] | None = None  # Routes (default: RemoteSubnet)
     ike_enc: str = "aes"
     ike_auth: str = "sha1"
     ike_dh: str = "group2"
@@ -47,6 +48,7 @@ class TunnelSpec:
             f'PeerIp = "{self.peer_ip}"',
             f'LocalSubnet = "{",".join(self.local_subnet)}"',
             f'RemoteSubnet = "{",".join(self.remote_subnet)}"',
+            *([f'Routes = "{",".join(self.routes)}"'] if self.routes else []),
             f"EnableDpd = {b(self.enable_dpd)}",
             f"EnableNatTraversal = {b(self.enable_nat_traversal)}",
             f"EffectImmediately = {b(self.effect_immediately)}",

@@ -22,7 +22,7 @@ def test_strongswan_pair_two_by_two_networks(sites, tmp_path, ike, esp):
 
     assert "successfully" in cpe.initiate("dc").stdout
     [child] = gw.wait_child("vpc")
-    assert child.local_ts == VPC_NETS and child.remote_ts == DC_NETS
+    assert child.local_ts == VPC_NETS and child.remote_ts == DC_NETS and child.spi_in and child.spi_out
     [peer] = cpe.installed_children("dc")
     assert (peer.spi_in, peer.spi_out) == (child.spi_out, child.spi_in)
 

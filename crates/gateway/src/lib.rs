@@ -4,9 +4,13 @@
 //! runs on); the runner negotiates it with the IKE core over real sockets, installs its SAs and
 //! routes into the data plane, and publishes each tunnel's state on a [`StatusBoard`].
 
+mod ikecfg;
+mod runner;
+mod selectors;
 mod spec;
 mod status;
 
+pub use runner::Gateway;
 pub use spec::{TunnelSpec, Timing, is_any, parse_subnets};
 pub use status::{IkeState, IpsecState, Snapshot, StatusBoard, TunnelStatus};
 
@@ -21,4 +25,16 @@ pub enum GatewayError {
         /// The rejected value.
         value: String,
     },
+    /// A UDP 500 socket could not be opened.
+    #[error("cannot listen for IKE on {0}: {1}")]
+    Bind(std::net::SocketAddrV4, #[source] std::io::Error),
+    /// The data plane refused an operation.
+    #[error("data plane: {0}")]
+    Dataplane(#[from] strait_dataplane::DataplaneError),
+    /// The data plane's event channel closed.
+    #[error("the data plane stopped")]
+    DataplaneStopped,
+    /// The runner task panicked or was cancelled.
+    #[error("gateway runner ended abnormally: {0}")]
+    Runner(String),
 }

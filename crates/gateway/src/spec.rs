@@ -52,6 +52,8 @@ pub struct Timing {
     pub reconnect_min: Duration,
     /// Longest delay between negotiation attempts.
     pub reconnect_max: Duration,
+    /// Upper bound of the random time taken off each rekey (None: a third of the rekey margin).
+    pub rekey_jitter: Option<Duration>,
 }
 
 impl Default for Timing {
@@ -63,6 +65,7 @@ impl Default for Timing {
             retransmit_tries: 5,
             reconnect_min: Duration::from_secs(2),
             reconnect_max: Duration::from_secs(60),
+            rekey_jitter: None,
         }
     }
 }
