@@ -4,6 +4,7 @@ in a namespace, and reads the status snapshot it writes (`--status FILE`, JSON, 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 from dataclasses import dataclass, field
@@ -114,8 +115,13 @@ class StraitTunnel:
                           timeout=timeout, what=f"strait tunnel up in {self.ns}")
 
     def log_text(self) -> str:
-        """What strait logged so far."""
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
+        """What strait logged so far, without terminal colours."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+    def log_lines(self, *words: str) -> list[str]:
+        """Log lines that contain every one of `words`."""
+        return [line for line in self.log_text().splitlines() if all(w in line for w in words)]
 
     def stop(self) -> None:
         """Stops strait (by pid)."""
