@@ -1,0 +1,53 @@
+"""Strait against strongSwan over time: rekeying under traffic, and dead peer detection."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from helpers.netns import wait_until
+from interop.sites import DC_HOSTS, VPC_HOSTS, check_traffic, ping
+from interop.test_strait import assert_up, cpe_conn, start, strait_spec
+
+
+def test_rekeys_under_a_100ms_ping_lose_at_most_one_packet_each(sites, tmp_path, strait):
+    """30 s CHILD_SAs and a 45 s IKE SA: in 60 s Strait rekeys the CHILD_SA twice and the IKE SA once."""
+    spec = strait_spec(ipsec_lifetime=30, ike_lifetime=45)
+    gw, cpe = start(sites, tmp_path, strait, spec, cpe_conn())
+    assert_up(gw, cpe)
+    first = gw.tunnel()
+    r = sites.topo.run(sites.dc, f"ping -q -i 0.1 -c 600 -W 1 -I {DC_HOSTS[0]} {VPC_HOSTS[0]}",
+                       check=False, timeout=90)
+    sent, received = map(int, re.search(r"(\d+) packets transmitted, (\d+) received", r.stdout).groups())
+    st = gw.tunnel()
+    child_rekeys = st["child_sas_installed"] - first["child_sas_installed"]
+    ike_rekeys = st["ike_sas_established"] - first["ike_sas_established"]
+    assert child_rekeys >= 2 and ike_rekeys >= 1, st
+    assert sent - received <= child_rekeys + ike_rekeys, f"lost {sent - received} of {sent}: {r.stdout}"
+    # Both sides settled on one IKE SA with one CHILD_SA pair, and it is the one Strait uses.
+    sas = [sa for sa in cpe.sas() if sa.state == "ESTABLISHED"]
+    assert len(sas) == 1 and len(sas[0].children) == 1, sas
+    assert_up(gw, cpe)
+
+
+def test_dpd_deletes_a_dead_peer_in_time_and_recovers(sites, tmp_path, strait):
+    interval, timeout = 2, 8
+    spec = strait_spec(enable_dpd=True, test={"DpdIntervalSecs": interval, "DpdTimeoutSecs": timeout,
+                                              "RetransmitBaseMs": 500, "RetransmitTries": 3,
+                                              "ReconnectMinMs": 500, "ReconnectMaxMs": 2000})
+    gw, cpe = start(sites, tmp_path, strait, spec, cpe_conn())
+    assert_up(gw, cpe)
+    sites.topo.run(sites.wan, f"ip link set {sites.wan_gw_if} down")
+    cut = time.monotonic()
+    wait_until(lambda: gw.tunnel()["ipsec_state"] == "down", timeout=interval + timeout + 5,
+               what="Strait deleting the SAs of the dead peer")
+    assert time.monotonic() - cut <= interval + timeout + 2
+    # The liveness check's retransmissions may run out before the DPD timeout: either says why.
+    reason = re.compile("dead peer|peer not responding")
+    assert reason.search(gw.tunnel()["last_error"])
+    assert [line for line in gw.log_lines("tunnel=tun-1", "IKE SA deleted") if reason.search(line)]
+
+    sites.topo.run(sites.wan, f"ip link set {sites.wan_gw_if} up")
+    gw.wait_established(timeout=30)
+    check_traffic(sites, tmp_path, bulk=False)
+    assert ping(sites.topo, sites.dc, DC_HOSTS[1], VPC_HOSTS[1])
