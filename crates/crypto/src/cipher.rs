@@ -3,8 +3,8 @@
 use aes::{Aes128, Aes192, Aes256};
 use aes_gcm::{AeadInOut, Aes128Gcm, Aes256Gcm, KeyInit, aead::Nonce};
 use cipher::{
-    Array, BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt,
-    InnerIvInit, inout::InOutBuf,
+    Array, BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, InnerIvInit,
+    inout::InOutBuf,
 };
 use des::{Des, TdesEde3};
 
@@ -36,13 +36,16 @@ pub enum Encr {
     AesGcm16_256,
 }
 
-/// IKEv2 transform IDs for encryption (RFC 7296 §3.3.2, RFC 4106/5282).
-mod ikev2_id {
-    pub const DES: u16 = 2;
-    pub const TRIPLE_DES: u16 = 3;
-    pub const AES_CBC: u16 = 12;
-    pub const AES_GCM_16: u16 = 20;
-}
+/// Every supported encryption transform.
+const ALL: [Encr; 7] = [
+    Encr::DesCbc,
+    Encr::TripleDesCbc,
+    Encr::AesCbc128,
+    Encr::AesCbc192,
+    Encr::AesCbc256,
+    Encr::AesGcm16_128,
+    Encr::AesGcm16_256,
+];
 
 impl Encr {
     /// Bytes of key material; GCM includes the 4-byte salt (RFC 4106/5282).
@@ -69,7 +72,11 @@ impl Encr {
 
     /// Length of the explicit IV on the wire: the block for CBC, 8 for GCM.
     pub fn iv_len(self) -> usize {
-        if self.is_aead() { GCM_IV_LEN } else { self.block_size() }
+        if self.is_aead() {
+            GCM_IV_LEN
+        } else {
+            self.block_size()
+        }
     }
 
     /// Length of the ICV the cipher itself appends: 16 for GCM, 0 otherwise.
@@ -82,31 +89,45 @@ impl Encr {
         matches!(self, Encr::AesGcm16_128 | Encr::AesGcm16_256)
     }
 
-    /// IKEv2 transform ID and Key Length attribute in bits.
+    /// IKEv2 transform ID and Key Length attribute in bits (RFC 7296 §3.3.2, RFC 5282).
+    ///
+    /// The same numbers are the IKEv1 IPsec DOI ESP transform IDs (RFC 2407 §4.4.4,
+    /// RFC 3602, RFC 4106), so phase 2 proposals use this too.
     pub fn ikev2_transform(self) -> (u16, Option<u16>) {
         match self {
-            Encr::DesCbc => (ikev2_id::DES, None),
-            Encr::TripleDesCbc => (ikev2_id::TRIPLE_DES, None),
-            Encr::AesCbc128 => (ikev2_id::AES_CBC, Some(128)),
-            Encr::AesCbc192 => (ikev2_id::AES_CBC, Some(192)),
-            Encr::AesCbc256 => (ikev2_id::AES_CBC, Some(256)),
-            Encr::AesGcm16_128 => (ikev2_id::AES_GCM_16, Some(128)),
-            Encr::AesGcm16_256 => (ikev2_id::AES_GCM_16, Some(256)),
+            Encr::DesCbc => (2, None),
+            Encr::TripleDesCbc => (3, None),
+            Encr::AesCbc128 => (12, Some(128)),
+            Encr::AesCbc192 => (12, Some(192)),
+            Encr::AesCbc256 => (12, Some(256)),
+            Encr::AesGcm16_128 => (20, Some(128)),
+            Encr::AesGcm16_256 => (20, Some(256)),
         }
     }
 
     /// The transform for an IKEv2 transform ID and Key Length attribute, if supported.
     pub fn from_ikev2(id: u16, key_bits: Option<u16>) -> Option<Encr> {
-        match (id, key_bits) {
-            (ikev2_id::DES, None) => Some(Encr::DesCbc),
-            (ikev2_id::TRIPLE_DES, None) => Some(Encr::TripleDesCbc),
-            (ikev2_id::AES_CBC, Some(128)) => Some(Encr::AesCbc128),
-            (ikev2_id::AES_CBC, Some(192)) => Some(Encr::AesCbc192),
-            (ikev2_id::AES_CBC, Some(256)) => Some(Encr::AesCbc256),
-            (ikev2_id::AES_GCM_16, Some(128)) => Some(Encr::AesGcm16_128),
-            (ikev2_id::AES_GCM_16, Some(256)) => Some(Encr::AesGcm16_256),
-            _ => None,
+        ALL.into_iter()
+            .find(|e| e.ikev2_transform() == (id, key_bits))
+    }
+
+    /// IKEv1 phase 1 Encryption Algorithm attribute and Key Length attribute in bits
+    /// (RFC 2409 Appendix A, RFC 3602); `None` for GCM, which IKEv1 SAs cannot use.
+    pub fn ikev1_phase1(self) -> Option<(u16, Option<u16>)> {
+        match self {
+            Encr::DesCbc => Some((1, None)),
+            Encr::TripleDesCbc => Some((5, None)),
+            Encr::AesCbc128 | Encr::AesCbc192 | Encr::AesCbc256 => {
+                Some((7, self.ikev2_transform().1))
+            }
+            Encr::AesGcm16_128 | Encr::AesGcm16_256 => None,
         }
+    }
+
+    /// The transform for an IKEv1 phase 1 Encryption Algorithm and Key Length, if supported.
+    pub fn from_ikev1_phase1(id: u16, key_bits: Option<u16>) -> Option<Encr> {
+        ALL.into_iter()
+            .find(|e| e.ikev1_phase1() == Some((id, key_bits)))
     }
 }
 
@@ -129,34 +150,45 @@ pub struct Cipher {
 
 impl std::fmt::Debug for Cipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cipher").field("encr", &self.encr).finish_non_exhaustive()
+        f.debug_struct("Cipher")
+            .field("encr", &self.encr)
+            .finish_non_exhaustive()
     }
 }
 
 impl Cipher {
     /// Schedules `key` (exactly [`Encr::key_len`] bytes) for `encr`.
     pub fn new(encr: Encr, key: &[u8]) -> Result<Cipher, CryptoError> {
+        let bad_key = CryptoError::InvalidKeyLength {
+            expected: encr.key_len(),
+            got: key.len(),
+        };
         if key.len() != encr.key_len() {
-            return Err(CryptoError::InvalidKeyLength { expected: encr.key_len(), got: key.len() });
+            return Err(bad_key);
         }
-        let bad_key = |_| CryptoError::InvalidKeyLength { expected: encr.key_len(), got: key.len() };
         let keyed = match encr {
-            Encr::DesCbc => Keyed::Des(Des::new_from_slice(key).map_err(bad_key)?),
-            Encr::TripleDesCbc => Keyed::TripleDes(TdesEde3::new_from_slice(key).map_err(bad_key)?),
-            Encr::AesCbc128 => Keyed::Aes128(Aes128::new_from_slice(key).map_err(bad_key)?),
-            Encr::AesCbc192 => Keyed::Aes192(Aes192::new_from_slice(key).map_err(bad_key)?),
-            Encr::AesCbc256 => Keyed::Aes256(Aes256::new_from_slice(key).map_err(bad_key)?),
+            Encr::DesCbc => Keyed::Des(Des::new_from_slice(key).map_err(|_| bad_key)?),
+            Encr::TripleDesCbc => {
+                Keyed::TripleDes(TdesEde3::new_from_slice(key).map_err(|_| bad_key)?)
+            }
+            Encr::AesCbc128 => Keyed::Aes128(Aes128::new_from_slice(key).map_err(|_| bad_key)?),
+            Encr::AesCbc192 => Keyed::Aes192(Aes192::new_from_slice(key).map_err(|_| bad_key)?),
+            Encr::AesCbc256 => Keyed::Aes256(Aes256::new_from_slice(key).map_err(|_| bad_key)?),
             Encr::AesGcm16_128 | Encr::AesGcm16_256 => {
-                let (aes_key, salt) = key
-                    .split_at_checked(key.len() - GCM_SALT_LEN)
-                    .ok_or(CryptoError::InvalidKeyLength { expected: encr.key_len(), got: key.len() })?;
-                let salt: [u8; GCM_SALT_LEN] = salt.try_into().map_err(|_| {
-                    CryptoError::InvalidKeyLength { expected: encr.key_len(), got: key.len() }
-                })?;
+                // RFC 4106 §8.1: the last four bytes of the key material are the salt.
+                let split = key.len().saturating_sub(GCM_SALT_LEN);
+                let (aes_key, salt) = key.split_at_checked(split).ok_or(bad_key)?;
+                let salt: [u8; GCM_SALT_LEN] = salt.try_into().map_err(|_| bad_key)?;
                 if encr == Encr::AesGcm16_128 {
-                    Keyed::Gcm128(Aes128Gcm::new_from_slice(aes_key).map_err(bad_key)?, salt)
+                    Keyed::Gcm128(
+                        Aes128Gcm::new_from_slice(aes_key).map_err(|_| bad_key)?,
+                        salt,
+                    )
                 } else {
-                    Keyed::Gcm256(Aes256Gcm::new_from_slice(aes_key).map_err(bad_key)?, salt)
+                    Keyed::Gcm256(
+                        Aes256Gcm::new_from_slice(aes_key).map_err(|_| bad_key)?,
+                        salt,
+                    )
                 }
             }
         };
@@ -173,7 +205,13 @@ impl Cipher {
     /// CBC: `buf.len()` is a multiple of the block size, `iv` is one block, `aad` is ignored
     /// and `icv_out` must be empty. GCM: the nonce is salt(4) || `iv`(8), `aad` is
     /// authenticated and the 16-byte tag is written to `icv_out`.
-    pub fn encrypt(&self, iv: &[u8], aad: &[u8], buf: &mut [u8], icv_out: &mut [u8]) -> Result<(), CryptoError> {
+    pub fn encrypt(
+        &self,
+        iv: &[u8],
+        aad: &[u8],
+        buf: &mut [u8],
+        icv_out: &mut [u8],
+    ) -> Result<(), CryptoError> {
         self.check_lengths(iv, buf, icv_out.len())?;
         match &self.keyed {
             Keyed::Des(c) => cbc_encrypt(c, iv, buf),
@@ -188,7 +226,13 @@ impl Cipher {
 
     /// Decrypts `buf` in place; for GCM, fails with [`CryptoError::AuthFailed`] if `icv` does
     /// not authenticate `aad` and `buf`. Lengths follow [`Cipher::encrypt`].
-    pub fn decrypt(&self, iv: &[u8], aad: &[u8], buf: &mut [u8], icv: &[u8]) -> Result<(), CryptoError> {
+    pub fn decrypt(
+        &self,
+        iv: &[u8],
+        aad: &[u8],
+        buf: &mut [u8],
+        icv: &[u8],
+    ) -> Result<(), CryptoError> {
         self.check_lengths(iv, buf, icv.len())?;
         match &self.keyed {
             Keyed::Des(c) => cbc_decrypt(c, iv, buf),
@@ -204,13 +248,22 @@ impl Cipher {
     /// Checks the IV, data and ICV lengths shared by encrypt and decrypt.
     fn check_lengths(&self, iv: &[u8], buf: &[u8], icv_len: usize) -> Result<(), CryptoError> {
         if iv.len() != self.encr.iv_len() {
-            return Err(CryptoError::InvalidLength { what: "IV", got: iv.len() });
+            return Err(CryptoError::InvalidLength {
+                what: "IV",
+                got: iv.len(),
+            });
         }
         if icv_len != self.encr.icv_len() {
-            return Err(CryptoError::InvalidLength { what: "ICV", got: icv_len });
+            return Err(CryptoError::InvalidLength {
+                what: "ICV",
+                got: icv_len,
+            });
         }
         if !self.encr.is_aead() && buf.len() % self.encr.block_size() != 0 {
-            return Err(CryptoError::InvalidLength { what: "CBC data", got: buf.len() });
+            return Err(CryptoError::InvalidLength {
+                what: "CBC data",
+                got: buf.len(),
+            });
         }
         Ok(())
     }
@@ -225,7 +278,10 @@ fn gcm_nonce<A: aes_gcm::AeadCore<NonceSize = cipher::consts::U12>>(
     let (head, tail) = nonce.split_at_mut(GCM_SALT_LEN);
     head.copy_from_slice(salt);
     if tail.len() != iv.len() {
-        return Err(CryptoError::InvalidLength { what: "IV", got: iv.len() });
+        return Err(CryptoError::InvalidLength {
+            what: "IV",
+            got: iv.len(),
+        });
     }
     tail.copy_from_slice(iv);
     Ok(nonce)
@@ -242,9 +298,15 @@ fn gcm_seal<A: AeadInOut<NonceSize = cipher::consts::U12>>(
     let nonce = gcm_nonce::<A>(salt, iv)?;
     let tag = aead
         .encrypt_inout_detached(&nonce, aad, buf.into())
-        .map_err(|_| CryptoError::InvalidLength { what: "GCM data", got: buf.len() })?;
+        .map_err(|_| CryptoError::InvalidLength {
+            what: "GCM data",
+            got: buf.len(),
+        })?;
     if icv_out.len() != tag.len() {
-        return Err(CryptoError::InvalidLength { what: "ICV", got: icv_out.len() });
+        return Err(CryptoError::InvalidLength {
+            what: "ICV",
+            got: icv_out.len(),
+        });
     }
     icv_out.copy_from_slice(&tag);
     Ok(())
@@ -259,28 +321,53 @@ fn gcm_open<A: AeadInOut<NonceSize = cipher::consts::U12>>(
     icv: &[u8],
 ) -> Result<(), CryptoError> {
     let nonce = gcm_nonce::<A>(salt, iv)?;
-    let tag = Array::try_from(icv).map_err(|_| CryptoError::InvalidLength { what: "ICV", got: icv.len() })?;
+    let tag = Array::try_from(icv).map_err(|_| CryptoError::InvalidLength {
+        what: "ICV",
+        got: icv.len(),
+    })?;
     aead.decrypt_inout_detached(&nonce, aad, buf.into(), &tag)
         .map_err(|_| CryptoError::AuthFailed)
 }
 
-fn cbc_encrypt<C: BlockCipherEncrypt + Clone>(c: &C, iv: &[u8], buf: &mut [u8]) -> Result<(), CryptoError> {
-    let mut mode = cbc::Encryptor::<C>::inner_iv_slice_init(c.clone(), iv)
-        .map_err(|_| CryptoError::InvalidLength { what: "IV", got: iv.len() })?;
+fn cbc_encrypt<C: BlockCipherEncrypt + Clone>(
+    c: &C,
+    iv: &[u8],
+    buf: &mut [u8],
+) -> Result<(), CryptoError> {
+    let mut mode = cbc::Encryptor::<C>::inner_iv_slice_init(c.clone(), iv).map_err(|_| {
+        CryptoError::InvalidLength {
+            what: "IV",
+            got: iv.len(),
+        }
+    })?;
     let (blocks, tail) = InOutBuf::from(buf).into_chunks();
     if !tail.is_empty() {
-        return Err(CryptoError::InvalidLength { what: "CBC data", got: tail.len() });
+        return Err(CryptoError::InvalidLength {
+            what: "CBC data",
+            got: tail.len(),
+        });
     }
     mode.encrypt_blocks_inout(blocks);
     Ok(())
 }
 
-fn cbc_decrypt<C: BlockCipherDecrypt + Clone>(c: &C, iv: &[u8], buf: &mut [u8]) -> Result<(), CryptoError> {
-    let mut mode = cbc::Decryptor::<C>::inner_iv_slice_init(c.clone(), iv)
-        .map_err(|_| CryptoError::InvalidLength { what: "IV", got: iv.len() })?;
+fn cbc_decrypt<C: BlockCipherDecrypt + Clone>(
+    c: &C,
+    iv: &[u8],
+    buf: &mut [u8],
+) -> Result<(), CryptoError> {
+    let mut mode = cbc::Decryptor::<C>::inner_iv_slice_init(c.clone(), iv).map_err(|_| {
+        CryptoError::InvalidLength {
+            what: "IV",
+            got: iv.len(),
+        }
+    })?;
     let (blocks, tail) = InOutBuf::from(buf).into_chunks();
     if !tail.is_empty() {
-        return Err(CryptoError::InvalidLength { what: "CBC data", got: tail.len() });
+        return Err(CryptoError::InvalidLength {
+            what: "CBC data",
+            got: tail.len(),
+        });
     }
     mode.decrypt_blocks_inout(blocks);
     Ok(())

@@ -7,8 +7,8 @@ use zeroize::Zeroizing;
 use crate::modp::{self, ModpGroup};
 use crate::{CryptoError, fill_random};
 
-/// Bits of a freshly generated MODP private exponent: at least twice the security strength
-/// of every supported group (RFC 3526 §8, NIST SP 800-56A).
+/// Bytes (512 bits) of a freshly generated MODP private exponent: more than twice the
+/// security strength of every supported group, above RFC 3526 §8's 320 bits for 2048-bit MODP.
 const MODP_EXPONENT_BYTES: usize = 64;
 
 /// A Diffie-Hellman group, by IANA transform ID.
@@ -28,8 +28,14 @@ pub enum DhGroup {
     Curve25519,
 }
 
-const ALL: [DhGroup; 6] =
-    [DhGroup::Modp768, DhGroup::Modp1024, DhGroup::Modp1536, DhGroup::Modp2048, DhGroup::Ecp256, DhGroup::Curve25519];
+const ALL: [DhGroup; 6] = [
+    DhGroup::Modp768,
+    DhGroup::Modp1024,
+    DhGroup::Modp1536,
+    DhGroup::Modp2048,
+    DhGroup::Ecp256,
+    DhGroup::Curve25519,
+];
 
 impl DhGroup {
     /// IANA Diffie-Hellman group number.
@@ -71,7 +77,11 @@ impl DhGroup {
 
 /// The secret half of a key exchange.
 enum Secret {
-    Modp { group: &'static ModpGroup, exponent: Zeroizing<Vec<u8>>, public: Vec<u8> },
+    Modp {
+        group: &'static ModpGroup,
+        exponent: Zeroizing<Vec<u8>>,
+        public: Vec<u8>,
+    },
     Ecp256(p256::SecretKey),
     X25519(x25519_dalek::StaticSecret),
 }
@@ -84,7 +94,9 @@ pub struct DhPrivate {
 
 impl std::fmt::Debug for DhPrivate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DhPrivate").field("group", &self.group).finish_non_exhaustive()
+        f.debug_struct("DhPrivate")
+            .field("group", &self.group)
+            .finish_non_exhaustive()
     }
 }
 
@@ -92,7 +104,11 @@ impl DhPrivate {
     /// Generates a fresh private value for `group` from the OS CSPRNG.
     pub fn generate(group: DhGroup) -> DhPrivate {
         loop {
-            let len = if group.modp().is_some() { MODP_EXPONENT_BYTES } else { 32 };
+            let len = if group.modp().is_some() {
+                MODP_EXPONENT_BYTES
+            } else {
+                32
+            };
             let mut bytes = Zeroizing::new(vec![0u8; len]);
             fill_random(&mut bytes);
             // Only a P-256 scalar of zero or >= n is rejected (probability ~2^-32); draw again.
@@ -109,20 +125,34 @@ impl DhPrivate {
     pub fn from_private_bytes(group: DhGroup, bytes: &[u8]) -> Result<DhPrivate, CryptoError> {
         let secret = match group {
             DhGroup::Ecp256 => {
-                let k: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::InvalidPrivateValue)?;
-                Secret::Ecp256(p256::SecretKey::from_bytes(&k.into()).map_err(|_| CryptoError::InvalidPrivateValue)?)
+                let k: [u8; 32] = bytes
+                    .try_into()
+                    .map_err(|_| CryptoError::InvalidPrivateValue)?;
+                Secret::Ecp256(
+                    p256::SecretKey::from_bytes(&k.into())
+                        .map_err(|_| CryptoError::InvalidPrivateValue)?,
+                )
             }
             DhGroup::Curve25519 => {
-                let k: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::InvalidPrivateValue)?;
+                let k: [u8; 32] = bytes
+                    .try_into()
+                    .map_err(|_| CryptoError::InvalidPrivateValue)?;
                 Secret::X25519(x25519_dalek::StaticSecret::from(k))
             }
             DhGroup::Modp768 | DhGroup::Modp1024 | DhGroup::Modp1536 | DhGroup::Modp2048 => {
                 let m = group.modp().ok_or(CryptoError::InvalidPrivateValue)?;
-                if bytes.is_empty() || bytes.len() > m.prime().len() || bytes.iter().all(|&b| b == 0) {
+                if bytes.is_empty()
+                    || bytes.len() > m.prime().len()
+                    || bytes.iter().all(|&b| b == 0)
+                {
                     return Err(CryptoError::InvalidPrivateValue);
                 }
                 let public = modp::pow(m, &[2], bytes).to_vec();
-                Secret::Modp { group: m, exponent: Zeroizing::new(bytes.to_vec()), public }
+                Secret::Modp {
+                    group: m,
+                    exponent: Zeroizing::new(bytes.to_vec()),
+                    public,
+                }
             }
         };
         Ok(DhPrivate { group, secret })
@@ -158,7 +188,9 @@ impl DhPrivate {
             return Err(CryptoError::InvalidPublicValue);
         }
         match &self.secret {
-            Secret::Modp { group, exponent, .. } => {
+            Secret::Modp {
+                group, exponent, ..
+            } => {
                 if !modp_public_in_range(group.prime(), peer_public) {
                     return Err(CryptoError::InvalidPublicValue);
                 }
@@ -168,13 +200,15 @@ impl DhPrivate {
                 let mut sec1 = Vec::with_capacity(65);
                 sec1.push(0x04);
                 sec1.extend_from_slice(peer_public);
-                let peer =
-                    p256::PublicKey::from_sec1_bytes(&sec1).map_err(|_| CryptoError::InvalidPublicValue)?;
+                let peer = p256::PublicKey::from_sec1_bytes(&sec1)
+                    .map_err(|_| CryptoError::InvalidPublicValue)?;
                 let shared = p256::ecdh::diffie_hellman(sk.to_nonzero_scalar(), peer.as_affine());
                 Ok(shared.raw_secret_bytes().to_vec())
             }
             Secret::X25519(sk) => {
-                let peer: [u8; 32] = peer_public.try_into().map_err(|_| CryptoError::InvalidPublicValue)?;
+                let peer: [u8; 32] = peer_public
+                    .try_into()
+                    .map_err(|_| CryptoError::InvalidPublicValue)?;
                 let shared = sk.diffie_hellman(&x25519_dalek::PublicKey::from(peer));
                 if !shared.was_contributory() {
                     return Err(CryptoError::InvalidPublicValue);
@@ -187,11 +221,15 @@ impl DhPrivate {
 
 /// Whether the big-endian `y` (same length as `prime`) satisfies 1 < y < p-1 (RFC 6989 §2.1).
 fn modp_public_in_range(prime: &[u8], y: &[u8]) -> bool {
-    let Some((last, head)) = y.split_last() else { return false };
+    let Some((last, head)) = y.split_last() else {
+        return false;
+    };
     let above_one = head.iter().any(|&b| b != 0) || *last > 1;
     // p is odd, so p-1 is p with its last byte decremented; byte-wise comparison of equal-length
     // big-endian values is numeric comparison.
-    let Some((p_last, p_head)) = prime.split_last() else { return false };
+    let Some((p_last, p_head)) = prime.split_last() else {
+        return false;
+    };
     let below_p_minus_one = (p_head, p_last.wrapping_sub(1)) > (head, *last);
     above_one && below_p_minus_one
 }

@@ -57,11 +57,34 @@ impl Integ {
 
     /// The transform for an IKEv2 transform ID, if supported.
     pub fn from_ikev2(id: u16) -> Option<Integ> {
-        [Integ::HmacMd5_96, Integ::HmacSha1_96, Integ::HmacSha256_128, Integ::HmacSha384_192, Integ::HmacSha512_256]
-            .into_iter()
-            .find(|i| i.ikev2_id() == id)
+        ALL.into_iter().find(|i| i.ikev2_id() == id)
+    }
+
+    /// IKEv1 phase 2 Authentication Algorithm attribute (RFC 2407 §4.5, RFC 4868 §4).
+    pub fn ikev1_auth_id(self) -> u16 {
+        match self {
+            Integ::HmacMd5_96 => 1,
+            Integ::HmacSha1_96 => 2,
+            Integ::HmacSha256_128 => 5,
+            Integ::HmacSha384_192 => 6,
+            Integ::HmacSha512_256 => 7,
+        }
+    }
+
+    /// The transform for an IKEv1 phase 2 Authentication Algorithm, if supported.
+    pub fn from_ikev1_auth(id: u16) -> Option<Integ> {
+        ALL.into_iter().find(|i| i.ikev1_auth_id() == id)
     }
 }
+
+/// Every supported integrity transform.
+const ALL: [Integ; 5] = [
+    Integ::HmacMd5_96,
+    Integ::HmacSha1_96,
+    Integ::HmacSha256_128,
+    Integ::HmacSha384_192,
+    Integ::HmacSha512_256,
+];
 
 /// A keyed HMAC of any supported hash; shared by [`IntegKey`] and the PRFs.
 #[derive(Clone)]
@@ -124,9 +147,10 @@ impl KeyedHmac {
                 m.update(p);
             }
             let tag = m.finalize().into_bytes();
-            let n = tag.len();
-            out[..n].copy_from_slice(&tag);
-            n
+            for (dst, src) in out.iter_mut().zip(tag.iter()) {
+                *dst = *src;
+            }
+            tag.len()
         })
     }
 
@@ -151,7 +175,9 @@ pub struct IntegKey {
 
 impl std::fmt::Debug for IntegKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IntegKey").field("integ", &self.integ).finish_non_exhaustive()
+        f.debug_struct("IntegKey")
+            .field("integ", &self.integ)
+            .finish_non_exhaustive()
     }
 }
 
@@ -159,7 +185,10 @@ impl IntegKey {
     /// Keys `integ` with `key` (exactly [`Integ::key_len`] bytes).
     pub fn new(integ: Integ, key: &[u8]) -> Result<IntegKey, CryptoError> {
         if key.len() != integ.key_len() {
-            return Err(CryptoError::InvalidKeyLength { expected: integ.key_len(), got: key.len() });
+            return Err(CryptoError::InvalidKeyLength {
+                expected: integ.key_len(),
+                got: key.len(),
+            });
         }
         let hash = match integ {
             Integ::HmacMd5_96 => HashAlg::Md5,
@@ -168,7 +197,10 @@ impl IntegKey {
             Integ::HmacSha384_192 => HashAlg::Sha384,
             Integ::HmacSha512_256 => HashAlg::Sha512,
         };
-        Ok(IntegKey { integ, hmac: KeyedHmac::new(hash, key) })
+        Ok(IntegKey {
+            integ,
+            hmac: KeyedHmac::new(hash, key),
+        })
     }
 
     /// The transform this key was made for.

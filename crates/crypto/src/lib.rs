@@ -3,6 +3,27 @@
 //! Every transform is a thin, typed layer over RustCrypto (and `crypto-bigint` for MODP).
 //! Keyed objects ([`Cipher`], [`IntegKey`]) keep their key schedule so per-packet calls do
 //! no key expansion and no allocation.
+//!
+//! ```
+//! use strait_crypto::{Cipher, Encr, Integ, IntegKey};
+//!
+//! // ESP with AES-128-CBC and HMAC-SHA1-96: encrypt, then MAC header || IV || ciphertext.
+//! let cipher = Cipher::new(Encr::AesCbc128, &[7; 16])?;
+//! let integ = IntegKey::new(Integ::HmacSha1_96, &[9; 20])?;
+//! let (header, iv) = ([0u8; 8], [3u8; 16]);
+//! let mut payload = *b"padded to 16 B..";
+//! cipher.encrypt(&iv, &[], &mut payload, &mut [])?;
+//! let mut icv = [0u8; 12];
+//! integ.compute(&[&header, &iv, &payload], &mut icv);
+//!
+//! // The receiver checks the ICV first, then decrypts.
+//! assert!(integ.verify(&[&header, &iv, &payload], &icv));
+//! cipher.decrypt(&iv, &[], &mut payload, &[])?;
+//! assert_eq!(&payload, b"padded to 16 B..");
+//! # Ok::<(), strait_crypto::CryptoError>(())
+//! ```
+
+#![warn(missing_docs)]
 
 mod cipher;
 mod dh;

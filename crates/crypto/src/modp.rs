@@ -5,7 +5,10 @@
 
 use std::sync::OnceLock;
 
-use crypto_bigint::{BoxedUint, Odd, modular::{BoxedMontyForm, BoxedMontyParams}};
+use crypto_bigint::{
+    BoxedUint, Odd,
+    modular::{BoxedMontyForm, BoxedMontyParams},
+};
 use hex_literal::hex;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -17,7 +20,10 @@ pub(crate) struct ModpGroup {
 
 impl ModpGroup {
     const fn new(prime: &'static [u8]) -> ModpGroup {
-        ModpGroup { prime, params: OnceLock::new() }
+        ModpGroup {
+            prime,
+            params: OnceLock::new(),
+        }
     }
 
     /// The prime, big-endian, exactly the group's public value length.
@@ -33,7 +39,8 @@ impl ModpGroup {
         self.params.get_or_init(|| {
             let p = BoxedUint::from_be_slice_vartime(self.prime);
             // Every MODP prime is odd, so this cannot fail.
-            let odd = Option::from(Odd::new(p)).unwrap_or_else(|| unreachable!("MODP prime is odd"));
+            let odd =
+                Option::from(Odd::new(p)).unwrap_or_else(|| unreachable!("MODP prime is odd"));
             BoxedMontyParams::new_vartime(odd)
         })
     }
@@ -57,7 +64,9 @@ pub(crate) fn pow(group: &ModpGroup, base: &[u8], exponent: &[u8]) -> Zeroizing<
     let base = BoxedUint::from_be_slice_truncated(base, bits);
     let exp_bits = u32::try_from(exponent.len() * 8).unwrap_or(u32::MAX);
     let mut exp = BoxedUint::from_be_slice_truncated(exponent, exp_bits);
-    let mut result = BoxedMontyForm::new(base, group.params()).pow(&exp).retrieve();
+    let mut monty = BoxedMontyForm::new(base, group.params()).pow(&exp);
+    let mut result = monty.retrieve();
+    monty.zeroize();
     exp.zeroize();
     let bytes = Zeroizing::new(result.to_be_bytes().into_vec());
     result.zeroize();

@@ -17,7 +17,13 @@ pub enum Prf {
     HmacSha512,
 }
 
-const ALL: [Prf; 5] = [Prf::HmacMd5, Prf::HmacSha1, Prf::HmacSha256, Prf::HmacSha384, Prf::HmacSha512];
+const ALL: [Prf; 5] = [
+    Prf::HmacMd5,
+    Prf::HmacSha1,
+    Prf::HmacSha256,
+    Prf::HmacSha384,
+    Prf::HmacSha512,
+];
 
 impl Prf {
     /// Bytes of PRF output.
@@ -52,6 +58,23 @@ impl Prf {
         ALL.into_iter().find(|p| p.ikev2_id() == id)
     }
 
+    /// IKEv1 phase 1 Hash Algorithm attribute whose HMAC is this PRF (RFC 2409 Appendix A;
+    /// SHA-2 values from the IANA IPsec registry).
+    pub fn ikev1_hash_id(self) -> u16 {
+        match self {
+            Prf::HmacMd5 => 1,
+            Prf::HmacSha1 => 2,
+            Prf::HmacSha256 => 4,
+            Prf::HmacSha384 => 5,
+            Prf::HmacSha512 => 6,
+        }
+    }
+
+    /// The PRF for an IKEv1 phase 1 Hash Algorithm attribute, if supported.
+    pub fn from_ikev1_hash(id: u16) -> Option<Prf> {
+        ALL.into_iter().find(|p| p.ikev1_hash_id() == id)
+    }
+
     fn keyed(self, key: &[u8]) -> KeyedHmac {
         let hash = match self {
             Prf::HmacMd5 => HashAlg::Md5,
@@ -75,7 +98,10 @@ impl Prf {
     /// # Panics
     /// If `len` exceeds 255 * [`Prf::output_len`], the most prf+ can produce (a caller bug).
     pub fn prf_plus(self, key: &[u8], seed: &[u8], len: usize) -> Vec<u8> {
-        assert!(len <= 255 * self.output_len(), "prf+ output limited to 255 blocks");
+        assert!(
+            len <= 255 * self.output_len(),
+            "prf+ output limited to 255 blocks"
+        );
         let keyed = self.keyed(key);
         let mut out = Vec::with_capacity(len + MAX_MAC_LEN);
         let mut block = [0u8; MAX_MAC_LEN];

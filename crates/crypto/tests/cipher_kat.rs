@@ -28,7 +28,15 @@ fn aes128_cbc_sp800_38a_f21() {
         "7649abac8119b246cee98e9b12e9197d" "5086cb9b507219ee95db113a917678b2"
         "73bed6b8e3c1743b7116e69e22229516" "3ff1caa1681fac09120eca307586e1a7"
     );
-    check_kat(Encr::AesCbc128, &hex!("2b7e151628aed2a6abf7158809cf4f3c"), &SP800_38A_IV, &[], &SP800_38A_PT, &ct, &[]);
+    check_kat(
+        Encr::AesCbc128,
+        &hex!("2b7e151628aed2a6abf7158809cf4f3c"),
+        &SP800_38A_IV,
+        &[],
+        &SP800_38A_PT,
+        &ct,
+        &[],
+    );
 }
 
 #[test]
@@ -38,7 +46,15 @@ fn aes192_cbc_sp800_38a_f23() {
         "571b242012fb7ae07fa9baac3df102e0" "08b0e27988598881d920a9e64f5615cd"
     );
     let key = hex!("8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b");
-    check_kat(Encr::AesCbc192, &key, &SP800_38A_IV, &[], &SP800_38A_PT, &ct, &[]);
+    check_kat(
+        Encr::AesCbc192,
+        &key,
+        &SP800_38A_IV,
+        &[],
+        &SP800_38A_PT,
+        &ct,
+        &[],
+    );
 }
 
 #[test]
@@ -48,7 +64,15 @@ fn aes256_cbc_sp800_38a_f25() {
         "39f23369a9d9bacfa530e26304231461" "b2eb05e2c39be9fcda6c19078c6a9d1b"
     );
     let key = hex!("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4");
-    check_kat(Encr::AesCbc256, &key, &SP800_38A_IV, &[], &SP800_38A_PT, &ct, &[]);
+    check_kat(
+        Encr::AesCbc256,
+        &key,
+        &SP800_38A_IV,
+        &[],
+        &SP800_38A_PT,
+        &ct,
+        &[],
+    );
 }
 
 #[test]
@@ -135,18 +159,75 @@ fn gcm_key(aes_key: &[u8]) -> Vec<u8> {
 fn aes128_gcm16_test_cases_3_and_4() {
     let key = gcm_key(&GCM_K);
     let icv3 = hex!("4d5c2af327cd64a62cf35abd2ba6fab4");
-    check_kat(Encr::AesGcm16_128, &key, &GCM_IV, &[], &GCM_PT, &GCM128_CT, &icv3);
+    check_kat(
+        Encr::AesGcm16_128,
+        &key,
+        &GCM_IV,
+        &[],
+        &GCM_PT,
+        &GCM128_CT,
+        &icv3,
+    );
     let icv4 = hex!("5bc94fbc3221a5db94fae95ae7121a47");
-    check_kat(Encr::AesGcm16_128, &key, &GCM_IV, &GCM_AAD, &GCM_PT[..60], &GCM128_CT[..60], &icv4);
+    check_kat(
+        Encr::AesGcm16_128,
+        &key,
+        &GCM_IV,
+        &GCM_AAD,
+        &GCM_PT[..60],
+        &GCM128_CT[..60],
+        &icv4,
+    );
 }
 
 #[test]
 fn aes256_gcm16_test_cases_15_and_16() {
     let key = gcm_key(&[GCM_K, GCM_K].concat());
     let icv15 = hex!("b094dac5d93471bdec1a502270e3cc6c");
-    check_kat(Encr::AesGcm16_256, &key, &GCM_IV, &[], &GCM_PT, &GCM256_CT, &icv15);
+    check_kat(
+        Encr::AesGcm16_256,
+        &key,
+        &GCM_IV,
+        &[],
+        &GCM_PT,
+        &GCM256_CT,
+        &icv15,
+    );
     let icv16 = hex!("76fc6ece0f4e1768cddf8853bb2d551b");
-    check_kat(Encr::AesGcm16_256, &key, &GCM_IV, &GCM_AAD, &GCM_PT[..60], &GCM256_CT[..60], &icv16);
+    check_kat(
+        Encr::AesGcm16_256,
+        &key,
+        &GCM_IV,
+        &GCM_AAD,
+        &GCM_PT[..60],
+        &GCM256_CT[..60],
+        &icv16,
+    );
+}
+
+#[test]
+fn gcm_zero_key_test_cases_1_2_13_14() {
+    // Zero key, zero 96-bit IV: the ICV of empty plaintext (cases 1, 13), then the
+    // ciphertext and ICV of one zero block (cases 2, 14).
+    let cases = [
+        (
+            Encr::AesGcm16_128,
+            hex!("58e2fccefa7e3061367f1d57a4e7455a"),
+            hex!("0388dace60b6a392f328c2b971b2fe78"),
+            hex!("ab6e47d42cec13bdf53a67b21257bddf"),
+        ),
+        (
+            Encr::AesGcm16_256,
+            hex!("530f8afbc74536b9a963b4f1c4cb738b"),
+            hex!("cea7403d4d606b6e074ec5d3baf39d18"),
+            hex!("d0d1c8a799996bf0265b98b5d48ab919"),
+        ),
+    ];
+    for (encr, empty_icv, block_ct, block_icv) in cases {
+        let key = vec![0; encr.key_len()];
+        check_kat(encr, &key, &[0; 8], &[], &[], &[], &empty_icv);
+        check_kat(encr, &key, &[0; 8], &[], &[0; 16], &block_ct, &block_icv);
+    }
 }
 
 #[test]
@@ -164,20 +245,29 @@ fn gcm_rejects_any_tampering() {
     let mut bad_ct = ct.to_vec();
     bad_ct[30] ^= 4;
 
-    let cases: [(&[u8], &[u8], &[u8], &[u8]); 4] = [
-        (&GCM_IV, &GCM_AAD, ct, &bad_icv),
-        (&GCM_IV, &bad_aad, ct, &icv),
-        (&bad_iv, &GCM_AAD, ct, &icv),
-        (&GCM_IV, &GCM_AAD, &bad_ct, &icv),
+    // (iv, aad, ciphertext, icv), each with one part altered.
+    let cases: [[&[u8]; 4]; 4] = [
+        [&GCM_IV, &GCM_AAD, ct, &bad_icv],
+        [&GCM_IV, &bad_aad, ct, &icv],
+        [&bad_iv, &GCM_AAD, ct, &icv],
+        [&GCM_IV, &GCM_AAD, &bad_ct, &icv],
     ];
-    for (iv, aad, data, tag) in cases {
+    for [iv, aad, data, tag] in cases {
         let mut buf = data.to_vec();
-        assert_eq!(cipher.decrypt(iv, aad, &mut buf, tag), Err(CryptoError::AuthFailed));
+        assert_eq!(
+            cipher.decrypt(iv, aad, &mut buf, tag),
+            Err(CryptoError::AuthFailed)
+        );
+        assert_eq!(buf, data, "no unauthenticated plaintext is released");
     }
     // A wrong salt in the key material is a different nonce, so authentication fails too.
-    let other_salt = Cipher::new(Encr::AesGcm16_128, &[&GCM_K[..], &[0, 0, 0, 0]].concat()).unwrap();
+    let other_salt =
+        Cipher::new(Encr::AesGcm16_128, &[&GCM_K[..], &[0, 0, 0, 0]].concat()).unwrap();
     let mut buf = ct.to_vec();
-    assert_eq!(other_salt.decrypt(&GCM_IV, &GCM_AAD, &mut buf, &icv), Err(CryptoError::AuthFailed));
+    assert_eq!(
+        other_salt.decrypt(&GCM_IV, &GCM_AAD, &mut buf, &icv),
+        Err(CryptoError::AuthFailed)
+    );
 }
 
 const ALL_ENCR: [Encr; 7] = [
@@ -200,7 +290,9 @@ fn every_transform_round_trips_an_esp_sized_payload() {
         let pt: Vec<u8> = (0..1408).map(|i| (i % 251) as u8).collect();
         let mut buf = pt.clone();
         let mut icv = vec![0; encr.icv_len()];
-        cipher.encrypt(&iv, b"spi+seq!", &mut buf, &mut icv).unwrap();
+        cipher
+            .encrypt(&iv, b"spi+seq!", &mut buf, &mut icv)
+            .unwrap();
         assert_ne!(buf, pt, "{encr:?} changes the data");
         cipher.decrypt(&iv, b"spi+seq!", &mut buf, &icv).unwrap();
         assert_eq!(buf, pt, "{encr:?}");
@@ -212,7 +304,14 @@ fn wrong_key_lengths_are_rejected() {
     for encr in ALL_ENCR {
         for len in [0, encr.key_len() - 1, encr.key_len() + 1] {
             let err = Cipher::new(encr, &vec![0x11; len]).unwrap_err();
-            assert_eq!(err, CryptoError::InvalidKeyLength { expected: encr.key_len(), got: len }, "{encr:?}");
+            assert_eq!(
+                err,
+                CryptoError::InvalidKeyLength {
+                    expected: encr.key_len(),
+                    got: len
+                },
+                "{encr:?}"
+            );
         }
     }
 }
@@ -227,7 +326,11 @@ fn wrong_iv_data_and_icv_lengths_are_rejected_without_touching_data() {
         let bad: [(Vec<u8>, Vec<u8>, Vec<u8>); 3] = [
             (vec![0; encr.iv_len() + 1], data.clone(), icv.clone()),
             (iv.clone(), data.clone(), vec![0; encr.icv_len() + 4]),
-            (iv.clone(), vec![0x33; encr.block_size() * 4 + 1], icv.clone()),
+            (
+                iv.clone(),
+                vec![0x33; encr.block_size() * 4 + 1],
+                icv.clone(),
+            ),
         ];
         for (i, (iv, data, icv)) in bad.into_iter().enumerate() {
             // GCM takes any data length; only CBC needs whole blocks.
@@ -236,8 +339,14 @@ fn wrong_iv_data_and_icv_lengths_are_rejected_without_touching_data() {
             }
             let mut buf = data.clone();
             let mut out = icv.clone();
-            assert!(matches!(cipher.encrypt(&iv, &[], &mut buf, &mut out), Err(CryptoError::InvalidLength { .. })));
-            assert!(matches!(cipher.decrypt(&iv, &[], &mut buf, &icv), Err(CryptoError::InvalidLength { .. })));
+            assert!(matches!(
+                cipher.encrypt(&iv, &[], &mut buf, &mut out),
+                Err(CryptoError::InvalidLength { .. })
+            ));
+            assert!(matches!(
+                cipher.decrypt(&iv, &[], &mut buf, &icv),
+                Err(CryptoError::InvalidLength { .. })
+            ));
             assert_eq!(buf, data, "{encr:?} leaves data alone on error");
         }
     }
@@ -257,7 +366,13 @@ fn sizes_follow_the_rfcs() {
     ];
     for (encr, key, block, iv, icv, aead, id, bits) in table {
         assert_eq!(
-            (encr.key_len(), encr.block_size(), encr.iv_len(), encr.icv_len(), encr.is_aead()),
+            (
+                encr.key_len(),
+                encr.block_size(),
+                encr.iv_len(),
+                encr.icv_len(),
+                encr.is_aead()
+            ),
             (key, block, iv, icv, aead),
             "{encr:?}"
         );
@@ -265,7 +380,52 @@ fn sizes_follow_the_rfcs() {
         assert_eq!(Encr::from_ikev2(id, bits), Some(encr));
     }
     // Unsupported combinations: AES without a key length, 3DES with one, GCM-8/12, AES-CTR.
-    for (id, bits) in [(12, None), (12, Some(64)), (3, Some(192)), (18, Some(128)), (19, Some(128)), (13, Some(128))] {
+    for (id, bits) in [
+        (12, None),
+        (12, Some(64)),
+        (3, Some(192)),
+        (18, Some(128)),
+        (19, Some(128)),
+        (13, Some(128)),
+    ] {
         assert_eq!(Encr::from_ikev2(id, bits), None, "{id} {bits:?}");
+    }
+}
+
+#[test]
+fn keyed_transforms_can_be_shared_between_data_plane_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Cipher>();
+    shareable::<strait_crypto::IntegKey>();
+    shareable::<strait_crypto::DhPrivate>();
+}
+
+#[test]
+fn ikev1_phase1_encryption_attributes() {
+    // RFC 2409 Appendix A / RFC 3602: DES-CBC 1, 3DES-CBC 5, AES-CBC 7 with a Key Length.
+    let table = [
+        (Encr::DesCbc, Some((1, None))),
+        (Encr::TripleDesCbc, Some((5, None))),
+        (Encr::AesCbc128, Some((7, Some(128)))),
+        (Encr::AesCbc192, Some((7, Some(192)))),
+        (Encr::AesCbc256, Some((7, Some(256)))),
+        (Encr::AesGcm16_128, None),
+        (Encr::AesGcm16_256, None),
+    ];
+    for (encr, attr) in table {
+        assert_eq!(encr.ikev1_phase1(), attr, "{encr:?}");
+        if let Some((id, bits)) = attr {
+            assert_eq!(Encr::from_ikev1_phase1(id, bits), Some(encr));
+        }
+    }
+    // IKEv2 numbers must not be read as IKEv1 ones: 3 is Blowfish, 12 and 20 are unassigned.
+    for (id, bits) in [
+        (3, None),
+        (12, Some(128)),
+        (20, Some(128)),
+        (7, None),
+        (7, Some(64)),
+    ] {
+        assert_eq!(Encr::from_ikev1_phase1(id, bits), None, "{id} {bits:?}");
     }
 }

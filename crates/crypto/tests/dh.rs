@@ -3,9 +3,20 @@
 use hex_literal::hex;
 use strait_crypto::{CryptoError, DhGroup, DhPrivate};
 
-const ALL: [DhGroup; 6] =
-    [DhGroup::Modp768, DhGroup::Modp1024, DhGroup::Modp1536, DhGroup::Modp2048, DhGroup::Ecp256, DhGroup::Curve25519];
-const MODP: [DhGroup; 4] = [DhGroup::Modp768, DhGroup::Modp1024, DhGroup::Modp1536, DhGroup::Modp2048];
+const ALL: [DhGroup; 6] = [
+    DhGroup::Modp768,
+    DhGroup::Modp1024,
+    DhGroup::Modp1536,
+    DhGroup::Modp2048,
+    DhGroup::Ecp256,
+    DhGroup::Curve25519,
+];
+const MODP: [DhGroup; 4] = [
+    DhGroup::Modp768,
+    DhGroup::Modp1024,
+    DhGroup::Modp1536,
+    DhGroup::Modp2048,
+];
 
 #[test]
 fn x25519_rfc7748_section_6_1() {
@@ -19,8 +30,14 @@ fn x25519_rfc7748_section_6_1() {
         &hex!("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"),
     )
     .unwrap();
-    assert_eq!(alice.public_value(), hex!("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"));
-    assert_eq!(bob.public_value(), hex!("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f"));
+    assert_eq!(
+        alice.public_value(),
+        hex!("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
+    );
+    assert_eq!(
+        bob.public_value(),
+        hex!("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f")
+    );
     let shared = hex!("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
     assert_eq!(alice.agree(&bob.public_value()).unwrap(), shared);
     assert_eq!(bob.agree(&alice.public_value()).unwrap(), shared);
@@ -70,7 +87,12 @@ fn modp_vector(group: DhGroup) -> ModpVector {
             .unwrap_or_else(|| panic!("no {name} for group {}", group.id()));
         hex::decode(line.split_whitespace().last().unwrap()).unwrap()
     };
-    ModpVector { prime: field("prime"), public_a: field("public_a"), public_b: field("public_b"), shared: field("shared") }
+    ModpVector {
+        prime: field("prime"),
+        public_a: field("public_a"),
+        public_b: field("public_b"),
+        shared: field("shared"),
+    }
 }
 
 /// The fixed private exponents used by gen_modp.py: bytes 0x01..=0x40 and 0x41..=0x80.
@@ -116,13 +138,22 @@ fn generated_keys_agree_for_every_group() {
         assert_ne!(pa, pb, "{group:?} fresh keys differ");
         let s = a.agree(&pb).unwrap();
         assert_eq!(s, b.agree(&pa).unwrap(), "{group:?}");
-        let secret_len = if group == DhGroup::Ecp256 { 32 } else { group.public_len() };
+        let secret_len = if group == DhGroup::Ecp256 {
+            32
+        } else {
+            group.public_len()
+        };
         assert_eq!(s.len(), secret_len, "{group:?}");
     }
 }
 
 fn assert_rejected(private: &DhPrivate, peer: &[u8], what: &str) {
-    assert_eq!(private.agree(peer), Err(CryptoError::InvalidPublicValue), "{:?}: {what}", private.group());
+    assert_eq!(
+        private.agree(peer),
+        Err(CryptoError::InvalidPublicValue),
+        "{:?}: {what}",
+        private.group()
+    );
 }
 
 #[test]
@@ -179,8 +210,16 @@ fn x25519_rejects_low_order_points_and_bad_lengths() {
     // u = 0, u = 1 and a point of order 8 (listed in RFC 7748 §7 discussions and libsodium's
     // blocklist) all give the all-zero shared secret.
     assert_rejected(&x, &[0u8; 32], "u = 0");
-    assert_rejected(&x, &hex!("0100000000000000000000000000000000000000000000000000000000000000"), "u = 1");
-    assert_rejected(&x, &hex!("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"), "order 8");
+    assert_rejected(
+        &x,
+        &hex!("0100000000000000000000000000000000000000000000000000000000000000"),
+        "u = 1",
+    );
+    assert_rejected(
+        &x,
+        &hex!("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+        "order 8",
+    );
     assert_rejected(&x, &[9u8; 31], "31 bytes");
     assert_rejected(&x, &[9u8; 33], "33 bytes");
 }
@@ -190,15 +229,24 @@ fn bad_private_values_are_refused() {
     for group in MODP {
         let len = group.public_len();
         for bad in [vec![], vec![0; 8], vec![1; len + 1]] {
-            assert_eq!(DhPrivate::from_private_bytes(group, &bad).unwrap_err(), CryptoError::InvalidPrivateValue);
+            assert_eq!(
+                DhPrivate::from_private_bytes(group, &bad).unwrap_err(),
+                CryptoError::InvalidPrivateValue
+            );
         }
     }
     let n = hex!("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
     for bad in [&[0u8; 32][..], &n, &[1u8; 31]] {
-        assert_eq!(DhPrivate::from_private_bytes(DhGroup::Ecp256, bad).unwrap_err(), CryptoError::InvalidPrivateValue);
+        assert_eq!(
+            DhPrivate::from_private_bytes(DhGroup::Ecp256, bad).unwrap_err(),
+            CryptoError::InvalidPrivateValue
+        );
     }
     for bad in [&[1u8; 31][..], &[1u8; 33]] {
-        assert_eq!(DhPrivate::from_private_bytes(DhGroup::Curve25519, bad).unwrap_err(), CryptoError::InvalidPrivateValue);
+        assert_eq!(
+            DhPrivate::from_private_bytes(DhGroup::Curve25519, bad).unwrap_err(),
+            CryptoError::InvalidPrivateValue
+        );
     }
 }
 

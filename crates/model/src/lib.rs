@@ -1,7 +1,20 @@
 //! Strait's resources, their defaults and every validation rule, as plain types and pure functions.
 
 pub mod algo;
+pub mod id;
+pub mod resource;
+pub mod status;
 pub mod tunnel;
+pub mod validate;
 
 pub use algo::{AuthAlg, DhGroup, EncAlg, IkeMode, IkeVersion, Pfs};
-pub use tunnel::{IkeConfig, IpsecConfig};
+pub use id::IdKind;
+pub use ipnet::Ipv4Net;
+pub use resource::{
+    AttachType, CustomerGateway, GatewayStatus, NetworkType, SubnetList, Tag, VpnConnection,
+    VpnGateway, VpnPbrRouteEntry, VpnRouteEntry,
+};
+pub use status::{NegotiationStatus, ProbeStatus, TunnelStatus};
+pub use tunnel::{
+    BgpConfig, HealthCheckConfig, HealthCheckPolicy, IkeConfig, IpsecConfig, Role, Tunnel,
+};

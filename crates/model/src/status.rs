@@ -1,0 +1,44 @@
+//! Observed state the gateway reports back for each tunnel.
+
+use serde::{Deserialize, Serialize};
+
+/// How far IKE/IPsec negotiation of a tunnel got: the API's tunnel `Status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NegotiationStatus {
+    /// No IKE SA yet (or it failed).
+    IkeSaNotEstablished,
+    /// IKE SA up, no IPsec SA yet.
+    IkeSaEstablished,
+    /// IPsec SA negotiation failed.
+    IpsecSaNotEstablished,
+    /// IPsec SA up: traffic can flow.
+    IpsecSaEstablished,
+}
+
+/// Result of a BGP session or health check: the API's `success` / `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeStatus {
+    /// Up / answering.
+    Success,
+    /// Down / not answering.
+    Failed,
+}
+
+/// The observed state of one tunnel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TunnelStatus {
+    /// Negotiation progress.
+    pub status: NegotiationStatus,
+    /// A human-readable explanation, e.g. the failure reason (may be empty).
+    #[serde(default)]
+    pub detail: String,
+    /// BGP session state, when BGP is enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp_status: Option<ProbeStatus>,
+    /// Health check state, when the check is enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_status: Option<ProbeStatus>,
+}

@@ -1,0 +1,275 @@
+//! VPN gateway and customer gateway rules.
+
+use super::tunnel::parse_asn;
+use super::{
+    CustomerGatewayInput, Rule, ValidationError, VpnGatewayInput, free_text, given, invalid,
+    parse_ipv4, required, validate_tags,
+};
+use crate::id::IdKind;
+use crate::resource::{CustomerGateway, GatewayStatus, NetworkType, VpnGateway};
+use std::net::Ipv4Addr;
+
+/// Where gateways can be placed: the deployment's VPCs and zones (from the server's config).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// Configured VPC ids.
+    pub vpc_ids: Vec<String>,
+    /// Configured zones, in order, with the gateway address each offers.
+    pub zones: Vec<(String, Ipv4Addr)>,
+}
+
+impl Placement {
+    fn zone(&self, field: &str, id: &str) -> Result<(String, Ipv4Addr), ValidationError> {
+        self.zones
+            .iter()
+            .find(|(z, _)| z == id)
+            .cloned()
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.zones.iter().map(|(z, _)| z.as_str()).collect();
+                ValidationError::new(
+                    Rule::NotFound,
+                    field,
+                    format!(
+                        "{field}: zone {id} is not configured; configured zones: {}",
+                        known.join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+/// Validates a CreateVpnGateway request: `VpcId` names a configured VPC, `VSwitchId` a zone
+/// (default the first), `DisasterRecoveryVSwitchId` another zone (default the second, if any).
+pub fn validate_new_vpn_gateway(
+    input: &VpnGatewayInput,
+    placement: &Placement,
+    now_ms: i64,
+) -> Result<VpnGateway, ValidationError> {
+    let vpc_id = required("VpcId", &input.vpc_id)?;
+    if !placement.vpc_ids.iter().any(|v| v == vpc_id) {
+        return Err(ValidationError::new(
+            Rule::NotFound,
+            "VpcId",
+            format!(
+                "VpcId: VPC {vpc_id} is not configured; configured VPCs: {}",
+                placement.vpc_ids.join(", ")
+            ),
+        ));
+    }
+    let (zone, ip) = match given(&input.v_switch_id) {
+        Some(id) => placement.zone("VSwitchId", id)?,
+        None => placement.zones.first().cloned().ok_or_else(|| {
+            invalid(
+                "VSwitchId",
+                "VSwitchId: no zone is configured on this server",
+            )
+        })?,
+    };
+    let dr = match given(&input.disaster_recovery_v_switch_id) {
+        Some(id) if id == zone => {
+            return Err(invalid(
+                "DisasterRecoveryVSwitchId",
+                "DisasterRecoveryVSwitchId must name a different zone than VSwitchId",
+            ));
+        }
+        Some(id) => Some(placement.zone("DisasterRecoveryVSwitchId", id)?),
+        None => placement.zones.iter().find(|(z, _)| *z != zone).cloned(),
+    };
+    let network_type = match given(&input.network_type) {
+        None | Some("public") => NetworkType::Public,
+        Some("private") => NetworkType::Private,
+        Some(v) => {
+            return Err(invalid(
+                "NetworkType",
+                format!("NetworkType must be public or private, not {v:?}"),
+            ));
+        }
+    };
+    Ok(VpnGateway {
+        vpn_gateway_id: IdKind::VpnGateway.new_id(),
+        name: free_text("Name", &input.name)?.unwrap_or_default(),
+        description: free_text("Description", &input.description)?.unwrap_or_default(),
+        vpc_id: vpc_id.to_string(),
+        v_switch_id: zone,
+        internet_ip: ip,
+        disaster_recovery_internet_ip: dr.as_ref().map(|(_, ip)| *ip),
+        disaster_recovery_v_switch_id: dr.map(|(z, _)| z),
+        network_type,
+        status: GatewayStatus::Active,
+        create_time: now_ms,
+        resource_group_id: given(&input.resource_group_id)
+            .unwrap_or_default()
+            .to_string(),
+        tags: validate_tags("Tags", &input.tags)?,
+    })
+}
+
+/// Validates a ModifyVpnGatewayAttribute request: only `Name` and `Description` change.
+pub fn validate_vpn_gateway_update(
+    current: &VpnGateway,
+    input: &VpnGatewayInput,
+) -> Result<VpnGateway, ValidationError> {
+    for (field, set) in [
+        ("VpcId", input.vpc_id.is_some()),
+        ("VSwitchId", input.v_switch_id.is_some()),
+        (
+            "DisasterRecoveryVSwitchId",
+            input.disaster_recovery_v_switch_id.is_some(),
+        ),
+        ("NetworkType", input.network_type.is_some()),
+    ] {
+        if set {
+            return Err(ValidationError::new(
+                Rule::NotModifiable,
+                field,
+                format!("{field} of a VPN gateway cannot be changed"),
+            ));
+        }
+    }
+    let mut gw = current.clone();
+    if let Some(name) = free_text("Name", &input.name)? {
+        gw.name = name;
+    }
+    if let Some(d) = free_text("Description", &input.description)? {
+        gw.description = d;
+    }
+    Ok(gw)
+}
+
+/// Refuses to delete a VPN gateway that still has connections (their ids are given).
+pub fn check_delete_vpn_gateway(
+    gateway: &VpnGateway,
+    connection_ids: &[String],
+) -> Result<(), ValidationError> {
+    if let Some(first) = connection_ids.first() {
+        return Err(ValidationError::in_use(
+            "VpnGatewayId",
+            "VpnConnection",
+            format!(
+                "VpnGatewayId: VPN gateway {} still has {} IPsec-VPN connection(s), e.g. {first}; delete them first",
+                gateway.vpn_gateway_id,
+                connection_ids.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses to delete a customer gateway still used by connections (their ids are given).
+pub fn check_delete_customer_gateway(
+    cgw: &CustomerGateway,
+    connection_ids: &[String],
+) -> Result<(), ValidationError> {
+    if let Some(first) = connection_ids.first() {
+        return Err(ValidationError::in_use(
+            "CustomerGatewayId",
+            "VpnConnection",
+            format!(
+                "CustomerGatewayId: customer gateway {} is still used by {} IPsec-VPN connection(s), e.g. {first}; delete them first",
+                cgw.customer_gateway_id,
+                connection_ids.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a customer gateway address: a unicast IPv4 address outside 0/8, 100.64/10, 127/8,
+/// 169.254/16, 224/4 (multicast and 224–239) and 255/8.
+fn customer_ip(v: &str) -> Result<Ipv4Addr, ValidationError> {
+    let ip = parse_ipv4("IpAddress", v)?;
+    let [a, b, ..] = ip.octets();
+    let reserved = a == 0
+        || a == 127
+        || a == 255
+        || (224..=239).contains(&a)
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 169 && b == 254);
+    if reserved {
+        return Err(invalid(
+            "IpAddress",
+            format!(
+                "IpAddress {ip} is not usable for a customer gateway: 0.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, 224.0.0.0-239.255.255.255 and 255.0.0.0/8 are not allowed"
+            ),
+        ));
+    }
+    Ok(ip)
+}
+
+/// A customer gateway ASN: 1..4294967295 or asdot, except the cloud's own 45104.
+fn customer_asn(v: &str) -> Result<u32, ValidationError> {
+    let asn = parse_asn("Asn", v)?;
+    if asn == crate::tunnel::BgpConfig::DEFAULT_LOCAL_ASN {
+        return Err(invalid(
+            "Asn",
+            "Asn 45104 is the gateway's own ASN and cannot be a customer gateway's",
+        ));
+    }
+    Ok(asn)
+}
+
+/// A BGP MD5 key: 1 to 64 printable ASCII characters, no spaces, no `?`.
+fn auth_key(v: &str) -> Result<String, ValidationError> {
+    if v.is_empty() || v.len() > 64 || !v.bytes().all(|b| b.is_ascii_graphic() && b != b'?') {
+        return Err(invalid(
+            "AuthKey",
+            "AuthKey must be 1 to 64 printable ASCII characters without spaces or ?",
+        ));
+    }
+    Ok(v.to_string())
+}
+
+/// Validates a CreateCustomerGateway request.
+pub fn validate_new_customer_gateway(
+    input: &CustomerGatewayInput,
+    now_ms: i64,
+) -> Result<CustomerGateway, ValidationError> {
+    Ok(CustomerGateway {
+        customer_gateway_id: IdKind::CustomerGateway.new_id(),
+        name: free_text("Name", &input.name)?.unwrap_or_default(),
+        description: free_text("Description", &input.description)?.unwrap_or_default(),
+        ip_address: customer_ip(required("IpAddress", &input.ip_address)?)?,
+        asn: given(&input.asn).map(customer_asn).transpose()?,
+        auth_key: input
+            .auth_key
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(auth_key)
+            .transpose()?,
+        create_time: now_ms,
+        resource_group_id: given(&input.resource_group_id)
+            .unwrap_or_default()
+            .to_string(),
+        tags: validate_tags("Tags", &input.tags)?,
+    })
+}
+
+/// Validates a ModifyCustomerGatewayAttribute request: `Name`, `Description` and `AuthKey` change.
+pub fn validate_customer_gateway_update(
+    current: &CustomerGateway,
+    input: &CustomerGatewayInput,
+) -> Result<CustomerGateway, ValidationError> {
+    for (field, set) in [
+        ("IpAddress", input.ip_address.is_some()),
+        ("Asn", input.asn.is_some()),
+    ] {
+        if set {
+            return Err(ValidationError::new(
+                Rule::NotModifiable,
+                field,
+                format!("{field} of a customer gateway cannot be changed"),
+            ));
+        }
+    }
+    let mut cgw = current.clone();
+    if let Some(name) = free_text("Name", &input.name)? {
+        cgw.name = name;
+    }
+    if let Some(d) = free_text("Description", &input.description)? {
+        cgw.description = d;
+    }
+    if let Some(k) = input.auth_key.as_deref().filter(|s| !s.is_empty()) {
+        cgw.auth_key = Some(auth_key(k)?);
+    }
+    Ok(cgw)
+}
