@@ -1,3 +1,5 @@
 //! IKEv2 (and later IKEv1) protocol cores: sans-IO codecs and SA state machines.
 
+#![warn(missing_docs)]
+
 pub mod v2;

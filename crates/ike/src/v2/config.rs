@@ -19,7 +19,10 @@ pub struct Ipv4Prefix {
 impl Ipv4Prefix {
     /// A prefix; the host bits of `addr` are ignored.
     pub fn new(addr: Ipv4Addr, len: u8) -> Self {
-        Self { addr, len: len.min(32) }
+        Self {
+            addr,
+            len: len.min(32),
+        }
     }
 
     /// The whole IPv4 space, 0.0.0.0/0.
@@ -64,7 +67,8 @@ pub struct EspProposal {
 pub struct Dpd {
     /// Silence after which a liveness check is sent.
     pub interval: Duration,
-    /// Time without any answer after which the peer is declared dead.
+    /// Time without hearing from the peer (IKE or ESP), while a request is unanswered, after
+    /// which it is declared dead.
     pub timeout: Duration,
 }
 
@@ -82,7 +86,11 @@ pub struct Retransmit {
 impl Default for Retransmit {
     fn default() -> Self {
         // strongSwan's defaults: 4 s, 1.8, 5 tries (about 165 s in all).
-        Self { base: Duration::from_secs(4), factor: 1.8, tries: 5 }
+        Self {
+            base: Duration::from_secs(4),
+            factor: 1.8,
+            tries: 5,
+        }
     }
 }
 
@@ -149,7 +157,11 @@ impl Config {
                 prf: Prf::HmacSha1,
                 dh: DhGroup::Modp1024,
             }],
-            esp_proposals: vec![EspProposal { encr: Encr::AesCbc128, integ: Some(Integ::HmacSha1_96), pfs: None }],
+            esp_proposals: vec![EspProposal {
+                encr: Encr::AesCbc128,
+                integ: Some(Integ::HmacSha1_96),
+                pfs: None,
+            }],
             local_ts: vec![Ipv4Prefix::any()],
             remote_ts: vec![Ipv4Prefix::any()],
             ike_lifetime: Some(Duration::from_secs(86400)),
@@ -169,14 +181,35 @@ impl IkeProposal {
     pub(crate) fn to_wire(self, number: u8, spi: Vec<u8>) -> Proposal {
         let (id, key_len) = self.encr.ikev2_transform();
         let mut transforms = vec![
-            Transform { kind: transform_type::ENCR, id, key_len },
-            Transform { kind: transform_type::PRF, id: self.prf.ikev2_id(), key_len: None },
+            Transform {
+                kind: transform_type::ENCR,
+                id,
+                key_len,
+            },
+            Transform {
+                kind: transform_type::PRF,
+                id: self.prf.ikev2_id(),
+                key_len: None,
+            },
         ];
         if let Some(i) = self.integ {
-            transforms.push(Transform { kind: transform_type::INTEG, id: i.ikev2_id(), key_len: None });
+            transforms.push(Transform {
+                kind: transform_type::INTEG,
+                id: i.ikev2_id(),
+                key_len: None,
+            });
         }
-        transforms.push(Transform { kind: transform_type::DH, id: self.dh.id(), key_len: None });
-        Proposal { number, protocol: protocol::IKE, spi, transforms }
+        transforms.push(Transform {
+            kind: transform_type::DH,
+            id: self.dh.id(),
+            key_len: None,
+        });
+        Proposal {
+            number,
+            protocol: protocol::IKE,
+            spi,
+            transforms,
+        }
     }
 
     /// Whether a peer's proposal offers this combination.
@@ -194,15 +227,36 @@ impl EspProposal {
     /// The wire proposal; `with_dh` adds the PFS group (not in IKE_AUTH).
     pub(crate) fn to_wire(self, number: u8, spi: u32, with_dh: bool) -> Proposal {
         let (id, key_len) = self.encr.ikev2_transform();
-        let mut transforms = vec![Transform { kind: transform_type::ENCR, id, key_len }];
+        let mut transforms = vec![Transform {
+            kind: transform_type::ENCR,
+            id,
+            key_len,
+        }];
         if let Some(i) = self.integ {
-            transforms.push(Transform { kind: transform_type::INTEG, id: i.ikev2_id(), key_len: None });
+            transforms.push(Transform {
+                kind: transform_type::INTEG,
+                id: i.ikev2_id(),
+                key_len: None,
+            });
         }
         if let (true, Some(g)) = (with_dh, self.pfs) {
-            transforms.push(Transform { kind: transform_type::DH, id: g.id(), key_len: None });
+            transforms.push(Transform {
+                kind: transform_type::DH,
+                id: g.id(),
+                key_len: None,
+            });
         }
-        transforms.push(Transform { kind: transform_type::ESN, id: 0, key_len: None });
-        Proposal { number, protocol: protocol::ESP, spi: spi.to_be_bytes().to_vec(), transforms }
+        transforms.push(Transform {
+            kind: transform_type::ESN,
+            id: 0,
+            key_len: None,
+        });
+        Proposal {
+            number,
+            protocol: protocol::ESP,
+            spi: spi.to_be_bytes().to_vec(),
+            transforms,
+        }
     }
 
     /// Whether a peer's proposal offers this combination; `with_dh` also compares the PFS group.
@@ -224,7 +278,9 @@ impl EspProposal {
 }
 
 fn has(p: &Proposal, kind: u8, id: u16, key_len: Option<u16>) -> bool {
-    p.transforms.iter().any(|t| t.kind == kind && t.id == id && t.key_len == key_len)
+    p.transforms
+        .iter()
+        .any(|t| t.kind == kind && t.id == id && t.key_len == key_len)
 }
 
 /// The proposal has no transform of `kind`, or offers its "none" (id 0).
@@ -245,8 +301,12 @@ pub fn describe(p: &Proposal) -> String {
         .transforms
         .iter()
         .map(|t| match t.kind {
-            transform_type::ENCR => Encr::from_ikev2(t.id, t.key_len).map_or(format!("encr{}", t.id), encr_name),
-            transform_type::INTEG => Integ::from_ikev2(t.id).map_or(format!("integ{}", t.id), integ_name),
+            transform_type::ENCR => {
+                Encr::from_ikev2(t.id, t.key_len).map_or(format!("encr{}", t.id), encr_name)
+            }
+            transform_type::INTEG => {
+                Integ::from_ikev2(t.id).map_or(format!("integ{}", t.id), integ_name)
+            }
             transform_type::PRF => Prf::from_ikev2(t.id).map_or(format!("prf{}", t.id), prf_name),
             transform_type::DH => DhGroup::from_id(t.id).map_or(format!("dh{}", t.id), dh_name),
             transform_type::ESN => if t.id == 0 { "noesn" } else { "esn" }.to_owned(),

@@ -20,7 +20,9 @@ pub struct EndpointConfig {
 
 impl Default for EndpointConfig {
     fn default() -> Self {
-        Self { cookie_threshold: 32 }
+        Self {
+            cookie_threshold: 32,
+        }
     }
 }
 
@@ -38,7 +40,13 @@ impl Endpoint {
     pub fn new(config: EndpointConfig) -> Self {
         let mut cookie_secret = [0; 32];
         fill_random(&mut cookie_secret);
-        Self { config, sessions: BTreeMap::new(), next_id: 1, cookie_secret, out: VecDeque::new() }
+        Self {
+            config,
+            sessions: BTreeMap::new(),
+            next_id: 1,
+            cookie_secret,
+            out: VecDeque::new(),
+        }
     }
 
     /// Adds a configured peering; it responds to the peer at once and initiates on [`Endpoint::initiate`].
@@ -76,8 +84,16 @@ impl Endpoint {
     }
 
     /// Feeds one received IKE message (without the non-ESP marker).
-    pub fn handle_datagram(&mut self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4, data: &[u8]) {
-        let Ok(header) = peek_header(data) else { return };
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        data: &[u8],
+    ) {
+        let Ok(header) = peek_header(data) else {
+            return;
+        };
         if let Some(s) = self.sessions.values_mut().find(|s| s.owns(&header)) {
             s.handle(now, local, remote, data);
             return;
@@ -85,7 +101,9 @@ impl Endpoint {
         if header.response || header.exchange != ExchangeType::IKE_SA_INIT || header.spi_r != 0 {
             return;
         }
-        let Ok(msg) = Message::parse(data) else { return };
+        let Ok(msg) = Message::parse(data) else {
+            return;
+        };
         let half_open: usize = self.sessions.values().map(Session::half_open).sum();
         if half_open >= self.config.cookie_threshold && !self.cookie_valid(&msg, remote) {
             self.send_cookie(&header, &msg, local, remote);
@@ -102,19 +120,44 @@ impl Endpoint {
 
     /// COOKIE = prf(secret, Ni | IPi | SPIi) (RFC 7296 §2.6).
     fn cookie(&self, msg: &Message, remote: SocketAddrV4) -> Vec<u8> {
-        let ni = msg.payloads.iter().find_map(|p| if let Payload::Nonce(n) = p { Some(n.as_slice()) } else { None });
+        let ni = msg.payloads.iter().find_map(|p| {
+            if let Payload::Nonce(n) = p {
+                Some(n.as_slice())
+            } else {
+                None
+            }
+        });
         let spi = msg.header.spi_i.to_be_bytes();
-        Prf::HmacSha256.prf(&self.cookie_secret, &[ni.unwrap_or_default(), &remote.ip().octets(), &spi])
+        Prf::HmacSha256.prf(
+            &self.cookie_secret,
+            &[ni.unwrap_or_default(), &remote.ip().octets(), &spi],
+        )
     }
 
     fn cookie_valid(&self, msg: &Message, remote: SocketAddrV4) -> bool {
-        msg.notify(NotifyType::COOKIE).is_some_and(|c| c.data == self.cookie(msg, remote))
+        msg.notify(NotifyType::COOKIE)
+            .is_some_and(|c| c.data == self.cookie(msg, remote))
     }
 
-    fn send_cookie(&mut self, header: &Header, msg: &Message, local: SocketAddrV4, remote: SocketAddrV4) {
-        let reply = Header { spi_r: 0, response: true, initiator: false, ..*header };
+    fn send_cookie(
+        &mut self,
+        header: &Header,
+        msg: &Message,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+    ) {
+        let reply = Header {
+            spi_r: 0,
+            response: true,
+            initiator: false,
+            ..*header
+        };
         let cookie = Payload::Notify(Notify::new(NotifyType::COOKIE, self.cookie(msg, remote)));
-        self.out.push_back(Transmit { local, remote, data: Message::encode(&reply, &[cookie]) });
+        self.out.push_back(Transmit {
+            local,
+            remote,
+            data: Message::encode(&reply, &[cookie]),
+        });
     }
 
     /// IKE SAs a session holds, in any state (for tests).
@@ -132,16 +175,23 @@ impl Endpoint {
 
     /// When [`Endpoint::handle_timeout`] next has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sessions.values().filter_map(Session::poll_timeout).min()
+        self.sessions
+            .values()
+            .filter_map(Session::poll_timeout)
+            .min()
     }
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.out.pop_front().or_else(|| self.sessions.values_mut().find_map(|s| s.out.pop_front()))
+        self.out
+            .pop_front()
+            .or_else(|| self.sessions.values_mut().find_map(|s| s.out.pop_front()))
     }
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<(SessionId, Event)> {
-        self.sessions.iter_mut().find_map(|(id, s)| s.events.pop_front().map(|e| (*id, e)))
+        self.sessions
+            .iter_mut()
+            .find_map(|(id, s)| s.events.pop_front().map(|e| (*id, e)))
     }
 }

@@ -95,23 +95,34 @@ pub enum FailureReason {
 impl std::fmt::Display for FailureReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FailureReason::NoProposalChosen { ours, theirs: Some(t) } => {
+            FailureReason::NoProposalChosen {
+                ours,
+                theirs: Some(t),
+            } => {
                 write!(f, "no proposal chosen: we accept {ours}, peer offered {t}")
             }
             FailureReason::NoProposalChosen { ours, theirs: None } => {
                 write!(f, "no proposal chosen: peer accepted none of {ours}")
             }
             FailureReason::AuthenticationFailed(AuthFailure::Local) => {
-                write!(f, "authentication failed: peer's AUTH did not verify with our pre-shared key")
+                write!(
+                    f,
+                    "authentication failed: peer's AUTH did not verify with our pre-shared key"
+                )
             }
             FailureReason::AuthenticationFailed(AuthFailure::Remote { from }) => {
                 write!(f, "authentication failed: {from} rejected our AUTH")
             }
             FailureReason::TsUnacceptable => write!(f, "traffic selectors unacceptable"),
             FailureReason::PeerNotResponding => write!(f, "peer not responding"),
-            FailureReason::InvalidKe { group } => write!(f, "peer requires DH group {group}, which we do not propose"),
+            FailureReason::InvalidKe { group } => {
+                write!(f, "peer requires DH group {group}, which we do not propose")
+            }
             FailureReason::IdMismatch { expected, received } => {
-                write!(f, "peer identity {received} is not the configured {expected}")
+                write!(
+                    f,
+                    "peer identity {received} is not the configured {expected}"
+                )
             }
             FailureReason::DeadPeer => write!(f, "dead peer detected"),
             FailureReason::Protocol(s) => write!(f, "protocol error: {s}"),

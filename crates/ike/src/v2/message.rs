@@ -111,7 +111,10 @@ fn parse_header(data: &[u8]) -> Result<(Header, u8), ParseError> {
     let message_id = r.u32()?;
     let length = r.u32()?;
     if usize::try_from(length).ok() != Some(data.len()) {
-        return Err(ParseError::BadLength { declared: length, actual: data.len() });
+        return Err(ParseError::BadLength {
+            declared: length,
+            actual: data.len(),
+        });
     }
     let header = Header {
         spi_i,
@@ -310,9 +313,15 @@ impl Identity {
             }
             ID_FQDN => match std::str::from_utf8(data) {
                 Ok(s) => Identity::Fqdn(s.to_owned()),
-                Err(_) => Identity::Other { kind, data: data.to_vec() },
+                Err(_) => Identity::Other {
+                    kind,
+                    data: data.to_vec(),
+                },
             },
-            _ => Identity::Other { kind, data: data.to_vec() },
+            _ => Identity::Other {
+                kind,
+                data: data.to_vec(),
+            },
         })
     }
 }
@@ -347,7 +356,12 @@ pub struct Notify {
 impl Notify {
     /// A notify not bound to an SA.
     pub fn new(kind: NotifyType, data: Vec<u8>) -> Self {
-        Self { protocol: 0, spi: Vec::new(), kind, data }
+        Self {
+            protocol: 0,
+            spi: Vec::new(),
+            kind,
+            data,
+        }
     }
 }
 
@@ -380,7 +394,13 @@ const TS_IPV4_ADDR_RANGE: u8 = 7;
 impl TrafficSelector {
     /// A selector for every protocol and port of an address range.
     pub fn range(start: Ipv4Addr, end: Ipv4Addr) -> Self {
-        Self { ip_proto: 0, start_port: 0, end_port: 0xffff, start, end }
+        Self {
+            ip_proto: 0,
+            start_port: 0,
+            end_port: 0xffff,
+            start,
+            end,
+        }
     }
 
     /// The overlap of two selectors, if any.
@@ -523,14 +543,20 @@ impl Payload {
             KE => {
                 let group = r.u16()?;
                 r.take(2)?;
-                Payload::Ke(KeyExchange { group, data: r.rest().to_vec() })
+                Payload::Ke(KeyExchange {
+                    group,
+                    data: r.rest().to_vec(),
+                })
             }
             IDI => Payload::IdI(Identity::parse(body)?),
             IDR => Payload::IdR(Identity::parse(body)?),
             AUTH => {
                 let method = r.u8()?;
                 r.take(3)?;
-                Payload::Auth(Auth { method, data: r.rest().to_vec() })
+                Payload::Auth(Auth {
+                    method,
+                    data: r.rest().to_vec(),
+                })
             }
             NONCE => {
                 if !(16..=256).contains(&body.len()) {
@@ -543,7 +569,12 @@ impl Payload {
                 let spi_len = r.u8()?;
                 let kind = NotifyType(r.u16()?);
                 let spi = r.take(usize::from(spi_len))?.to_vec();
-                Payload::Notify(Notify { protocol, spi, kind, data: r.rest().to_vec() })
+                Payload::Notify(Notify {
+                    protocol,
+                    spi,
+                    kind,
+                    data: r.rest().to_vec(),
+                })
             }
             DELETE => {
                 let protocol = r.u8()?;
@@ -634,7 +665,8 @@ fn parse_sa(body: &[u8]) -> Result<Vec<Proposal>, ParseError> {
             p.u8()?;
             p.u8()?;
             let tlen = usize::from(p.u16()?);
-            let mut t = Reader::new(p.take(tlen.checked_sub(4).ok_or(ParseError::Malformed("SA"))?)?);
+            let mut t =
+                Reader::new(p.take(tlen.checked_sub(4).ok_or(ParseError::Malformed("SA"))?)?);
             let kind = t.u8()?;
             t.u8()?;
             let id = t.u16()?;
@@ -663,7 +695,12 @@ fn parse_sa(body: &[u8]) -> Result<Vec<Proposal>, ParseError> {
         if !p.is_empty() {
             return Err(ParseError::Malformed("SA"));
         }
-        proposals.push(Proposal { number, protocol, spi, transforms });
+        proposals.push(Proposal {
+            number,
+            protocol,
+            spi,
+            transforms,
+        });
         match last {
             0 if r.is_empty() => return Ok(proposals),
             2 => continue,
@@ -692,7 +729,13 @@ fn parse_ts(body: &[u8]) -> Result<Vec<TrafficSelector>, ParseError> {
         if !s.is_empty() {
             return Err(ParseError::Malformed("TS"));
         }
-        out.push(TrafficSelector { ip_proto, start_port, end_port, start, end });
+        out.push(TrafficSelector {
+            ip_proto,
+            start_port,
+            end_port,
+            start,
+            end,
+        });
     }
     if !r.is_empty() {
         return Err(ParseError::Malformed("TS"));
@@ -726,7 +769,11 @@ impl Message {
         let (header, first) = parse_header(data)?;
         let body = data.get(HEADER_LEN..).ok_or(ParseError::Truncated)?;
         let (payloads, encrypted) = parse_chain(first, body, HEADER_LEN)?;
-        Ok(Self { header, payloads, encrypted })
+        Ok(Self {
+            header,
+            payloads,
+            encrypted,
+        })
     }
 
     /// Encodes a message whose payloads all travel in the clear.
@@ -802,7 +849,13 @@ pub(crate) fn parse_chain(
             if !r.is_empty() {
                 return Err(ParseError::EncryptedNotLast);
             }
-            return Ok((payloads, Some(EncryptedPart { first_payload: next, offset: consumed })));
+            return Ok((
+                payloads,
+                Some(EncryptedPart {
+                    first_payload: next,
+                    offset: consumed,
+                }),
+            ));
         }
         consumed += len;
         if let Some(p) = Payload::parse(kind, critical, body)? {
@@ -835,41 +888,82 @@ mod tests {
                     protocol: protocol::IKE,
                     spi: vec![],
                     transforms: vec![
-                        Transform { kind: transform_type::ENCR, id: 12, key_len: Some(128) },
-                        Transform { kind: transform_type::PRF, id: 2, key_len: None },
-                        Transform { kind: transform_type::INTEG, id: 2, key_len: None },
-                        Transform { kind: transform_type::DH, id: 14, key_len: None },
+                        Transform {
+                            kind: transform_type::ENCR,
+                            id: 12,
+                            key_len: Some(128),
+                        },
+                        Transform {
+                            kind: transform_type::PRF,
+                            id: 2,
+                            key_len: None,
+                        },
+                        Transform {
+                            kind: transform_type::INTEG,
+                            id: 2,
+                            key_len: None,
+                        },
+                        Transform {
+                            kind: transform_type::DH,
+                            id: 14,
+                            key_len: None,
+                        },
                     ],
                 },
                 Proposal {
                     number: 2,
                     protocol: protocol::ESP,
                     spi: vec![1, 2, 3, 4],
-                    transforms: vec![Transform { kind: transform_type::ESN, id: 0, key_len: None }],
+                    transforms: vec![Transform {
+                        kind: transform_type::ESN,
+                        id: 0,
+                        key_len: None,
+                    }],
                 },
             ]),
-            Payload::Ke(KeyExchange { group: 14, data: vec![7; 256] }),
+            Payload::Ke(KeyExchange {
+                group: 14,
+                data: vec![7; 256],
+            }),
             Payload::IdI(Identity::Ipv4(Ipv4Addr::new(192, 0, 2, 1))),
             Payload::IdR(Identity::Fqdn("gw.example.net".into())),
-            Payload::IdR(Identity::Other { kind: 11, data: vec![1, 2] }),
-            Payload::Auth(Auth { method: AUTH_SHARED_KEY, data: vec![9; 20] }),
+            Payload::IdR(Identity::Other {
+                kind: 11,
+                data: vec![1, 2],
+            }),
+            Payload::Auth(Auth {
+                method: AUTH_SHARED_KEY,
+                data: vec![9; 20],
+            }),
             Payload::Nonce(vec![5; 32]),
-            Payload::Notify(Notify::new(NotifyType::NAT_DETECTION_SOURCE_IP, vec![1; 20])),
+            Payload::Notify(Notify::new(
+                NotifyType::NAT_DETECTION_SOURCE_IP,
+                vec![1; 20],
+            )),
             Payload::Notify(Notify {
                 protocol: protocol::ESP,
                 spi: vec![0xde, 0xad, 0xbe, 0xef],
                 kind: NotifyType::REKEY_SA,
                 data: vec![],
             }),
-            Payload::Delete(Delete { protocol: protocol::ESP, spis: vec![1, 0xffff_ffff] }),
-            Payload::Delete(Delete { protocol: protocol::IKE, spis: vec![] }),
+            Payload::Delete(Delete {
+                protocol: protocol::ESP,
+                spis: vec![1, 0xffff_ffff],
+            }),
+            Payload::Delete(Delete {
+                protocol: protocol::IKE,
+                spis: vec![],
+            }),
             Payload::VendorId(b"strait".to_vec()),
             Payload::TsI(vec![TrafficSelector::range(
                 Ipv4Addr::new(10, 0, 0, 0),
                 Ipv4Addr::new(10, 0, 0, 255),
             )]),
             Payload::TsR(vec![
-                TrafficSelector::range(Ipv4Addr::new(0, 0, 0, 0), Ipv4Addr::new(255, 255, 255, 255)),
+                TrafficSelector::range(
+                    Ipv4Addr::new(0, 0, 0, 0),
+                    Ipv4Addr::new(255, 255, 255, 255),
+                ),
                 TrafficSelector {
                     ip_proto: 6,
                     start_port: 80,
@@ -894,7 +988,12 @@ mod tests {
 
     #[test]
     fn header_flags_and_length_are_on_the_wire_as_rfc_7296_says() {
-        let h = Header { response: true, initiator: false, message_id: 7, ..header() };
+        let h = Header {
+            response: true,
+            initiator: false,
+            message_id: 7,
+            ..header()
+        };
         let wire = Message::encode(&h, &[Payload::Nonce(vec![0; 16])]);
         assert_eq!(wire.len(), 28 + 4 + 16);
         assert_eq!(wire[16], payload_type::NONCE);
@@ -908,10 +1007,27 @@ mod tests {
 
     #[test]
     fn sa_key_length_attribute_is_tv_encoded() {
-        let t = Transform { kind: transform_type::ENCR, id: 12, key_len: Some(256) };
+        let t = Transform {
+            kind: transform_type::ENCR,
+            id: 12,
+            key_len: Some(256),
+        };
         let mut out = Vec::new();
-        encode_sa(&[Proposal { number: 1, protocol: 1, spi: vec![], transforms: vec![t] }], &mut out);
-        assert_eq!(out, [0, 0, 0, 20, 1, 1, 0, 1, 0, 0, 0, 12, 1, 0, 0, 12, 0x80, 14, 1, 0]);
+        encode_sa(
+            &[Proposal {
+                number: 1,
+                protocol: 1,
+                spi: vec![],
+                transforms: vec![t],
+            }],
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            [
+                0, 0, 0, 20, 1, 1, 0, 1, 0, 0, 0, 12, 1, 0, 0, 12, 0x80, 14, 1, 0
+            ]
+        );
     }
 
     #[test]
@@ -940,10 +1056,16 @@ mod tests {
     fn wrong_length_and_version_are_rejected() {
         let mut wire = Message::encode(&header(), &[Payload::Nonce(vec![0; 16])]);
         wire.push(0);
-        assert!(matches!(Message::parse(&wire), Err(ParseError::BadLength { .. })));
+        assert!(matches!(
+            Message::parse(&wire),
+            Err(ParseError::BadLength { .. })
+        ));
         wire.pop();
         wire[17] = 0x10;
-        assert_eq!(Message::parse(&wire), Err(ParseError::UnsupportedVersion(1)));
+        assert_eq!(
+            Message::parse(&wire),
+            Err(ParseError::UnsupportedVersion(1))
+        );
     }
 
     fn with_raw_payload(kind: u8, flags: u8) -> Vec<u8> {
@@ -976,7 +1098,13 @@ mod tests {
         out.truncate(36);
         finish(&mut out);
         let msg = Message::parse(&out).expect("SK last");
-        assert_eq!(msg.encrypted, Some(EncryptedPart { first_payload: payload_type::NONCE, offset: 28 }));
+        assert_eq!(
+            msg.encrypted,
+            Some(EncryptedPart {
+                first_payload: payload_type::NONCE,
+                offset: 28
+            })
+        );
     }
 
     #[test]
@@ -986,25 +1114,39 @@ mod tests {
             (payload_type::NONCE, vec![0; 15]),
             (payload_type::DELETE, vec![3, 4, 0, 2, 0, 0, 0, 1]),
             (payload_type::DELETE, vec![3, 3, 0, 1, 0, 0, 1]),
-            (payload_type::TSI, vec![1, 0, 0, 0, 7, 0, 0, 15, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            (
+                payload_type::TSI,
+                vec![1, 0, 0, 0, 7, 0, 0, 15, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            ),
             (payload_type::SA, vec![0, 0, 0, 3]),
             (payload_type::SA, vec![5, 0, 0, 8, 1, 1, 0, 0]),
         ] {
-            assert!(Payload::parse(kind, false, &body).is_err(), "{kind} {body:?}");
+            assert!(
+                Payload::parse(kind, false, &body).is_err(),
+                "{kind} {body:?}"
+            );
         }
     }
 
     #[test]
     fn selectors_intersect_and_nest() {
-        let any = TrafficSelector::range(Ipv4Addr::new(0, 0, 0, 0), Ipv4Addr::new(255, 255, 255, 255));
+        let any =
+            TrafficSelector::range(Ipv4Addr::new(0, 0, 0, 0), Ipv4Addr::new(255, 255, 255, 255));
         let net = TrafficSelector::range(Ipv4Addr::new(10, 0, 0, 0), Ipv4Addr::new(10, 0, 0, 255));
-        let other = TrafficSelector::range(Ipv4Addr::new(10, 0, 1, 0), Ipv4Addr::new(10, 0, 1, 255));
+        let other =
+            TrafficSelector::range(Ipv4Addr::new(10, 0, 1, 0), Ipv4Addr::new(10, 0, 1, 255));
         assert_eq!(any.intersect(&net), Some(net));
         assert_eq!(net.intersect(&other), None);
         assert!(net.is_subset_of(&any));
         assert!(!any.is_subset_of(&net));
         let tcp = TrafficSelector { ip_proto: 6, ..net };
-        assert_eq!(tcp.intersect(&TrafficSelector { ip_proto: 17, ..net }), None);
+        assert_eq!(
+            tcp.intersect(&TrafficSelector {
+                ip_proto: 17,
+                ..net
+            }),
+            None
+        );
         assert_eq!(any.intersect(&tcp), Some(tcp));
     }
 }

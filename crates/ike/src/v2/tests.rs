@@ -82,7 +82,10 @@ impl Pair {
                 self.a_sent += 1;
                 if self.link_up {
                     let (local, remote) = if self.nat {
-                        (t.remote, SocketAddrV4::new(NAT_PUBLIC, t.local.port() + NAT_PORT_SHIFT))
+                        (
+                            t.remote,
+                            SocketAddrV4::new(NAT_PUBLIC, t.local.port() + NAT_PORT_SHIFT),
+                        )
                     } else {
                         (t.remote, t.local)
                     };
@@ -123,7 +126,10 @@ impl Pair {
     fn advance(&mut self, d: Duration) {
         let end = self.now + d;
         for _ in 0..100_000 {
-            let next = [self.a.poll_timeout(), self.b.poll_timeout()].into_iter().flatten().min();
+            let next = [self.a.poll_timeout(), self.b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
             match next {
                 Some(t) if t <= end => {
                     self.now = self.now.max(t);
@@ -146,7 +152,9 @@ fn live_children(events: &[Event]) -> Vec<(EspKeys, EspKeys)> {
     let mut live: Vec<(EspKeys, EspKeys)> = Vec::new();
     for e in events {
         match e {
-            Event::ChildSaEstablished { inbound, outbound, .. } => live.push((inbound.clone(), outbound.clone())),
+            Event::ChildSaEstablished {
+                inbound, outbound, ..
+            } => live.push((inbound.clone(), outbound.clone())),
             Event::ChildSaDeleted { in_spi, .. } => live.retain(|(i, _)| i.spi != *in_spi),
             _ => {}
         }
@@ -161,7 +169,13 @@ fn count(events: &[Event], f: impl Fn(&Event) -> bool) -> usize {
 fn failures(events: &[Event]) -> Vec<FailureReason> {
     events
         .iter()
-        .filter_map(|e| if let Event::Failed { reason } = e { Some(reason.clone()) } else { None })
+        .filter_map(|e| {
+            if let Event::Failed { reason } = e {
+                Some(reason.clone())
+            } else {
+                None
+            }
+        })
         .collect()
 }
 
@@ -185,7 +199,12 @@ fn with_proposals(
     dh: DhGroup,
     pfs: Option<DhGroup>,
 ) -> Config {
-    c.ike_proposals = vec![IkeProposal { encr, integ, prf, dh }];
+    c.ike_proposals = vec![IkeProposal {
+        encr,
+        integ,
+        prf,
+        dh,
+    }];
     c.esp_proposals = vec![EspProposal { encr, integ, pfs }];
     c
 }
@@ -194,22 +213,76 @@ fn with_proposals(
 fn establishes_with_every_acceptance_proposal() {
     use DhGroup::*;
     let combos = [
-        (Encr::AesCbc128, Some(Integ::HmacSha1_96), Prf::HmacSha1, Modp1024, Some(Modp1024)),
-        (Encr::AesCbc128, Some(Integ::HmacSha1_96), Prf::HmacSha1, Modp2048, Some(Modp2048)),
-        (Encr::AesCbc256, Some(Integ::HmacSha256_128), Prf::HmacSha256, Modp2048, None),
-        (Encr::TripleDesCbc, Some(Integ::HmacMd5_96), Prf::HmacMd5, Modp1536, Some(Modp1536)),
-        (Encr::AesCbc192, Some(Integ::HmacSha512_256), Prf::HmacSha512, Modp768, Some(Modp768)),
-        (Encr::AesGcm16_128, None, Prf::HmacSha256, Ecp256, Some(Ecp256)),
+        (
+            Encr::AesCbc128,
+            Some(Integ::HmacSha1_96),
+            Prf::HmacSha1,
+            Modp1024,
+            Some(Modp1024),
+        ),
+        (
+            Encr::AesCbc128,
+            Some(Integ::HmacSha1_96),
+            Prf::HmacSha1,
+            Modp2048,
+            Some(Modp2048),
+        ),
+        (
+            Encr::AesCbc256,
+            Some(Integ::HmacSha256_128),
+            Prf::HmacSha256,
+            Modp2048,
+            None,
+        ),
+        (
+            Encr::TripleDesCbc,
+            Some(Integ::HmacMd5_96),
+            Prf::HmacMd5,
+            Modp1536,
+            Some(Modp1536),
+        ),
+        (
+            Encr::AesCbc192,
+            Some(Integ::HmacSha512_256),
+            Prf::HmacSha512,
+            Modp768,
+            Some(Modp768),
+        ),
+        (
+            Encr::AesGcm16_128,
+            None,
+            Prf::HmacSha256,
+            Ecp256,
+            Some(Ecp256),
+        ),
         (Encr::AesGcm16_128, None, Prf::HmacSha256, Curve25519, None),
-        (Encr::DesCbc, Some(Integ::HmacSha384_192), Prf::HmacSha384, Modp1024, None),
+        (
+            Encr::DesCbc,
+            Some(Integ::HmacSha384_192),
+            Prf::HmacSha384,
+            Modp1024,
+            None,
+        ),
     ];
     for (encr, integ, prf, dh, pfs) in combos {
         let ca = with_proposals(config(A, B), encr, integ, prf, dh, pfs);
         let cb = with_proposals(config(B, A), encr, integ, prf, dh, pfs);
         let p = Pair::establish(ca, cb);
-        assert!(failures(&p.a_events).is_empty(), "{encr:?}: {:?}", p.a_events);
-        assert_eq!(count(&p.a_events, |e| matches!(e, Event::IkeSaEstablished { .. })), 1, "{encr:?}");
-        assert_eq!(count(&p.b_events, |e| matches!(e, Event::IkeSaEstablished { .. })), 1, "{encr:?}");
+        assert!(
+            failures(&p.a_events).is_empty(),
+            "{encr:?}: {:?}",
+            p.a_events
+        );
+        assert_eq!(
+            count(&p.a_events, |e| matches!(e, Event::IkeSaEstablished { .. })),
+            1,
+            "{encr:?}"
+        );
+        assert_eq!(
+            count(&p.b_events, |e| matches!(e, Event::IkeSaEstablished { .. })),
+            1,
+            "{encr:?}"
+        );
         assert_one_matching_pair(&p);
         let (a_in, _) = &live_children(&p.a_events)[0];
         assert_eq!(a_in.encr, encr);
@@ -221,8 +294,18 @@ fn establishes_with_every_acceptance_proposal() {
 #[test]
 fn child_sa_reports_selectors_and_addresses() {
     let p = Pair::establish(config(A, B), config(B, A));
-    let Some(Event::ChildSaEstablished { local_ts, remote_ts, local, remote, udp_encap, replaces, .. }) =
-        p.a_events.iter().find(|e| matches!(e, Event::ChildSaEstablished { .. }))
+    let Some(Event::ChildSaEstablished {
+        local_ts,
+        remote_ts,
+        local,
+        remote,
+        udp_encap,
+        replaces,
+        ..
+    }) = p
+        .a_events
+        .iter()
+        .find(|e| matches!(e, Event::ChildSaEstablished { .. }))
     else {
         panic!("no child: {:?}", p.a_events)
     };
@@ -243,11 +326,18 @@ fn responder_narrows_initiator_selectors() {
         Ipv4Prefix::new(Ipv4Addr::new(10, 2, 0, 0), 24),
         Ipv4Prefix::new(Ipv4Addr::new(10, 3, 0, 0), 24),
     ];
-    cb.remote_ts = vec![Ipv4Prefix::new(Ipv4Addr::new(10, 1, 1, 0), 24), Ipv4Prefix::new(Ipv4Addr::new(10, 9, 0, 0), 24)];
+    cb.remote_ts = vec![
+        Ipv4Prefix::new(Ipv4Addr::new(10, 1, 1, 0), 24),
+        Ipv4Prefix::new(Ipv4Addr::new(10, 9, 0, 0), 24),
+    ];
     let p = Pair::establish(ca, cb);
     let selectors = |events: &[Event]| {
         events.iter().find_map(|e| match e {
-            Event::ChildSaEstablished { local_ts, remote_ts, .. } => Some((local_ts.clone(), remote_ts.clone())),
+            Event::ChildSaEstablished {
+                local_ts,
+                remote_ts,
+                ..
+            } => Some((local_ts.clone(), remote_ts.clone())),
             _ => None,
         })
     };
@@ -279,11 +369,19 @@ fn wrong_psk_fails_authentication_on_both_sides() {
     let p = Pair::establish(config(A, B), cb);
     assert_eq!(
         failures(&p.a_events),
-        vec![FailureReason::AuthenticationFailed(AuthFailure::Remote { from: addr(B) })]
+        vec![FailureReason::AuthenticationFailed(AuthFailure::Remote {
+            from: addr(B)
+        })]
     );
-    assert_eq!(failures(&p.b_events), vec![FailureReason::AuthenticationFailed(AuthFailure::Local)]);
+    assert_eq!(
+        failures(&p.b_events),
+        vec![FailureReason::AuthenticationFailed(AuthFailure::Local)]
+    );
     assert!(live_children(&p.a_events).is_empty() && live_children(&p.b_events).is_empty());
-    assert_eq!(count(&p.a_events, |e| matches!(e, Event::IkeSaEstablished { .. })), 0);
+    assert_eq!(
+        count(&p.a_events, |e| matches!(e, Event::IkeSaEstablished { .. })),
+        0
+    );
 }
 
 #[test]
@@ -293,9 +391,17 @@ fn unexpected_peer_identity_is_an_id_mismatch() {
     let p = Pair::establish(config(A, B), cb);
     assert_eq!(
         failures(&p.b_events),
-        vec![FailureReason::IdMismatch { expected: Identity::Fqdn("cpe.example.net".into()), received: Identity::Ipv4(A) }]
+        vec![FailureReason::IdMismatch {
+            expected: Identity::Fqdn("cpe.example.net".into()),
+            received: Identity::Ipv4(A)
+        }]
     );
-    assert!(matches!(failures(&p.a_events)[..], [FailureReason::AuthenticationFailed(AuthFailure::Remote { .. })]));
+    assert!(matches!(
+        failures(&p.a_events)[..],
+        [FailureReason::AuthenticationFailed(
+            AuthFailure::Remote { .. }
+        )]
+    ));
 }
 
 #[test]
@@ -313,13 +419,27 @@ fn fqdn_identities_authenticate() {
 #[test]
 fn ike_proposal_mismatch_is_no_proposal_chosen() {
     let ca = config(A, B);
-    let cb = with_proposals(config(B, A), Encr::AesCbc256, Some(Integ::HmacSha256_128), Prf::HmacSha256, DhGroup::Modp1024, None);
+    let cb = with_proposals(
+        config(B, A),
+        Encr::AesCbc256,
+        Some(Integ::HmacSha256_128),
+        Prf::HmacSha256,
+        DhGroup::Modp1024,
+        None,
+    );
     let p = Pair::establish(ca, cb);
-    let [FailureReason::NoProposalChosen { ours, theirs: None }] = &failures(&p.a_events)[..] else {
+    let [FailureReason::NoProposalChosen { ours, theirs: None }] = &failures(&p.a_events)[..]
+    else {
         panic!("{:?}", p.a_events)
     };
     assert_eq!(ours, "aes128-prfsha1-sha1-modp1024");
-    let [FailureReason::NoProposalChosen { ours, theirs: Some(theirs) }] = &failures(&p.b_events)[..] else {
+    let [
+        FailureReason::NoProposalChosen {
+            ours,
+            theirs: Some(theirs),
+        },
+    ] = &failures(&p.b_events)[..]
+    else {
         panic!("{:?}", p.b_events)
     };
     assert_eq!(ours, "aes256-prfsha256-sha256-modp1024");
@@ -329,10 +449,23 @@ fn ike_proposal_mismatch_is_no_proposal_chosen() {
 #[test]
 fn esp_proposal_mismatch_is_no_proposal_chosen() {
     let mut cb = config(B, A);
-    cb.esp_proposals = vec![EspProposal { encr: Encr::AesCbc256, integ: Some(Integ::HmacSha1_96), pfs: None }];
+    cb.esp_proposals = vec![EspProposal {
+        encr: Encr::AesCbc256,
+        integ: Some(Integ::HmacSha1_96),
+        pfs: None,
+    }];
     let p = Pair::establish(config(A, B), cb);
-    assert!(matches!(failures(&p.a_events)[..], [FailureReason::NoProposalChosen { theirs: None, .. }]));
-    assert!(matches!(failures(&p.b_events)[..], [FailureReason::NoProposalChosen { theirs: Some(_), .. }]));
+    assert!(matches!(
+        failures(&p.a_events)[..],
+        [FailureReason::NoProposalChosen { theirs: None, .. }]
+    ));
+    assert!(matches!(
+        failures(&p.b_events)[..],
+        [FailureReason::NoProposalChosen {
+            theirs: Some(_),
+            ..
+        }]
+    ));
     assert!(live_children(&p.a_events).is_empty());
 }
 
@@ -353,22 +486,37 @@ fn child_sa_is_rekeyed_before_expiry_and_old_pair_deleted() {
         let mut p = Pair::establish(ca, cb);
         let first = live_children(&p.a_events)[0].0.spi;
         p.advance(Duration::from_secs(24));
-        assert_eq!(live_children(&p.a_events)[0].0.spi, first, "rekeyed too early");
+        assert_eq!(
+            live_children(&p.a_events)[0].0.spi,
+            first,
+            "rekeyed too early"
+        );
         p.advance(Duration::from_secs(2));
         assert_one_matching_pair(&p);
         let (a_in, a_out) = &live_children(&p.a_events)[0];
         assert_ne!(a_in.spi, first);
         let replaced = p.a_events.iter().find_map(|e| match e {
-            Event::ChildSaEstablished { replaces: Some(r), .. } => Some(*r),
+            Event::ChildSaEstablished {
+                replaces: Some(r), ..
+            } => Some(*r),
             _ => None,
         });
         assert_eq!(replaced.map(|r| r.0), Some(first));
-        assert!(p.a_events.contains(&Event::ChildSaDeleted { in_spi: first, out_spi: replaced.unwrap().1 }));
+        assert!(p.a_events.contains(&Event::ChildSaDeleted {
+            in_spi: first,
+            out_spi: replaced.unwrap().1
+        }));
         // A second rekey a lifetime later also works, and the IKE SA never moved.
         p.advance(Duration::from_secs(25));
         assert_one_matching_pair(&p);
         assert_ne!(&live_children(&p.a_events)[0].1, a_out);
-        assert_eq!(count(&p.a_events, |e| matches!(e, Event::ChildSaEstablished { .. })), 3);
+        assert_eq!(
+            count(&p.a_events, |e| matches!(
+                e,
+                Event::ChildSaEstablished { .. }
+            )),
+            3
+        );
         assert!(failures(&p.a_events).is_empty() && failures(&p.b_events).is_empty());
     }
 }
@@ -380,12 +528,30 @@ fn ike_sa_rekey_keeps_children_and_replaces_the_sa() {
     let mut p = Pair::establish(ca, cb);
     let child = live_children(&p.a_events);
     p.advance(Duration::from_secs(27));
-    let rekeyed = |events: &[Event]| count(events, |e| matches!(e, Event::IkeSaEstablished { rekeyed: true, .. }));
+    let rekeyed = |events: &[Event]| {
+        count(events, |e| {
+            matches!(e, Event::IkeSaEstablished { rekeyed: true, .. })
+        })
+    };
     assert_eq!((rekeyed(&p.a_events), rekeyed(&p.b_events)), (1, 1));
-    assert_eq!(live_children(&p.a_events), child, "children survive an IKE rekey untouched");
-    assert_eq!((p.a.ike_sa_count(p.a_id), p.b.ike_sa_count(p.b_id)), (1, 1), "old IKE SA deleted");
-    assert_eq!(count(&p.a_events, |e| matches!(e, Event::IkeSaDeleted { .. })), 0);
-    assert_eq!(count(&p.b_events, |e| matches!(e, Event::IkeSaDeleted { .. })), 0);
+    assert_eq!(
+        live_children(&p.a_events),
+        child,
+        "children survive an IKE rekey untouched"
+    );
+    assert_eq!(
+        (p.a.ike_sa_count(p.a_id), p.b.ike_sa_count(p.b_id)),
+        (1, 1),
+        "old IKE SA deleted"
+    );
+    assert_eq!(
+        count(&p.a_events, |e| matches!(e, Event::IkeSaDeleted { .. })),
+        0
+    );
+    assert_eq!(
+        count(&p.b_events, |e| matches!(e, Event::IkeSaDeleted { .. })),
+        0
+    );
     let spis = |events: &[Event]| {
         events.iter().rev().find_map(|e| match e {
             Event::IkeSaEstablished { spi_i, spi_r, .. } => Some((*spi_i, *spi_r)),
@@ -396,7 +562,9 @@ fn ike_sa_rekey_keeps_children_and_replaces_the_sa() {
     // The new IKE SA carries exchanges: deleting over it reaches the peer.
     p.a.delete(p.a_id, p.now);
     p.drive();
-    assert!(p.b_events.contains(&Event::IkeSaDeleted { reason: DeleteReason::Remote }));
+    assert!(p.b_events.contains(&Event::IkeSaDeleted {
+        reason: DeleteReason::Remote
+    }));
     assert!(live_children(&p.b_events).is_empty());
 }
 
@@ -406,7 +574,16 @@ fn simultaneous_child_rekeys_settle_on_one_pair() {
     let cb = short_lifetimes(config(B, A), 3600, 30);
     let mut p = Pair::establish(ca, cb);
     p.advance(Duration::from_secs(26));
-    assert_eq!(count(&p.a_events, |e| matches!(e, Event::ChildSaEstablished { replaces: Some(_), .. })), 2);
+    assert_eq!(
+        count(&p.a_events, |e| matches!(
+            e,
+            Event::ChildSaEstablished {
+                replaces: Some(_),
+                ..
+            }
+        )),
+        2
+    );
     assert_one_matching_pair(&p);
     assert!(failures(&p.a_events).is_empty() && failures(&p.b_events).is_empty());
     assert_eq!((p.a.ike_sa_count(p.a_id), p.b.ike_sa_count(p.b_id)), (1, 1));
@@ -422,20 +599,47 @@ fn simultaneous_ike_rekeys_settle_on_one_sa() {
     let mut p = Pair::establish(ca, cb);
     p.advance(Duration::from_secs(26));
     assert_one_matching_pair(&p);
-    assert!(failures(&p.a_events).is_empty() && failures(&p.b_events).is_empty(), "{:?}", p.a_events);
-    let rekeyed = |events: &[Event]| count(events, |e| matches!(e, Event::IkeSaEstablished { rekeyed: true, .. }));
-    assert_eq!(rekeyed(&p.a_events) + rekeyed(&p.b_events), 3, "both rekeyed; only the winner kept its own");
+    assert!(
+        failures(&p.a_events).is_empty() && failures(&p.b_events).is_empty(),
+        "{:?}",
+        p.a_events
+    );
+    let rekeyed = |events: &[Event]| {
+        count(events, |e| {
+            matches!(e, Event::IkeSaEstablished { rekeyed: true, .. })
+        })
+    };
+    assert_eq!(
+        rekeyed(&p.a_events) + rekeyed(&p.b_events),
+        3,
+        "both rekeyed; only the winner kept its own"
+    );
     assert_eq!((p.a.ike_sa_count(p.a_id), p.b.ike_sa_count(p.b_id)), (1, 1));
+    let deleted = |events: &[Event]| count(events, |e| matches!(e, Event::IkeSaDeleted { .. }));
+    assert_eq!(
+        (deleted(&p.a_events), deleted(&p.b_events)),
+        (0, 0),
+        "the tunnel never went down"
+    );
     // Both sides still share a working IKE SA: a delete from either end reaches the other.
     p.b.delete(p.b_id, p.now);
     p.drive();
-    assert!(p.a_events.contains(&Event::IkeSaDeleted { reason: DeleteReason::Remote }), "{:?}", p.a_events);
+    assert!(
+        p.a_events.contains(&Event::IkeSaDeleted {
+            reason: DeleteReason::Remote
+        }),
+        "{:?}",
+        p.a_events
+    );
     assert!(live_children(&p.a_events).is_empty());
 }
 
 #[test]
 fn dead_peer_is_detected_and_tunnel_comes_back() {
-    let dpd = Some(Dpd { interval: Duration::from_secs(10), timeout: Duration::from_secs(30) });
+    let dpd = Some(Dpd {
+        interval: Duration::from_secs(10),
+        timeout: Duration::from_secs(30),
+    });
     let mut ca = config(A, B);
     ca.dpd = dpd;
     ca.reinitiate_after = Some(Duration::from_secs(2));
@@ -449,15 +653,27 @@ fn dead_peer_is_detected_and_tunnel_comes_back() {
         p.a.note_inbound_traffic(p.a_id, p.now);
         p.advance(Duration::from_secs(5));
     }
-    assert_eq!(p.a_sent, sent_before, "no liveness checks while ESP arrives");
+    assert_eq!(
+        p.a_sent, sent_before,
+        "no liveness checks while ESP arrives"
+    );
+    // Last heard 5 s ago (the ESP above): dead 30 s after that, probed in between.
     p.link_up = false;
-    p.advance(Duration::from_secs(10 + 30 + 1));
+    p.advance(Duration::from_secs(24));
+    assert!(failures(&p.a_events).is_empty());
+    assert!(p.a_sent > sent_before, "liveness checks were sent");
+    p.advance(Duration::from_secs(2));
     assert_eq!(failures(&p.a_events), vec![FailureReason::DeadPeer]);
-    assert!(p.a_events.contains(&Event::IkeSaDeleted { reason: DeleteReason::Failed(FailureReason::DeadPeer) }));
+    assert!(p.a_events.contains(&Event::IkeSaDeleted {
+        reason: DeleteReason::Failed(FailureReason::DeadPeer)
+    }));
     assert!(live_children(&p.a_events).is_empty());
     p.link_up = true;
     p.advance(Duration::from_secs(20));
-    assert_eq!(count(&p.a_events, |e| matches!(e, Event::IkeSaEstablished { .. })), 2);
+    assert_eq!(
+        count(&p.a_events, |e| matches!(e, Event::IkeSaEstablished { .. })),
+        2
+    );
     assert_eq!(live_children(&p.a_events).len(), 1);
 }
 
@@ -474,7 +690,10 @@ fn retransmissions_give_up_with_peer_not_responding() {
     assert!(failures(&p.a_events).is_empty());
     assert_eq!(p.a_sent, 6, "first transmission and five retransmissions");
     p.advance(Duration::from_secs(10));
-    assert_eq!(failures(&p.a_events), vec![FailureReason::PeerNotResponding]);
+    assert_eq!(
+        failures(&p.a_events),
+        vec![FailureReason::PeerNotResponding]
+    );
     assert_eq!(p.a.poll_timeout(), None, "nothing left to do");
 }
 
@@ -489,13 +708,23 @@ fn lost_responses_are_replayed_for_retransmitted_requests() {
     p.drive();
     p.advance(Duration::from_secs(5));
     assert_one_matching_pair(&p);
-    assert_eq!(count(&p.b_events, |e| matches!(e, Event::ChildSaEstablished { .. })), 1, "b answered once");
+    assert_eq!(
+        count(&p.b_events, |e| matches!(
+            e,
+            Event::ChildSaEstablished { .. }
+        )),
+        1,
+        "b answered once"
+    );
 }
 
 #[test]
 fn invalid_ke_is_retried_with_the_named_group() {
     let mut ca = config(A, B);
-    let second = IkeProposal { dh: DhGroup::Ecp256, ..ca.ike_proposals[0] };
+    let second = IkeProposal {
+        dh: DhGroup::Ecp256,
+        ..ca.ike_proposals[0]
+    };
     ca.ike_proposals.push(second);
     let mut cb = config(B, A);
     cb.ike_proposals = vec![second];
@@ -514,17 +743,38 @@ fn invalid_ke_for_a_group_we_do_not_propose_fails() {
     a.initiate(id, now);
     let init = a.poll_transmit().expect("IKE_SA_INIT");
     let request = message::peek_header(&init.data).expect("header");
-    let header = message::Header { response: true, initiator: false, ..request };
-    let notify = message::Notify::new(message::NotifyType::INVALID_KE_PAYLOAD, 14u16.to_be_bytes().to_vec());
+    let header = message::Header {
+        response: true,
+        initiator: false,
+        ..request
+    };
+    let notify = message::Notify::new(
+        message::NotifyType::INVALID_KE_PAYLOAD,
+        14u16.to_be_bytes().to_vec(),
+    );
     let reply = message::Message::encode(&header, &[message::Payload::Notify(notify)]);
     a.handle_datagram(now, addr(A), addr(B), &reply);
-    assert_eq!(a.poll_event(), Some((id, Event::Failed { reason: FailureReason::InvalidKe { group: 14 } })));
+    assert_eq!(
+        a.poll_event(),
+        Some((
+            id,
+            Event::Failed {
+                reason: FailureReason::InvalidKe { group: 14 }
+            }
+        ))
+    );
     assert_eq!(a.poll_transmit(), None);
 }
 
 #[test]
 fn cookie_challenge_is_answered_when_half_open_sas_pile_up() {
-    let p = Pair::with_endpoint(config(A, B), config(B, A), EndpointConfig { cookie_threshold: 0 });
+    let p = Pair::with_endpoint(
+        config(A, B),
+        config(B, A),
+        EndpointConfig {
+            cookie_threshold: 0,
+        },
+    );
     let mut p = p;
     p.a.initiate(p.a_id, p.now);
     p.drive();
@@ -543,17 +793,30 @@ fn nat_is_detected_and_both_sides_float_to_4500() {
     assert_one_matching_pair(&p);
     let endpoints = |events: &[Event]| {
         events.iter().find_map(|e| match e {
-            Event::ChildSaEstablished { local, remote, udp_encap, .. } => Some((*local, *remote, *udp_encap)),
+            Event::ChildSaEstablished {
+                local,
+                remote,
+                udp_encap,
+                ..
+            } => Some((*local, *remote, *udp_encap)),
             _ => None,
         })
     };
     assert_eq!(
         endpoints(&p.a_events),
-        Some((SocketAddrV4::new(A_NAT_PRIVATE, 4500), SocketAddrV4::new(B, 4500), true))
+        Some((
+            SocketAddrV4::new(A_NAT_PRIVATE, 4500),
+            SocketAddrV4::new(B, 4500),
+            true
+        ))
     );
     assert_eq!(
         endpoints(&p.b_events),
-        Some((SocketAddrV4::new(B, 4500), SocketAddrV4::new(NAT_PUBLIC, 4500 + NAT_PORT_SHIFT), true))
+        Some((
+            SocketAddrV4::new(B, 4500),
+            SocketAddrV4::new(NAT_PUBLIC, 4500 + NAT_PORT_SHIFT),
+            true
+        ))
     );
 }
 
@@ -562,11 +825,19 @@ fn delete_tears_down_both_sides() {
     let mut p = Pair::establish(config(A, B), config(B, A));
     p.a.delete(p.a_id, p.now);
     p.drive();
-    assert!(p.a_events.contains(&Event::IkeSaDeleted { reason: DeleteReason::Local }));
-    assert!(p.b_events.contains(&Event::IkeSaDeleted { reason: DeleteReason::Remote }));
+    assert!(p.a_events.contains(&Event::IkeSaDeleted {
+        reason: DeleteReason::Local
+    }));
+    assert!(p.b_events.contains(&Event::IkeSaDeleted {
+        reason: DeleteReason::Remote
+    }));
     assert!(live_children(&p.a_events).is_empty() && live_children(&p.b_events).is_empty());
     p.advance(Duration::from_secs(600));
-    assert_eq!(count(&p.a_events, |e| matches!(e, Event::IkeSaEstablished { .. })), 1, "no re-initiation");
+    assert_eq!(
+        count(&p.a_events, |e| matches!(e, Event::IkeSaEstablished { .. })),
+        1,
+        "no re-initiation"
+    );
 }
 
 #[test]
@@ -577,10 +848,200 @@ fn simultaneous_initiation_leaves_one_ike_sa() {
     p.drive();
     p.advance(Duration::from_secs(10));
     assert_one_matching_pair(&p);
-    let up = |events: &[Event]| {
-        count(events, |e| matches!(e, Event::IkeSaEstablished { .. }))
-            - count(events, |e| matches!(e, Event::IkeSaDeleted { .. }))
-    };
-    assert_eq!((up(&p.a_events), up(&p.b_events)), (1, 1));
+    let established =
+        |events: &[Event]| count(events, |e| matches!(e, Event::IkeSaEstablished { .. }));
+    assert_eq!(
+        (established(&p.a_events), established(&p.b_events)),
+        (2, 2),
+        "both SAs came up"
+    );
+    let deleted = |events: &[Event]| count(events, |e| matches!(e, Event::IkeSaDeleted { .. }));
+    assert_eq!(
+        (deleted(&p.a_events), deleted(&p.b_events)),
+        (0, 0),
+        "the duplicate's end is no outage"
+    );
     assert_eq!((p.a.ike_sa_count(p.a_id), p.b.ike_sa_count(p.b_id)), (1, 1));
+}
+
+#[test]
+fn half_open_responder_sas_are_dropped_after_a_timeout() {
+    let mut p = Pair::new(config(A, B), config(B, A));
+    p.a.initiate(p.a_id, p.now);
+    p.drop_next_from_b = usize::MAX;
+    p.drive();
+    assert_eq!(p.b.ike_sa_count(p.b_id), 1);
+    p.advance(Duration::from_secs(29));
+    assert_eq!(
+        p.b.ike_sa_count(p.b_id),
+        1,
+        "retransmitted INIT reuses the half-open SA"
+    );
+    p.advance(Duration::from_secs(2));
+    assert_eq!(p.b.ike_sa_count(p.b_id), 0);
+    assert!(p.b_events.is_empty());
+}
+
+#[test]
+fn refused_child_rekey_is_reported_and_the_child_expires() {
+    let mut ca = short_lifetimes(config(A, B), 3600, 30);
+    ca.esp_proposals[0].pfs = Some(DhGroup::Modp1024);
+    // b accepts the first child (IKE_AUTH ignores PFS) but not a rekey with PFS.
+    let cb = short_lifetimes(config(B, A), 3600, 3600);
+    let mut p = Pair::establish(ca, cb);
+    let (first_in, first_out) = {
+        let (i, o) = &live_children(&p.a_events)[0];
+        (i.spi, o.spi)
+    };
+    p.advance(Duration::from_secs(26));
+    assert!(
+        matches!(
+            failures(&p.a_events)[..],
+            [FailureReason::NoProposalChosen { .. }]
+        ),
+        "{:?}",
+        p.a_events
+    );
+    assert!(
+        matches!(
+            failures(&p.b_events)[..],
+            [FailureReason::NoProposalChosen { .. }]
+        ),
+        "{:?}",
+        p.b_events
+    );
+    assert_eq!(
+        live_children(&p.a_events).len(),
+        1,
+        "still usable until its hard lifetime"
+    );
+    p.advance(Duration::from_secs(5));
+    assert!(p.a_events.contains(&Event::ChildSaDeleted {
+        in_spi: first_in,
+        out_spi: first_out
+    }));
+    assert!(p.b_events.contains(&Event::ChildSaDeleted {
+        in_spi: first_out,
+        out_spi: first_in
+    }));
+    assert_eq!(failures(&p.a_events).len(), 1, "no retry storm");
+    // b lost its only child to a's expiry: it closes the IKE SA, which a learns.
+    assert!(p.b_events.contains(&Event::IkeSaDeleted {
+        reason: DeleteReason::Remote
+    }));
+    assert!(p.a_events.contains(&Event::IkeSaDeleted {
+        reason: DeleteReason::Remote
+    }));
+    assert_eq!((p.a.ike_sa_count(p.a_id), p.b.ike_sa_count(p.b_id)), (0, 0));
+}
+
+#[test]
+fn restarted_peer_replaces_the_stale_ike_sa_with_initial_contact() {
+    let mut p = Pair::establish(config(A, B), config(B, A));
+    let stale = live_children(&p.b_events);
+    // b reboots: a fresh endpoint that knows nothing of the SAs a still holds.
+    p.b = Endpoint::new(EndpointConfig::default());
+    p.b_id = p.b.add_session(config(B, A));
+    p.b_events.clear();
+    p.b.initiate(p.b_id, p.now);
+    p.drive();
+    assert_one_matching_pair(&p);
+    let (stale_out, _) = &stale[0];
+    assert!(
+        p.a_events.iter().any(
+            |e| matches!(e, Event::ChildSaDeleted { out_spi, .. } if *out_spi == stale_out.spi)
+        )
+    );
+    assert!(p.a_events.contains(&Event::IkeSaDeleted {
+        reason: DeleteReason::Replaced
+    }));
+    assert_eq!(p.a.ike_sa_count(p.a_id), 1);
+}
+
+#[test]
+fn trigger_packet_selector_is_folded_into_the_network_it_belongs_to() {
+    let net = |c, len| Ipv4Prefix::new(Ipv4Addr::new(10, 1, c, 0), len);
+    let mut ca = config(A, B);
+    ca.local_ts = vec![net(1, 32), net(0, 16)];
+    ca.remote_ts = vec![net(1, 32), Ipv4Prefix::any()];
+    let mut cb = config(B, A);
+    cb.remote_ts = vec![net(0, 16)];
+    cb.local_ts = vec![Ipv4Prefix::any()];
+    let p = Pair::establish(ca, cb);
+    let Some(Event::ChildSaEstablished {
+        local_ts,
+        remote_ts,
+        ..
+    }) = p
+        .b_events
+        .iter()
+        .find(|e| matches!(e, Event::ChildSaEstablished { .. }))
+    else {
+        panic!("no child: {:?}", p.b_events)
+    };
+    assert_eq!(remote_ts, &vec![net(0, 16).to_selector()]);
+    assert_eq!(local_ts, &vec![Ipv4Prefix::any().to_selector()]);
+}
+
+#[test]
+fn rekey_crossing_the_peers_delete_leaves_both_sides_down_and_clean() {
+    // a rekeys at 25 s exactly when b's child reaches its hard lifetime (b's own rekeys use PFS,
+    // which a refuses): b's Delete crosses a's rekey request.
+    let ca = short_lifetimes(config(A, B), 3600, 30);
+    let mut cb = short_lifetimes(config(B, A), 3600, 25);
+    let no_pfs = cb.esp_proposals[0];
+    cb.esp_proposals = vec![
+        EspProposal {
+            pfs: Some(DhGroup::Modp1024),
+            ..no_pfs
+        },
+        no_pfs,
+    ];
+    let mut p = Pair::establish(ca, cb);
+    assert_one_matching_pair(&p);
+    p.advance(Duration::from_secs(25));
+    assert!(live_children(&p.a_events).is_empty() && live_children(&p.b_events).is_empty());
+    assert!(
+        p.a_events.contains(&Event::IkeSaDeleted {
+            reason: DeleteReason::Remote
+        }),
+        "{:?}",
+        p.a_events
+    );
+    assert!(
+        p.b_events.contains(&Event::IkeSaDeleted {
+            reason: DeleteReason::Remote
+        }),
+        "{:?}",
+        p.b_events
+    );
+    assert_eq!((p.a.ike_sa_count(p.a_id), p.b.ike_sa_count(p.b_id)), (0, 0));
+}
+
+#[test]
+fn every_cookie_challenge_is_answered_even_a_repeated_one() {
+    let mut a = Endpoint::new(EndpointConfig::default());
+    let id = a.add_session(config(A, B));
+    let now = Instant::now();
+    a.initiate(id, now);
+    let init = a.poll_transmit().expect("IKE_SA_INIT");
+    let request = message::peek_header(&init.data).expect("header");
+    let header = message::Header {
+        response: true,
+        initiator: false,
+        ..request
+    };
+    let cookie = message::Notify::new(message::NotifyType::COOKIE, vec![0xc0; 20]);
+    let reply = message::Message::encode(&header, &[message::Payload::Notify(cookie.clone())]);
+    for _ in 0..2 {
+        a.handle_datagram(now, addr(A), addr(B), &reply);
+        let retry = a.poll_transmit().expect("INIT again, with the cookie");
+        let msg = message::Message::parse(&retry.data).expect("parses");
+        assert_eq!(
+            msg.payloads.first(),
+            Some(&message::Payload::Notify(cookie.clone())),
+            "COOKIE goes first"
+        );
+        assert_eq!(msg.header.spi_i, request.spi_i);
+    }
 }
