@@ -512,7 +512,8 @@ impl InboundSa {
         let (head, rest) = packet.split_at_mut(ESP_HEADER_LEN + t.iv_len);
         let (body, icv) = rest.split_at_mut(rest.len() - t.icv_len);
         let (hdr, iv) = head.split_at_mut(ESP_HEADER_LEN);
-        let seq = u64::from(u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]));
+        let seq = hdr.get(4..8).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_be_bytes).ok_or(EspError::Truncated)?;
+        let seq = u64::from(seq);
         self.window_check(seq, false)?;
         if body.len() % t.align != 0 {
             return Err(EspError::BadLength);

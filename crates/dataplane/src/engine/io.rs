@@ -1,6 +1,6 @@
 //! Sockets of the engine: UDP 4500 endpoints with GSO/GRO (through quinn-udp) and raw ESP sockets.
 
-use std::io::{IoSliceMut, Read};
+use std::io::IoSliceMut;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -105,15 +105,79 @@ pub(crate) fn raw_ip_socket() -> Result<Socket, DataplaneError> {
     Ok(s)
 }
 
-/// Receives one IP packet (header included) from a raw socket.
-pub(crate) fn raw_recv(s: &Socket, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut r: &Socket = s;
-    r.read(buf)
-}
+/// Most packets per `sendmmsg`/`recvmmsg` on a raw socket.
+pub(crate) const RAW_BATCH: usize = 64;
 
-/// Sends `data` to `to` through a raw socket (an ESP packet, or a whole IP packet on an `IPPROTO_RAW` socket).
+/// Sends `data` to `to` through a raw socket: a whole IP packet on an `IPPROTO_RAW` socket.
 pub(crate) fn raw_send(s: &Socket, data: &[u8], to: Ipv4Addr) -> std::io::Result<()> {
     s.send_to(data, &SockAddr::from(SocketAddrV4::new(to, 0))).map(|_| ())
+}
+
+/// Sends `data`, a run of ESP packets of `seg` bytes each (the last may be shorter), to `to`
+/// through a raw ESP socket, `RAW_BATCH` packets per `sendmmsg` (the kernel adds IP headers).
+pub(crate) fn raw_send_run(s: &Socket, data: &[u8], seg: usize, to: Ipv4Addr) -> std::io::Result<()> {
+    let addr = SockAddr::from(SocketAddrV4::new(to, 0));
+    let mut chunks = data.chunks(seg.max(1)).peekable();
+    while chunks.peek().is_some() {
+        // SAFETY: iovec and mmsghdr are plain C structs for which all-zero bytes are valid.
+        let mut iovs: [libc::iovec; RAW_BATCH] = unsafe { std::mem::zeroed() };
+        let mut msgs: [libc::mmsghdr; RAW_BATCH] = unsafe { std::mem::zeroed() };
+        let mut n = 0;
+        for ((iov, msg), pkt) in iovs.iter_mut().zip(msgs.iter_mut()).zip(chunks.by_ref().take(RAW_BATCH)) {
+            *iov = libc::iovec { iov_base: pkt.as_ptr().cast_mut().cast(), iov_len: pkt.len() };
+            msg.msg_hdr.msg_name = addr.as_ptr().cast_mut().cast();
+            msg.msg_hdr.msg_namelen = addr.len();
+            msg.msg_hdr.msg_iov = iov;
+            msg.msg_hdr.msg_iovlen = 1;
+            n += 1;
+        }
+        let mut sent = 0;
+        let mut waited = false;
+        while sent < n {
+            let rest = msgs.get_mut(sent..n).unwrap_or_default();
+            // SAFETY: every header points at an iovec and address that outlive the call, and the
+            // iovecs at packets inside `data`; `rest.len()` headers are initialised.
+            let r = unsafe { libc::sendmmsg(s.as_raw_fd(), rest.as_mut_ptr(), rest.len() as libc::c_uint, 0) };
+            if r < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::WouldBlock || waited {
+                    return Err(e);
+                }
+                // The socket buffer is full: give the NIC a moment rather than dropping the run.
+                wait_writable(s.as_raw_fd(), 10);
+                waited = true;
+                continue;
+            }
+            sent += r as usize;
+        }
+    }
+    Ok(())
+}
+
+/// Receives up to `RAW_BATCH` IP packets (headers included) from a raw socket without blocking,
+/// packet `i` into `buf[i * stride..]` with its length in `lens[i]` (longer packets are cut).
+pub(crate) fn raw_recv_batch(s: &Socket, buf: &mut [u8], stride: usize, lens: &mut [usize]) -> std::io::Result<usize> {
+    // SAFETY: as in `raw_send_run`, all-zero iovec and mmsghdr are valid.
+    let mut iovs: [libc::iovec; RAW_BATCH] = unsafe { std::mem::zeroed() };
+    let mut msgs: [libc::mmsghdr; RAW_BATCH] = unsafe { std::mem::zeroed() };
+    let mut n = 0;
+    for ((iov, msg), chunk) in iovs.iter_mut().zip(msgs.iter_mut()).zip(buf.chunks_exact_mut(stride.max(1))).take(lens.len()) {
+        *iov = libc::iovec { iov_base: chunk.as_mut_ptr().cast(), iov_len: chunk.len() };
+        msg.msg_hdr.msg_iov = iov;
+        msg.msg_hdr.msg_iovlen = 1;
+        n += 1;
+    }
+    // SAFETY: `n` headers each point at an iovec over a distinct chunk of `buf`, all of which
+    // outlive the call; no address or control buffers are requested.
+    let r = unsafe { libc::recvmmsg(s.as_raw_fd(), msgs.as_mut_ptr(), n as libc::c_uint, libc::MSG_DONTWAIT, std::ptr::null_mut()) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let r = r as usize;
+    for (len, msg) in lens.iter_mut().zip(&msgs).take(r) {
+        *len = (msg.msg_len as usize).min(stride);
+    }
+    Ok(r)
 }
 
 /// Waits until one of `fds` is readable or `timeout_ms` passes.

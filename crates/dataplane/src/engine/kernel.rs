@@ -25,8 +25,11 @@ fn ip(args: &[&str]) -> Result<(), DataplaneError> {
     }
 }
 
-/// Brings `dev` up with `mtu`.
+/// Brings `dev` up with `mtu`, IPv4 only: the tunnels carry IPv4, so IPv6 router solicitations
+/// and the like would only be dropped.
 pub(crate) fn link_up(dev: &str, mtu: u16) -> Result<(), DataplaneError> {
+    // Best effort: hosts without IPv6 have no such switch.
+    let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{dev}/disable_ipv6"), "1");
     ip(&["link", "set", "dev", dev, "mtu", &mtu.to_string(), "up"])
 }
 

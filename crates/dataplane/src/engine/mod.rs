@@ -26,6 +26,11 @@ use crate::esp::{AddrRange, EspError, InboundSa, OutboundSa, SaKeys, SaStats, Se
 use crate::natt::{KEEPALIVE, NATT_PORT};
 use tables::{OutPath, Tables, TunnelEntry, TunnelShared};
 
+/// Smallest TUN MTU accepted (the IPv4 minimum reassembly size).
+const MIN_TUN_MTU: u16 = 576;
+/// Largest TUN MTU accepted.
+const MAX_TUN_MTU: u16 = 16_384;
+
 /// Identifies a tunnel; the caller chooses the numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TunnelId(pub u64);
@@ -35,7 +40,7 @@ pub struct TunnelId(pub u64);
 pub struct DataplaneConfig {
     /// Name of the TUN device to create (or attach to).
     pub tun_name: String,
-    /// MTU of the TUN device: the largest inner packet the host hands us.
+    /// MTU of the TUN device: the largest inner packet the host hands us (576..=16384).
     pub tun_mtu: u16,
     /// Optional address for the TUN device.
     pub tun_addr: Option<Ipv4Net>,
@@ -124,6 +129,9 @@ pub struct TunnelCounters {
     pub frag_needed_sent: u64,
     /// When the last authenticated packet arrived (for dead peer detection).
     pub last_inbound: Option<Instant>,
+    /// Sequence numbers used by the current outbound SA; without ESN it must be rekeyed
+    /// before this reaches 2^32 (sending stops there, with [`EspError::SequenceExhausted`]).
+    pub outbound_sequence: u64,
 }
 
 /// Engine-wide counters of packets that belong to no tunnel.
@@ -270,6 +278,9 @@ impl Dataplane {
         if cfg.local_addrs.is_empty() {
             return Err(DataplaneError::Config("no local address".into()));
         }
+        if !(MIN_TUN_MTU..=MAX_TUN_MTU).contains(&cfg.tun_mtu) {
+            return Err(DataplaneError::Config(format!("TUN MTU {} outside {MIN_TUN_MTU}..={MAX_TUN_MTU}", cfg.tun_mtu)));
+        }
         let workers = match cfg.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -380,7 +391,8 @@ impl Dataplane {
     }
 
     /// Routes the inner destinations `routes` into the tunnel (longest prefix wins), replacing
-    /// its previous routes, and points matching kernel routes into the TUN device.
+    /// its previous routes, and points matching kernel routes into the TUN device. Tunnels that
+    /// share a prefix share its flows (ECMP by flow hash), preferring those with an outbound SA.
     pub fn set_routes(&self, id: TunnelId, routes: Vec<Ipv4Net>) -> Result<(), DataplaneError> {
         let mut guard = self.lock();
         let c = &mut *guard;
@@ -483,6 +495,7 @@ impl Dataplane {
                 0 => None,
                 ms => Some(self.shared.epoch + Duration::from_millis(ms - 1)),
             },
+            outbound_sequence: t.children.last().map_or(0, |ch| ch.out.sa.sequence()),
         };
         for ch in &t.children {
             out.inbound.add(&ch.inbound.stats());

@@ -15,17 +15,20 @@ use std::sync::atomic::Ordering;
 use quinn_udp::RecvMeta;
 use tun_rs::{GROTable, SyncDevice, VIRTIO_NET_HDR_LEN};
 
-use super::io::{raw_recv, raw_send, wait_readable, wait_writable};
+use super::io::{RAW_BATCH, raw_recv_batch, raw_send, raw_send_run, wait_readable, wait_writable};
 use super::tables::{OutPath, Tables, TunnelShared};
 use super::{DataplaneEvent, Shared};
 use crate::esp::{DropReason, spi_of};
 use crate::ip::{Ipv4View, clamp_tcp_mss, icmp_frag_needed};
 use crate::natt::{Udp4500, demux};
 
-/// Packet buffers for one TUN read (a split super-packet) or one TUN write batch.
-const TUN_BATCH: usize = 128;
-/// Size of one packet buffer: room for jumbo inner MTUs.
-const PKT_BUF: usize = 16 * 1024;
+/// Packet buffers for TUN reads (split super-packets) or one TUN write batch.
+const TUN_BATCH: usize = 256;
+/// Buffers kept free before another TUN read: the segments of one 64 KiB super-packet at the
+/// smallest MTU the engine accepts.
+const TUN_READ_RESERVE: usize = 65_535 / (super::MIN_TUN_MTU as usize - 40) + 1;
+/// Size of one packet buffer: room for the largest inner MTU the engine accepts.
+const PKT_BUF: usize = super::MAX_TUN_MTU as usize;
 /// Largest TUN read: a vnet header plus a 64 KiB super-packet.
 const TUN_READ: usize = VIRTIO_NET_HDR_LEN + 65_535;
 /// Datagrams per `recvmmsg`.
@@ -36,8 +39,8 @@ const RX_BUF: usize = 65_536;
 const ARENA: usize = 512 * 1024;
 /// Largest payload of one GSO send.
 const GSO_MAX_BYTES: usize = 65_000;
-/// Raw ESP packets read per turn.
-const RAW_BUDGET: usize = 64;
+/// Room for one packet from a raw socket (an outer packet of up to this size).
+const RAW_STRIDE: usize = RX_BATCH * RX_BUF / RAW_BATCH;
 /// How long an idle worker sleeps before checking for shutdown.
 const IDLE_POLL_MS: i32 = 100;
 
@@ -147,7 +150,7 @@ fn send_run(shared: &Shared, worker: usize, out: &OutPath, data: &[u8], seg: usi
         }
     } else {
         let sock = shared.raw.get(out.local_idx).ok_or(ErrorKind::NotFound)?;
-        data.chunks(seg).try_for_each(|esp| raw_send(sock, esp, *out.remote.ip()))
+        raw_send_run(sock, data, seg, *out.remote.ip())
     }
 }
 
@@ -216,8 +219,7 @@ impl Worker {
     /// Reads what the TUN queue has (up to a batch) and sends it into the tunnels.
     fn pump_tun(&mut self) -> bool {
         let mut n = 0;
-        // Keep room for a whole split super-packet (64 KiB / MSS segments).
-        while n + 64 <= TUN_BATCH {
+        while n + TUN_READ_RESERVE <= TUN_BATCH {
             let (Some(bufs), Some(sizes)) = (self.tun_in.get_mut(n..), self.sizes.get_mut(n..)) else { break };
             match self.tun.recv_multiple(&mut self.tun_read, bufs, sizes, 0) {
                 Ok(k) => n += k,
@@ -254,8 +256,8 @@ impl Worker {
             shared.counters.malformed.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        let (dst, len, df) = (ip.dst(), ip.total_len(), ip.dont_fragment());
-        let Some(t) = tables.route(dst) else {
+        let (len, df) = (ip.total_len(), ip.dont_fragment());
+        let Some(t) = tables.route(&ip) else {
             shared.counters.no_route.fetch_add(1, Ordering::Relaxed);
             return;
         };
@@ -335,29 +337,28 @@ impl Worker {
         true
     }
 
-    /// Reads raw ESP packets from socket `r` (worker 0 only: every raw socket sees every packet).
+    /// Reads a batch of raw ESP packets from socket `r` (worker 0 only: every raw socket sees every packet).
     fn pump_raw(&mut self, r: usize) -> bool {
         let shared = self.shared.clone();
         let Some(sock) = shared.raw.get(r) else { return false };
+        let mut lens = [0usize; RAW_BATCH];
+        let n = match raw_recv_batch(sock, &mut self.rx_bufs, RAW_STRIDE, &mut lens) {
+            Ok(n) => n,
+            Err(_) => return false,
+        };
         let tables = shared.tables.load();
         let now = shared.now_ms();
-        let mut got = false;
-        for _ in 0..RAW_BUDGET {
-            let n = match raw_recv(sock, &mut self.rx_bufs) {
-                Ok(n) => n,
-                Err(_) => break,
-            };
-            got = true;
-            let Some((hl, total)) = self.rx_bufs.get(..n).and_then(Ipv4View::new).map(|ip| (ip.header_len(), ip.total_len())) else {
+        for (pkt, &len) in self.rx_bufs.chunks_exact_mut(RAW_STRIDE).zip(&lens).take(n) {
+            let Some((hl, total)) = pkt.get(..len).and_then(Ipv4View::new).map(|ip| (ip.header_len(), ip.total_len())) else {
                 shared.counters.malformed.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
-            if let Some(esp) = self.rx_bufs.get_mut(hl..total) {
+            if let Some(esp) = pkt.get_mut(hl..total) {
                 inbound_esp(&shared, &tables, &self.tun, &mut self.sink, esp, now);
             }
         }
         self.sink.flush(&self.tun, &shared);
-        got
+        n > 0
     }
 }
 
@@ -379,5 +380,47 @@ fn inbound_esp(shared: &Shared, tables: &Tables, tun: &SyncDevice, sink: &mut Tu
         if let Some(inner) = esp.get(range) {
             sink.push(tun, shared, inner);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (tunnel, segment size, packet count) of each run after committing `packets` of (tunnel, len).
+    fn runs(packets: &[(usize, usize)], max_segs: usize) -> Vec<(usize, usize, usize)> {
+        let mut tx = TxBatch::new();
+        for &(tunnel, len) in packets {
+            assert!(tx.slot(len).is_some());
+            tx.commit(tunnel, len, max_segs);
+        }
+        let mut at = 0;
+        tx.groups
+            .iter()
+            .map(|g| {
+                assert_eq!(g.start, at, "runs are contiguous in the arena");
+                at += g.len;
+                (g.tunnel, g.seg, g.count)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn equal_packets_to_one_tunnel_form_one_gso_run() {
+        assert_eq!(runs(&[(0, 1464); 10], 64), vec![(0, 1464, 10)]);
+    }
+
+    #[test]
+    fn only_the_last_packet_of_a_run_may_be_shorter() {
+        assert_eq!(runs(&[(0, 1464), (0, 1464), (0, 600), (0, 1464)], 64), vec![(0, 1464, 3), (0, 1464, 1)]);
+        assert_eq!(runs(&[(0, 600), (0, 1464)], 64), vec![(0, 600, 1), (0, 1464, 1)], "a longer packet cannot join");
+    }
+
+    #[test]
+    fn runs_split_by_tunnel_segment_count_and_size() {
+        assert_eq!(runs(&[(0, 100), (1, 100), (0, 100)], 64), vec![(0, 100, 1), (1, 100, 1), (0, 100, 1)]);
+        assert_eq!(runs(&[(0, 100); 5], 2), vec![(0, 100, 2), (0, 100, 2), (0, 100, 1)]);
+        let n = GSO_MAX_BYTES / 1464;
+        assert_eq!(runs(&vec![(0, 1464); n + 1], 1000), vec![(0, 1464, n), (0, 1464, 1)], "a GSO send stays under 64 KiB");
     }
 }
