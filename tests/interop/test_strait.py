@@ -145,3 +145,24 @@ def test_nat_masquerade_uses_udp_4500(sites, tmp_path, strait):
     assert_up(gw, cpe)
     assert gw.tunnel()["udp_encap"] is True
     check_traffic(sites, tmp_path, pairs=list(zip(DC_HOSTS, VPC_HOSTS)))
+
+
+def test_peer_delete_is_followed_by_a_new_negotiation(sites, tmp_path, strait):
+    """EffectImmediately tunnels are kept up: when the customer deletes the IKE SA, Strait negotiates again."""
+    gw, cpe = start(sites, tmp_path, strait, strait_spec(), cpe_conn())
+    assert_up(gw, cpe)
+    first = gw.tunnel()
+    cpe.terminate("dc")
+    wait_until(lambda: gw.tunnel()["ike_sas_established"] > first["ike_sas_established"], timeout=20,
+               what="Strait re-establishing after the peer's Delete")
+    assert_up(gw, cpe)
+    assert gw.tunnel()["spi_in"] != first["spi_in"]
+    check_traffic(sites, tmp_path, bulk=False)
+
+
+def test_stopping_strait_deletes_the_sas_at_the_peer(sites, tmp_path, strait):
+    gw, cpe = start(sites, tmp_path, strait, strait_spec(), cpe_conn())
+    assert_up(gw, cpe)
+    gw.stop()
+    wait_until(lambda: cpe.sas() == [], timeout=10, what="strongSwan dropping the SAs after Strait's Delete")
+    assert "received DELETE for IKE_SA" in cpe.log_text()
