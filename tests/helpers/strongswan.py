@@ -194,7 +194,7 @@ swanctl {{
         """Starts charon and waits until its vici socket answers."""
         self.proc = self.topo.spawn(
             self.ns,
-            f"unshare -m sh -c 'mount -t tmpfs tmpfs /run && exec /usr/lib/ipsec/charon'",
+            "unshare -m sh -c 'mount -t tmpfs tmpfs /run && exec /usr/lib/ipsec/charon'",
             log=self.dir / "charon.stdout", env={"STRONGSWAN_CONF": str(self.conf)})
         wait_until(lambda: self.proc.poll() is None and self.swanctl("--stats", check=False).returncode == 0,
                    timeout=10, what=f"charon in {self.ns}")

@@ -66,6 +66,24 @@ def build(topo: Topology) -> Sites:
     return Sites(topo, dc, cpe, wan, gw, vpc, wan_if, gw_if, cpe_if)
 
 
+# A second customer site for multi-tunnel tests: cpe2 (203.0.113.1) with dc2-host 192.168.30.2.
+CPE2_IP, WAN_CPE2_SIDE = "203.0.113.1", "203.0.113.254"
+DC2_NET, DC2_HOST = "192.168.30.0/24", "192.168.30.2"
+
+
+def add_second_site(s: Sites) -> tuple[str, str]:
+    """Adds cpe2 and dc2-host beside the first site; returns their namespaces (cpe2, dc2)."""
+    topo = s.topo
+    cpe2, dc2 = topo.ns("cpe2"), topo.ns("dc2")
+    topo.link(dc2, "192.168.254.2/30", cpe2, "192.168.254.1/30")
+    topo.link(cpe2, f"{CPE2_IP}/24", s.wan, f"{WAN_CPE2_SIDE}/24")
+    topo.run(dc2, f"ip addr add {DC2_HOST}/32 dev lo && ip route add default via 192.168.254.1")
+    topo.run(cpe2, f"ip addr add 192.168.30.1/32 dev lo && ip route add {DC2_NET} via 192.168.254.2 && "
+                   f"ip route add 198.51.100.0/24 via {WAN_CPE2_SIDE}")
+    topo.run(s.gw, f"ip route add 203.0.113.0/24 via {WAN_GW_SIDE}")
+    return cpe2, dc2
+
+
 def masquerade(s: Sites) -> None:
     """Turns the wan router into a NAT: traffic from the customer side leaves with the wan's address."""
     s.topo.run(s.wan, "nft add table ip nat && "

@@ -13,8 +13,8 @@ import pytest
 
 from helpers.netns import wait_until
 from helpers.strongswan import Charon, Conn
-from interop.sites import (CPE_IP, DC_HOSTS, DC_NETS, GW_IP, VPC_HOSTS, VPC_NETS, WAN_GW_SIDE, check_traffic,
-                           masquerade, ping)
+from interop.sites import (CPE2_IP, CPE_IP, DC2_HOST, DC2_NET, DC_HOSTS, DC_NETS, GW_IP, VPC_HOSTS, VPC_NETS,
+                           WAN_GW_SIDE, add_second_site, check_traffic, masquerade, ping)
 from interop.strait import StraitTunnel, TunnelSpec
 
 PSK = "fddsFF123"
@@ -166,3 +166,22 @@ def test_stopping_strait_deletes_the_sas_at_the_peer(sites, tmp_path, strait):
     gw.stop()
     wait_until(lambda: cpe.sas() == [], timeout=10, what="strongSwan dropping the SAs after Strait's Delete")
     assert "received DELETE for IKE_SA" in cpe.log_text()
+
+
+def test_one_strait_runs_tunnels_to_two_customers(sites, tmp_path, strait):
+    cpe2_ns, dc2_ns = add_second_site(sites)
+    second = strait_spec(id="tun-2", peer_ip=CPE2_IP, remote_subnet=[DC2_NET], psk="second-key")
+    cpe = Charon(sites.topo, sites.cpe, tmp_path / "cpe").start()
+    cpe.load(cpe_conn())
+    cpe.route(VPC_NETS)
+    cpe2 = Charon(sites.topo, cpe2_ns, tmp_path / "cpe2").start()
+    cpe2.load(cpe_conn(local_addr=CPE2_IP, local_ts=[DC2_NET], psk="second-key"))
+    cpe2.route(VPC_NETS)
+    gw = StraitTunnel(sites.topo, sites.gw, tmp_path / "gw", strait, strait_spec(), second).start()
+    assert_up(gw, cpe)
+    gw.wait_established("tun-2")
+    [child] = cpe2.wait_child()
+    assert child.spi_in == gw.tunnel("tun-2")["spi_out"]
+    check_traffic(sites, tmp_path, bulk=False)
+    for src_ns, src, dst in ((dc2_ns, DC2_HOST, VPC_HOSTS[0]), (sites.vpc, VPC_HOSTS[1], DC2_HOST)):
+        assert ping(sites.topo, src_ns, src, dst), f"ping {src} -> {dst}"
