@@ -6,6 +6,7 @@ with their reason, rekeying under a 100 ms ping, DPD, and NAT through a masquera
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -139,11 +140,17 @@ def test_proposal_mismatch_is_reported(sites, tmp_path, strait):
 def test_nat_masquerade_uses_udp_4500(sites, tmp_path, strait):
     """The customer sits behind a masquerading router: Strait knows it by the NAT's address."""
     masquerade(sites)
+    # Count Strait's NAT keepalives (RFC 3948: UDP 4500, one 0xFF octet) as they cross the router.
+    sites.topo.run(sites.wan, "nft add table ip ka && "
+                   "nft 'add chain ip ka f { type filter hook forward priority 0 ; }' && "
+                   f"nft add rule ip ka f ip saddr {GW_IP} udp sport 4500 udp length 9 @th,64,8 0xff counter")
     spec = strait_spec(peer_ip=WAN_GW_SIDE, remote_id=CPE_IP, effect_immediately=False)
     gw, cpe = start(sites, tmp_path, strait, spec, cpe_conn())
     assert "successfully" in cpe.initiate("dc").stdout, cpe.log_text()[-3000:]
     assert_up(gw, cpe)
     assert gw.tunnel()["udp_encap"] is True
+    wait_until(lambda: re.search(r"counter packets [1-9]", sites.topo.run(sites.wan, "nft list table ip ka").stdout),
+               timeout=5, what="a NAT keepalive from Strait")
     check_traffic(sites, tmp_path, pairs=list(zip(DC_HOSTS, VPC_HOSTS)))
 
 

@@ -21,6 +21,9 @@ use crate::{GatewayError, TunnelSpec, selectors};
 /// How often inbound traffic is checked (it tells DPD the peer is alive).
 const TRAFFIC_CHECK: Duration = Duration::from_secs(1);
 
+/// Interval of NAT keepalives on UDP-encapsulated tunnels (RFC 3948 §4: 20 s by default).
+const NAT_KEEPALIVE: Duration = Duration::from_secs(20);
+
 /// A running gateway; dropping it without [`Gateway::shutdown`] stops it without telling peers.
 pub struct Gateway {
     stop: Option<oneshot::Sender<()>>,
@@ -80,6 +83,10 @@ struct Tunnel {
     children: Vec<(u32, u32)>,
     /// The data plane's last authenticated inbound packet at the last check.
     last_inbound: Option<Instant>,
+    /// Outer addresses of the newest CHILD_SA when it is UDP-encapsulated (NAT keepalives go there).
+    encap: Option<(SocketAddrV4, SocketAddrV4)>,
+    /// When the last NAT keepalive was sent.
+    keepalive_at: Option<Instant>,
 }
 
 struct Runner {
@@ -132,6 +139,8 @@ impl Runner {
                 retry_at: None,
                 children: Vec::new(),
                 last_inbound: None,
+                encap: None,
+                keepalive_at: None,
             });
         }
         Ok(Runner { endpoint, tunnels, by_session, ike_sockets, inbox, readers, dp, dp_events, board })
@@ -261,9 +270,18 @@ impl Runner {
         t.retry_at = Some(now + delay);
     }
 
-    /// Tells the endpoint about ESP that arrived, so DPD does not probe a peer that is talking.
+    /// Tells the endpoint about ESP that arrived, so DPD does not probe a peer that is talking,
+    /// and keeps NAT mappings of UDP-encapsulated tunnels open.
     fn check_traffic(&mut self, now: Instant) {
         for t in &mut self.tunnels {
+            if let Some((local, remote)) = t.encap {
+                if t.keepalive_at.is_none_or(|at| now.duration_since(at) >= NAT_KEEPALIVE) {
+                    t.keepalive_at = Some(now);
+                    if let Err(e) = self.dp.send_nat_keepalive(local, remote) {
+                        debug!(tunnel = %t.spec.id, "NAT keepalive to {remote} failed: {e}");
+                    }
+                }
+            }
             let Ok(c) = self.dp.counters(t.dp) else { continue };
             if let Some(at) = c.last_inbound.filter(|&at| Some(at) > t.last_inbound) {
                 t.last_inbound = Some(at);
@@ -308,6 +326,7 @@ impl Runner {
                     return;
                 }
                 t.children.push((spi_in, spi_out));
+                t.encap = udp_encap.then_some((local, remote));
                 self.board.update(&id, |s| {
                     s.ipsec_state = IpsecState::Established;
                     s.child_sas_installed += 1;
@@ -370,6 +389,7 @@ impl Runner {
         }
         t.children.retain(|&(a, b)| (a, b) != (in_spi, out_spi));
         if t.children.is_empty() {
+            t.encap = None;
             self.board.update(&t.spec.id, |s| {
                 s.ipsec_state = IpsecState::Down;
                 s.spi_in = None;
