@@ -46,13 +46,14 @@ class Sites:
     wan_gw_if: str  # the wan router's interface towards gw
     gw_wan_if: str  # gw's interface towards the wan
     cpe_wan_if: str  # cpe's interface towards the wan
+    wan_cpe_if: str  # the wan router's interface towards cpe
 
 
 def build(topo: Topology) -> Sites:
     """Creates the five namespaces, their links, addresses and plain routes."""
     dc, cpe, wan, gw, vpc = (topo.ns(n) for n in ("dc", "cpe", "wan", "gw", "vpc"))
     topo.link(dc, "192.168.255.2/30", cpe, "192.168.255.1/30")
-    cpe_if, _ = topo.link(cpe, f"{CPE_IP}/24", wan, f"{WAN_CPE_SIDE}/24")
+    cpe_if, wan_cpe_if = topo.link(cpe, f"{CPE_IP}/24", wan, f"{WAN_CPE_SIDE}/24")
     wan_if, gw_if = topo.link(wan, f"{WAN_GW_SIDE}/24", gw, f"{GW_IP}/24")
     topo.link(gw, "10.255.0.1/30", vpc, "10.255.0.2/30")
     for ns, hosts, nets, via in ((dc, DC_HOSTS, DC_NETS, "192.168.255.1"), (vpc, VPC_HOSTS, VPC_NETS, "10.255.0.1")):
@@ -63,7 +64,7 @@ def build(topo: Topology) -> Sites:
                               + [f"ip route add {n} via 192.168.255.2" for n in DC_NETS]))
     topo.run(gw, " && ".join([f"ip route add 192.0.2.0/24 via {WAN_GW_SIDE}"]
                              + [f"ip route add {n} via 10.255.0.2" for n in VPC_NETS]))
-    return Sites(topo, dc, cpe, wan, gw, vpc, wan_if, gw_if, cpe_if)
+    return Sites(topo, dc, cpe, wan, gw, vpc, wan_if, gw_if, cpe_if, wan_cpe_if)
 
 
 # A second customer site for multi-tunnel tests: cpe2 (203.0.113.1) with dc2-host 192.168.30.2.
@@ -84,11 +85,13 @@ def add_second_site(s: Sites) -> tuple[str, str]:
     return cpe2, dc2
 
 
-def masquerade(s: Sites) -> None:
-    """Turns the wan router into a NAT: traffic from the customer side leaves with the wan's address."""
+def masquerade(s: Sites, towards: str = "gw") -> None:
+    """Turns the wan router into a NAT: traffic leaving towards `towards` ("gw" or "cpe") gets the
+    wan's address on that side, so the other side sits behind the NAT."""
+    oif = s.wan_gw_if if towards == "gw" else s.wan_cpe_if
     s.topo.run(s.wan, "nft add table ip nat && "
                "nft 'add chain ip nat post { type nat hook postrouting priority 100 ; }' && "
-               f"nft add rule ip nat post oifname {s.wan_gw_if} masquerade")
+               f"nft add rule ip nat post oifname {oif} masquerade")
 
 
 def ping(topo: Topology, ns: str, src: str, dst: str, count: int = 3, timeout: float = 20) -> bool:

@@ -15,7 +15,7 @@ import pytest
 from helpers.netns import wait_until
 from helpers.strongswan import Charon, Conn
 from interop.sites import (CPE2_IP, CPE_IP, DC2_HOST, DC2_NET, DC_HOSTS, DC_NETS, GW_IP, VPC_HOSTS, VPC_NETS,
-                           WAN_GW_SIDE, add_second_site, check_traffic, masquerade, ping)
+                           WAN_CPE_SIDE, WAN_GW_SIDE, add_second_site, check_traffic, masquerade, ping)
 from interop.strait import StraitTunnel, TunnelSpec
 
 PSK = "fddsFF123"
@@ -151,6 +151,17 @@ def test_nat_masquerade_uses_udp_4500(sites, tmp_path, strait):
     assert gw.tunnel()["udp_encap"] is True
     wait_until(lambda: re.search(r"counter packets [1-9]", sites.topo.run(sites.wan, "nft list table ip ka").stdout),
                timeout=5, what="a NAT keepalive from Strait")
+    check_traffic(sites, tmp_path, pairs=list(zip(DC_HOSTS, VPC_HOSTS)))
+
+
+def test_strait_behind_nat_initiates_over_udp_4500(sites, tmp_path, strait):
+    """Strait sits behind the masquerade and initiates; the customer knows it by the NAT's address."""
+    masquerade(sites, towards="cpe")
+    gw, cpe = start(sites, tmp_path, strait, strait_spec(), cpe_conn(remote_addr=WAN_CPE_SIDE, remote_id=GW_IP))
+    assert_up(gw, cpe)
+    [sa] = [sa for sa in cpe.sas() if sa.state == "ESTABLISHED"]
+    assert sa.remote.startswith(f"{WAN_CPE_SIDE}["), sa
+    assert gw.tunnel()["udp_encap"] is True
     check_traffic(sites, tmp_path, pairs=list(zip(DC_HOSTS, VPC_HOSTS)))
 
 
