@@ -30,11 +30,12 @@ def static_tunnel() -> Path:
     return Path(json.loads(meta)["target_directory"]) / "release" / "examples" / "static_tunnel"
 
 
-def build(topo, binary: Path, tmp_path: Path, udp: bool, suite: str = "aes-sha1", tun_mtu: int = 1400):
+def build(topo, binary: Path, tmp_path: Path, udp: bool, suite: str = "aes-sha1", tun_mtu: int = 1400,
+          wan_mtu: int = 1500):
     """Creates the four namespaces and starts both gateways; returns (h1, h2, gw1 log, gw2 log)."""
     h1, gw1, gw2, h2 = (topo.ns(n) for n in ("h1", "gw1", "gw2", "h2"))
     topo.link(h1, "10.1.0.2/24", gw1, "10.1.0.1/24")
-    topo.link(gw1, "192.0.2.1/24", gw2, "192.0.2.2/24")
+    topo.link(gw1, "192.0.2.1/24", gw2, "192.0.2.2/24", mtu=wan_mtu)
     topo.link(gw2, "10.2.0.1/24", h2, "10.2.0.2/24")
     topo.run(h1, "ip route add default via 10.1.0.1")
     topo.run(h2, "ip route add default via 10.2.0.1")
@@ -110,3 +111,13 @@ def test_tcp_mss_is_clamped_on_syns_entering_the_tunnel(topo, static_tunnel, tmp
     transfer(topo, h1, h2, "10.2.0.2", tmp_path)
     cap.wait(timeout=10)
     assert "mss 1382" in (tmp_path / "syn.txt").read_text(), "1422 tunnel MTU - 40"
+
+
+@pytest.mark.parametrize("udp", [False, True], ids=["raw-esp", "udp-encap"])
+def test_esp_bigger_than_the_wan_link_arrives_fragmented(topo, static_tunnel, tmp_path, udp):
+    # The gateways assume a 1500-byte path, but the link between them carries 1300: full-size
+    # ESP packets must be fragmented on the way out rather than lost.
+    h1, h2, log1, _ = build(topo, static_tunnel, tmp_path, udp, wan_mtu=1300)
+    wait_until(lambda: topo.run(h1, "ping -c 1 -W 1 10.2.0.2", check=False).returncode == 0, 10, what="first ping")
+    topo.run(h1, "ping -c 3 -i 0.2 -W 1 -s 1300 10.2.0.2")
+    transfer(topo, h1, h2, "10.2.0.2", tmp_path)

@@ -371,11 +371,6 @@ impl OutboundSa {
         self.spi
     }
 
-    /// The encryption transform.
-    pub fn encr(&self) -> Encr {
-        self.t.encr
-    }
-
     /// Length of the ESP packet for an inner packet of `inner_len` bytes.
     pub fn esp_len(&self, inner_len: usize) -> usize {
         self.t.esp_len(inner_len)

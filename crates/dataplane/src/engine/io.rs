@@ -34,6 +34,7 @@ impl UdpEndpoint {
         let _ = state.set_send_buffer_size(UdpSockRef::from(&sock), SOCKET_BUFFER);
         let _ = state.set_recv_buffer_size(UdpSockRef::from(&sock), SOCKET_BUFFER);
         force_buffers(sock.as_raw_fd());
+        allow_fragmentation(sock.as_raw_fd());
         Ok(Self { sock, state, local })
     }
 
@@ -83,6 +84,17 @@ fn force_buffers(fd: RawFd) {
         unsafe {
             libc::setsockopt(fd, libc::SOL_SOCKET, opt, (&size as *const libc::c_int).cast(), size_of::<libc::c_int>() as u32);
         }
+    }
+}
+
+/// Clears DF on outgoing packets and lets the kernel fragment them, like a raw ESP socket does,
+/// so that ESP packets bigger than a link on the way arrive fragmented instead of vanishing
+/// (quinn-udp sets `IP_PMTUDISC_PROBE`, which suits QUIC, not a tunnel).
+fn allow_fragmentation(fd: RawFd) {
+    let v: libc::c_int = libc::IP_PMTUDISC_DONT;
+    // SAFETY: fd is a live socket; the option value is a c_int on the stack of the right size.
+    unsafe {
+        libc::setsockopt(fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, (&v as *const libc::c_int).cast(), size_of::<libc::c_int>() as u32);
     }
 }
 

@@ -146,6 +146,8 @@ fn send_run(shared: &Shared, worker: usize, out: &OutPath, data: &[u8], seg: usi
                 wait_writable(ep.fd(), 10);
                 ep.send_segments(data, seg, out.remote)
             }
+            // GSO refuses segments bigger than the outgoing link; one by one, the kernel fragments them.
+            Err(_) if data.len() > seg => data.chunks(seg).try_for_each(|esp| ep.send_to(esp, out.remote)),
             r => r,
         }
     } else {

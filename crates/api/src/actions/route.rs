@@ -1,0 +1,225 @@
+//! Destination routes (CreateVpnRouteEntry, ...) and policy routes (CreateVpnPbrRouteEntry, ...) of a gateway.
+
+use super::{input, load_param};
+use crate::error::ApiError;
+use crate::server::{ChangeOp, Changes, Ctx};
+use crate::views;
+use serde_json::{Value, json};
+use strait_model::validate::{self, RouteEntryInput};
+use strait_model::{VpnConnection, VpnGateway, VpnPbrRouteEntry, VpnRouteEntry};
+use strait_store::{Document, Listing, Page, Query, Tx};
+
+/// The request's gateway, its connections and its routes of kind `D`.
+fn gateway_state<D: Document>(
+    tx: &Tx<'_>,
+    ctx: &Ctx<'_>,
+) -> Result<(VpnGateway, Vec<VpnConnection>, Vec<D>), ApiError> {
+    let gateway = load_param::<VpnGateway>(tx, ctx)?;
+    let on_gateway = Query {
+        fields: vec![("VpnGatewayId", gateway.vpn_gateway_id.clone())],
+        ..Query::default()
+    };
+    let connections = tx.list::<VpnConnection>(ctx.account_id, &on_gateway)?.items;
+    let routes = tx.list::<D>(ctx.account_id, &on_gateway)?.items;
+    Ok((gateway, connections, routes))
+}
+
+/// A listing page of the gateway's routes of kind `D`.
+fn page_of<D: Document>(
+    tx: &Tx<'_>,
+    ctx: &Ctx<'_>,
+) -> Result<(Listing<D>, crate::params::Page), ApiError> {
+    let gateway = load_param::<VpnGateway>(tx, ctx)?;
+    let page = ctx.params.page(100)?;
+    let query = Query {
+        fields: vec![("VpnGatewayId", gateway.vpn_gateway_id)],
+        page: Some(Page::number(page.number, page.size)),
+        ..Query::default()
+    };
+    Ok((tx.list::<D>(ctx.account_id, &query)?, page))
+}
+
+/// The route named by the request's identifying fields (gateway, RouteDest, NextHop and, for
+/// policy routes, RouteSource): a route of kind `D` whose `key` matches.
+fn named<D: Document>(tx: &Tx<'_>, ctx: &Ctx<'_>, key: impl Fn(&D) -> bool) -> Result<D, ApiError> {
+    let (_, _, routes) = gateway_state::<D>(tx, ctx)?;
+    routes.into_iter().find(key).ok_or_else(|| {
+        ApiError::not_found(
+            "InvalidVpnRouteEntry.NotFound",
+            "route entry",
+            &format!(
+                "{} via {}",
+                ctx.params.str("RouteDest").unwrap_or(""),
+                ctx.params.str("NextHop").unwrap_or("")
+            ),
+        )
+    })
+}
+
+fn dest_matches(ctx: &Ctx<'_>, dest: &strait_model::Ipv4Net, next_hop: &str) -> bool {
+    ctx.params
+        .str("RouteDest")
+        .is_some_and(|d| d.parse().ok() == Some(*dest))
+        && ctx.params.str("NextHop") == Some(next_hop)
+}
+
+fn route(tx: &Tx<'_>, ctx: &Ctx<'_>) -> Result<VpnRouteEntry, ApiError> {
+    named(tx, ctx, |r: &VpnRouteEntry| {
+        dest_matches(ctx, &r.route_dest, &r.next_hop)
+    })
+}
+
+fn pbr_route(tx: &Tx<'_>, ctx: &Ctx<'_>) -> Result<VpnPbrRouteEntry, ApiError> {
+    named(tx, ctx, |r: &VpnPbrRouteEntry| {
+        dest_matches(ctx, &r.route_dest, &r.next_hop)
+            && ctx
+                .params
+                .str("RouteSource")
+                .is_some_and(|s| s.parse().ok() == Some(r.route_source))
+    })
+}
+
+/// Applies `edit` to the named route of kind `D` and stores it.
+fn modify<D: Document>(
+    ctx: &Ctx<'_>,
+    find: impl Fn(&Tx<'_>, &Ctx<'_>) -> Result<D, ApiError>,
+    edit: impl FnOnce(&mut D) -> Result<(), ApiError>,
+) -> Result<Value, ApiError> {
+    ctx.write(|tx, changes: &mut Changes| {
+        let mut r = find(tx, ctx)?;
+        edit(&mut r)?;
+        tx.update(ctx.account_id, &r)?;
+        changes.push(D::KIND, r.id(), ChangeOp::Modified);
+        Ok(json!({}))
+    })
+}
+
+fn delete_named<D: Document>(
+    ctx: &Ctx<'_>,
+    find: impl Fn(&Tx<'_>, &Ctx<'_>) -> Result<D, ApiError>,
+) -> Result<Value, ApiError> {
+    ctx.write(|tx, changes| {
+        let r = find(tx, ctx)?;
+        tx.delete::<D>(ctx.account_id, &r.id())?;
+        changes.push(D::KIND, r.id(), ChangeOp::Deleted);
+        Ok(json!({}))
+    })
+}
+
+/// The `NewWeight` of a request, checked against the route's current `Weight`.
+fn new_weight(ctx: &Ctx<'_>, current: u32) -> Result<u32, ApiError> {
+    let old = validate::validate_weight("Weight", ctx.params.required("Weight")?)?;
+    if old != current {
+        return Err(ApiError::invalid(
+            "Weight",
+            format!("the route's weight is {current}, not {old}"),
+        ));
+    }
+    Ok(validate::validate_weight(
+        "NewWeight",
+        ctx.params.required("NewWeight")?,
+    )?)
+}
+
+pub(super) fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    let input: RouteEntryInput = input(ctx.params)?;
+    ctx.write(|tx, changes| {
+        let (gateway, connections, existing) = gateway_state::<VpnRouteEntry>(tx, ctx)?;
+        let route = validate::validate_new_route_entry(
+            &input,
+            &gateway,
+            &connections,
+            &existing,
+            tx.now_ms(),
+        )?;
+        tx.insert(ctx.account_id, &route)?;
+        changes.push(VpnRouteEntry::KIND, route.key(), ChangeOp::Created);
+        Ok(views::route_entry(&route))
+    })
+}
+
+pub(super) fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    let kind = ctx.params.str("RouteEntryType").unwrap_or("custom");
+    ctx.read(|tx| {
+        let (Listing { items, total }, page) = page_of::<VpnRouteEntry>(tx, ctx)?;
+        // Only static ("custom") routes exist until the gateway learns BGP routes.
+        let (items, total) = if matches!(kind, "custom" | "all" | "") { (items, total) } else { (Vec::new(), 0) };
+        Ok(json!({
+            "VpnRouteEntries": { "VpnRouteEntry": items.iter().map(views::route_entry).collect::<Vec<_>>() },
+            "VpnRouteCounts": { "VpnRouteCount": [{ "RouteEntryType": "custom", "Source": "CUSTOM", "RouteCount": total }] },
+            "TotalCount": total,
+            "PageNumber": page.number,
+            "PageSize": page.size,
+        }))
+    })
+}
+
+pub(super) fn delete(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    delete_named(ctx, route)
+}
+
+pub(super) fn publish(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    let publish = ctx
+        .params
+        .bool("PublishVpc")?
+        .ok_or_else(|| ApiError::missing("PublishVpc"))?;
+    modify(ctx, route, |r| {
+        r.publish_vpc = publish;
+        Ok(())
+    })
+}
+
+pub(super) fn modify_weight(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    modify(ctx, route, |r| {
+        r.weight = new_weight(ctx, r.weight)?;
+        Ok(())
+    })
+}
+
+pub(super) fn create_pbr(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    let input: RouteEntryInput = input(ctx.params)?;
+    ctx.write(|tx, changes| {
+        let (gateway, connections, existing) = gateway_state::<VpnPbrRouteEntry>(tx, ctx)?;
+        let route = validate::validate_new_pbr_route_entry(
+            &input,
+            &gateway,
+            &connections,
+            &existing,
+            tx.now_ms(),
+        )?;
+        tx.insert(ctx.account_id, &route)?;
+        changes.push(VpnPbrRouteEntry::KIND, route.key(), ChangeOp::Created);
+        Ok(views::pbr_route_entry(&route))
+    })
+}
+
+pub(super) fn list_pbr(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    ctx.read(|tx| {
+        let (Listing { items, total }, page) = page_of::<VpnPbrRouteEntry>(tx, ctx)?;
+        Ok(json!({
+            "VpnPbrRouteEntries": { "VpnPbrRouteEntry": items.iter().map(views::pbr_route_entry).collect::<Vec<_>>() },
+            "TotalCount": total,
+            "PageNumber": page.number,
+            "PageSize": page.size,
+        }))
+    })
+}
+
+pub(super) fn delete_pbr(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    delete_named(ctx, pbr_route)
+}
+
+pub(super) fn modify_pbr_weight(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    modify(ctx, pbr_route, |r| {
+        r.weight = new_weight(ctx, r.weight)?;
+        Ok(())
+    })
+}
+
+pub(super) fn modify_pbr_priority(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    let priority = validate::validate_priority("NewPriority", ctx.params.required("NewPriority")?)?;
+    modify(ctx, pbr_route, |r| {
+        r.priority = priority;
+        Ok(())
+    })
+}

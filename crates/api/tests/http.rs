@@ -1,0 +1,990 @@
+//! The API end to end, in process (no sockets): signed RPC requests in, Alibaba-shaped JSON out.
+//! Requests are signed with the RPC HMAC-SHA1 scheme, whose string to sign is checked against the
+//! SDK's own signer in tests/signatures.rs.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use base64::Engine;
+use hmac::{KeyInit, Mac};
+use serde_json::Value;
+use std::sync::Arc;
+use strait_api::config::{Config, Zone};
+use strait_api::sign::{SignedRequest, rpc_string_to_sign};
+use strait_api::{Api, ChangeOp};
+use strait_model::{NegotiationStatus, ProbeStatus, TunnelStatus};
+use strait_store::{Account, Store};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tower::ServiceExt;
+
+struct World {
+    api: Arc<Api>,
+    store: Arc<Store>,
+    alice: Account,
+    bob: Account,
+    _dir: tempfile::TempDir,
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (alice, bob) = store
+        .write(|tx| {
+            Ok::<_, strait_store::StoreError>((
+                tx.create_account("alice")?,
+                tx.create_account("bob")?,
+            ))
+        })
+        .unwrap();
+    let mut config = Config::default();
+    config.zones.push(Zone {
+        id: "zone-b".into(),
+        gateway_ips: vec!["192.0.2.2".parse().unwrap()],
+    });
+    let store = Arc::new(store);
+    World {
+        api: Api::new(config, store.clone()),
+        store,
+        alice,
+        bob,
+        _dir: dir,
+    }
+}
+
+/// A request as aliyun-python-sdk-core sends it: every parameter in the query, signed with HMAC-SHA1.
+struct Call<'a> {
+    account: &'a Account,
+    secret: String,
+    action: &'a str,
+    params: Vec<(String, String)>,
+    timestamp: OffsetDateTime,
+    nonce: String,
+    signed: bool,
+}
+
+fn call<'a>(account: &'a Account, action: &'a str, params: &[(&str, &str)]) -> Call<'a> {
+    Call {
+        account,
+        secret: account.access_key_secret.clone(),
+        action,
+        params: params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        timestamp: OffsetDateTime::now_utc(),
+        nonce: uuid::Uuid::new_v4().to_string(),
+        signed: true,
+    }
+}
+
+impl Call<'_> {
+    fn query(&self) -> Vec<(String, String)> {
+        let mut q: Vec<(String, String)> = vec![
+            ("Action".into(), self.action.into()),
+            ("Version".into(), "2016-04-28".into()),
+            ("Format".into(), "JSON".into()),
+            ("AccessKeyId".into(), self.account.access_key_id.clone()),
+            ("SignatureMethod".into(), "HMAC-SHA1".into()),
+            ("SignatureVersion".into(), "1.0".into()),
+            ("SignatureNonce".into(), self.nonce.clone()),
+            (
+                "Timestamp".into(),
+                self.timestamp
+                    .replace_nanosecond(0)
+                    .unwrap()
+                    .format(&Rfc3339)
+                    .unwrap(),
+            ),
+        ];
+        q.extend(self.params.iter().cloned());
+        if self.signed {
+            let headers = axum::http::HeaderMap::new();
+            let req = SignedRequest {
+                method: "GET",
+                path: "/",
+                query: &q,
+                form: &[],
+                headers: &headers,
+                body: b"",
+            };
+            let mut mac =
+                hmac::Hmac::<sha1::Sha1>::new_from_slice(format!("{}&", self.secret).as_bytes())
+                    .unwrap();
+            mac.update(rpc_string_to_sign(&req).as_bytes());
+            q.push((
+                "Signature".into(),
+                base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()),
+            ));
+        }
+        q
+    }
+
+    async fn send(&self, api: &Arc<Api>) -> (StatusCode, Value) {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(self.query())
+            .finish();
+        let req = Request::get(format!("/?{query}"))
+            .header("host", "strait.test")
+            .body(Body::empty())
+            .unwrap();
+        let resp = api.router().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+}
+
+async fn ok(api: &Arc<Api>, c: Call<'_>) -> Value {
+    let (status, body) = c.send(api).await;
+    assert_eq!(status, StatusCode::OK, "{} failed: {body}", c.action);
+    assert!(
+        body["RequestId"].as_str().is_some_and(|r| r.len() == 36),
+        "{body}"
+    );
+    body
+}
+
+/// Asserts an Alibaba-shaped error with this status and code, and returns its message.
+async fn err(api: &Arc<Api>, c: Call<'_>, status: StatusCode, code: &str) -> String {
+    let (got, body) = c.send(api).await;
+    assert_eq!(
+        (got, body["Code"].as_str()),
+        (status, Some(code)),
+        "{} answered {body}",
+        c.action
+    );
+    for key in ["RequestId", "HostId", "Code", "Message", "Recommend"] {
+        assert!(body[key].is_string(), "{key} missing from {body}");
+    }
+    assert_eq!(body["HostId"], "strait.test");
+    body["Message"].as_str().unwrap().to_string()
+}
+
+async fn gateway(w: &World, account: &Account) -> String {
+    let body = ok(
+        &w.api,
+        call(
+            account,
+            "CreateVpnGateway",
+            &[("VpcId", "vpc-local"), ("Name", "gw")],
+        ),
+    )
+    .await;
+    body["VpnGatewayId"].as_str().unwrap().to_string()
+}
+
+async fn customer_gateway(w: &World, account: &Account, ip: &str, asn: &str) -> String {
+    let body = ok(
+        &w.api,
+        call(
+            account,
+            "CreateCustomerGateway",
+            &[("IpAddress", ip), ("Asn", asn)],
+        ),
+    )
+    .await;
+    body["CustomerGatewayId"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn bad_signatures_and_unknown_actions_get_alibaba_errors() {
+    let w = world();
+    let api = &w.api;
+    let mut c = call(&w.alice, "DescribeVpnGateways", &[]);
+    c.signed = false;
+    err(
+        api,
+        c,
+        StatusCode::BAD_REQUEST,
+        "MissingParameter.Signature",
+    )
+    .await;
+
+    let mut c = call(&w.alice, "DescribeVpnGateways", &[]);
+    c.secret = w.bob.access_key_secret.clone();
+    err(api, c, StatusCode::BAD_REQUEST, "SignatureDoesNotMatch").await;
+
+    let stranger = Account {
+        access_key_id: "LTAInobodyhasthiskey00".into(),
+        ..w.alice.clone()
+    };
+    err(
+        api,
+        call(&stranger, "DescribeVpnGateways", &[]),
+        StatusCode::NOT_FOUND,
+        "InvalidAccessKeyId.NotFound",
+    )
+    .await;
+
+    let mut c = call(&w.alice, "DescribeVpnGateways", &[]);
+    c.timestamp -= time::Duration::minutes(16);
+    err(api, c, StatusCode::BAD_REQUEST, "InvalidTimeStamp.Expired").await;
+
+    let first = call(&w.alice, "DescribeVpnGateways", &[]);
+    let replay = Call {
+        nonce: first.nonce.clone(),
+        timestamp: first.timestamp,
+        ..call(&w.alice, "DescribeVpnGateways", &[])
+    };
+    ok(api, first).await;
+    err(api, replay, StatusCode::BAD_REQUEST, "SignatureNonceUsed").await;
+
+    err(
+        api,
+        call(&w.alice, "DescribeEverything", &[]),
+        StatusCode::NOT_FOUND,
+        "InvalidAction.NotFound",
+    )
+    .await;
+    ok(
+        api,
+        call(&w.alice, "DescribeVpnGateways", &[("RegionId", "local-1")]),
+    )
+    .await;
+    err(
+        api,
+        call(
+            &w.alice,
+            "DescribeVpnGateways",
+            &[("RegionId", "cn-hangzhou")],
+        ),
+        StatusCode::NOT_FOUND,
+        "InvalidRegionId.NotFound",
+    )
+    .await;
+    let msg = err(
+        api,
+        call(&w.alice, "CreateVpnGateway", &[]),
+        StatusCode::BAD_REQUEST,
+        "MissingParameter.VpcId",
+    )
+    .await;
+    assert!(msg.contains("VpcId"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_tenant_cannot_read_modify_or_delete_another_tenants_resources() {
+    let w = world();
+    let api = &w.api;
+    let gw = gateway(&w, &w.alice).await;
+    let cgw = customer_gateway(&w, &w.alice, "198.51.100.1", "65530").await;
+
+    err(
+        api,
+        call(&w.bob, "DescribeVpnGateway", &[("VpnGatewayId", &gw)]),
+        StatusCode::NOT_FOUND,
+        "InvalidVpnGatewayInstanceId.NotFound",
+    )
+    .await;
+    err(
+        api,
+        call(
+            &w.bob,
+            "ModifyVpnGatewayAttribute",
+            &[("VpnGatewayId", &gw), ("Name", "mine")],
+        ),
+        StatusCode::NOT_FOUND,
+        "InvalidVpnGatewayInstanceId.NotFound",
+    )
+    .await;
+    err(
+        api,
+        call(&w.bob, "DeleteVpnGateway", &[("VpnGatewayId", &gw)]),
+        StatusCode::NOT_FOUND,
+        "InvalidVpnGatewayInstanceId.NotFound",
+    )
+    .await;
+    err(
+        api,
+        call(
+            &w.bob,
+            "DeleteCustomerGateway",
+            &[("CustomerGatewayId", &cgw)],
+        ),
+        StatusCode::NOT_FOUND,
+        "InvalidCustomerGatewayInstanceId.NotFound",
+    )
+    .await;
+    // Bob's own gateway cannot reach Alice's customer gateway either.
+    let bob_gw = gateway(&w, &w.bob).await;
+    err(
+        api,
+        call(
+            &w.bob,
+            "CreateVpnConnection",
+            &[
+                ("VpnGatewayId", &bob_gw),
+                ("CustomerGatewayId", &cgw),
+                ("LocalSubnet", "10.0.0.0/16"),
+                ("RemoteSubnet", "192.168.0.0/24"),
+            ],
+        ),
+        StatusCode::NOT_FOUND,
+        "InvalidCustomerGatewayId.NotFound",
+    )
+    .await;
+    let bobs = ok(api, call(&w.bob, "DescribeVpnGateways", &[])).await;
+    assert_eq!(bobs["TotalCount"], 1);
+    assert_eq!(
+        bobs["VpnGateways"]["VpnGateway"][0]["VpnGatewayId"],
+        bob_gw.as_str()
+    );
+
+    let mine = ok(
+        api,
+        call(&w.alice, "DescribeVpnGateway", &[("VpnGatewayId", &gw)]),
+    )
+    .await;
+    assert_eq!(
+        (mine["Name"].as_str(), mine["Status"].as_str()),
+        (Some("gw"), Some("active"))
+    );
+}
+
+#[tokio::test]
+async fn client_token_repeats_the_first_answer_and_dry_run_creates_nothing() {
+    let w = world();
+    let api = &w.api;
+    let params = [("IpAddress", "198.51.100.9"), ("ClientToken", "token-1")];
+    let first = ok(api, call(&w.alice, "CreateCustomerGateway", &params)).await;
+    let again = ok(api, call(&w.alice, "CreateCustomerGateway", &params)).await;
+    assert_eq!(first["CustomerGatewayId"], again["CustomerGatewayId"]);
+    assert_ne!(first["RequestId"], again["RequestId"]);
+    assert_eq!(
+        ok(api, call(&w.alice, "DescribeCustomerGateways", &[])).await["TotalCount"],
+        1
+    );
+
+    let gw = gateway(&w, &w.alice).await;
+    let cgw = first["CustomerGatewayId"].as_str().unwrap();
+    let conn = [
+        ("VpnGatewayId", gw.as_str()),
+        ("CustomerGatewayId", cgw),
+        ("LocalSubnet", "10.0.0.0/16"),
+        ("RemoteSubnet", "192.168.0.0/24"),
+    ];
+    let dry: Vec<(&str, &str)> = conn.iter().copied().chain([("DryRun", "true")]).collect();
+    err(
+        api,
+        call(&w.alice, "CreateVpnConnection", &dry),
+        StatusCode::BAD_REQUEST,
+        "DryRunOperation",
+    )
+    .await;
+    let invalid_dry: Vec<(&str, &str)> = dry
+        .iter()
+        .copied()
+        .chain([("IkeConfig", r#"{"IkeLifetime":"86401"}"#)])
+        .collect();
+    let msg = err(
+        api,
+        call(&w.alice, "CreateVpnConnection", &invalid_dry),
+        StatusCode::BAD_REQUEST,
+        "InvalidParameter.IkeLifetime",
+    )
+    .await;
+    assert!(msg.contains("IkeConfig.IkeLifetime"), "{msg}");
+    assert_eq!(
+        ok(api, call(&w.alice, "DescribeVpnConnections", &[])).await["TotalCount"],
+        0
+    );
+    ok(api, call(&w.alice, "CreateVpnConnection", &conn)).await;
+    assert_eq!(
+        ok(api, call(&w.alice, "DescribeVpnConnections", &[])).await["TotalCount"],
+        1
+    );
+}
+
+fn tunnel_params<'a>(
+    gw: &'a str,
+    cgw1: &'a str,
+    cgw2: &'a str,
+    second_cidr: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("VpnGatewayId", gw),
+        ("LocalSubnet", "10.0.0.0/16"),
+        ("RemoteSubnet", "192.168.0.0/24,192.168.1.0/24"),
+        ("EnableTunnelsBgp", "true"),
+        ("TunnelOptionsSpecification.1.CustomerGatewayId", cgw1),
+        ("TunnelOptionsSpecification.1.Role", "master"),
+        (
+            "TunnelOptionsSpecification.1.TunnelIkeConfig.Psk",
+            "s3cret-1",
+        ),
+        (
+            "TunnelOptionsSpecification.1.TunnelIkeConfig.IkePfs",
+            "group14",
+        ),
+        (
+            "TunnelOptionsSpecification.1.TunnelIpsecConfig.IpsecPfs",
+            "group14",
+        ),
+        (
+            "TunnelOptionsSpecification.1.TunnelBgpConfig.LocalAsn",
+            "65531",
+        ),
+        (
+            "TunnelOptionsSpecification.1.TunnelBgpConfig.TunnelCidr",
+            "169.254.10.0/30",
+        ),
+        (
+            "TunnelOptionsSpecification.1.TunnelBgpConfig.LocalBgpIp",
+            "169.254.10.1",
+        ),
+        ("TunnelOptionsSpecification.2.CustomerGatewayId", cgw2),
+        ("TunnelOptionsSpecification.2.Role", "slave"),
+        (
+            "TunnelOptionsSpecification.2.TunnelBgpConfig.LocalAsn",
+            "65531",
+        ),
+        (
+            "TunnelOptionsSpecification.2.TunnelBgpConfig.TunnelCidr",
+            second_cidr,
+        ),
+        (
+            "TunnelOptionsSpecification.2.TunnelBgpConfig.LocalBgpIp",
+            "169.254.11.1",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn dual_tunnel_connections_round_trip_in_the_sdk_shape_and_failures_write_nothing() {
+    let w = world();
+    let api = &w.api;
+    let gw = gateway(&w, &w.alice).await;
+    let cgw1 = customer_gateway(&w, &w.alice, "198.51.100.1", "65530").await;
+    let cgw2 = customer_gateway(&w, &w.alice, "198.51.100.2", "65530").await;
+
+    // The second tunnel's CIDR is reserved: the whole request fails and nothing is stored.
+    let msg = err(
+        api,
+        call(
+            &w.alice,
+            "CreateVpnConnection",
+            &tunnel_params(&gw, &cgw1, &cgw2, "169.254.6.0/30"),
+        ),
+        StatusCode::BAD_REQUEST,
+        "InvalidParameter.TunnelCidr",
+    )
+    .await;
+    assert!(
+        msg.contains("TunnelOptionsSpecification.2.TunnelBgpConfig.TunnelCidr"),
+        "{msg}"
+    );
+    assert_eq!(
+        ok(api, call(&w.alice, "DescribeVpnConnections", &[])).await["TotalCount"],
+        0
+    );
+
+    let mut changes = api.subscribe();
+    let created = ok(
+        api,
+        call(
+            &w.alice,
+            "CreateVpnConnection",
+            &tunnel_params(&gw, &cgw1, &cgw2, "169.254.11.0/30"),
+        ),
+    )
+    .await;
+    let vco = created["VpnConnectionId"].as_str().unwrap().to_string();
+    let change = changes.try_recv().unwrap();
+    assert_eq!(
+        (change.kind, change.id.as_str(), change.op),
+        ("VpnConnection", vco.as_str(), ChangeOp::Created)
+    );
+    assert_eq!(change.account_id, w.alice.account_id);
+
+    let body = ok(
+        api,
+        call(
+            &w.alice,
+            "DescribeVpnConnection",
+            &[("VpnConnectionId", &vco)],
+        ),
+    )
+    .await;
+    assert_eq!(body["RemoteSubnet"], "192.168.0.0/24,192.168.1.0/24");
+    assert_eq!(body["EffectImmediately"], true);
+    let tunnels = body["TunnelOptionsSpecification"]["TunnelOptions"]
+        .as_array()
+        .unwrap();
+    assert_eq!(tunnels.len(), 2);
+    let (t1, t2) = (&tunnels[0], &tunnels[1]);
+    assert_eq!(
+        (t1["InternetIp"].as_str(), t2["InternetIp"].as_str()),
+        (Some("192.0.2.1"), Some("192.0.2.2"))
+    );
+    assert_eq!(
+        (t1["Role"].as_str(), t2["Role"].as_str()),
+        (Some("master"), Some("slave"))
+    );
+    assert_eq!(t1["EnableDpd"], "true");
+    assert_eq!(t1["TunnelIkeConfig"]["IkeVersion"], "ikev2");
+    assert_eq!(t1["TunnelIkeConfig"]["Psk"], "s3cret-1");
+    assert_eq!(t1["TunnelIkeConfig"]["IkePfs"], "group14");
+    assert_eq!(t1["TunnelIkeConfig"]["IkeLifetime"], "86400");
+    assert_eq!(
+        t2["TunnelIkeConfig"]["Psk"].as_str().map(str::len),
+        Some(16)
+    );
+    assert_eq!(t2["TunnelIkeConfig"]["RemoteId"], "198.51.100.2");
+    assert_eq!(t1["TunnelBgpConfig"]["LocalAsn"], "65531");
+    assert_eq!(t1["TunnelBgpConfig"]["PeerAsn"], "65530");
+    assert_eq!(t2["TunnelBgpConfig"]["PeerBgpIp"], "169.254.11.2");
+
+    let tunnel_id = t2["TunnelId"].as_str().unwrap().to_string();
+    let modified = ok(
+        api,
+        call(
+            &w.alice,
+            "ModifyTunnelAttribute",
+            &[
+                ("VpnConnectionId", &vco),
+                ("TunnelId", &tunnel_id),
+                ("TunnelOptionsSpecification.TunnelIkeConfig.Psk", "new-key"),
+                ("TunnelOptionsSpecification.EnableDpd", "false"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (
+            modified["TunnelId"].as_str(),
+            modified["EnableDpd"].as_bool()
+        ),
+        (Some(tunnel_id.as_str()), Some(false))
+    );
+    let body = ok(
+        api,
+        call(
+            &w.alice,
+            "DescribeVpnConnection",
+            &[("VpnConnectionId", &vco)],
+        ),
+    )
+    .await;
+    assert_eq!(
+        body["TunnelOptionsSpecification"]["TunnelOptions"][1]["TunnelIkeConfig"]["Psk"],
+        "new-key"
+    );
+    assert_eq!(
+        body["TunnelOptionsSpecification"]["TunnelOptions"][0]["TunnelIkeConfig"]["Psk"],
+        "s3cret-1"
+    );
+    // The same object sent as one JSON parameter.
+    let json_spec = r#"{"TunnelIkeConfig":{"IkeLifetime":"3600"}}"#;
+    let modified = ok(
+        api,
+        call(
+            &w.alice,
+            "ModifyTunnelAttribute",
+            &[
+                ("VpnConnectionId", &vco),
+                ("TunnelId", &tunnel_id),
+                ("TunnelOptionsSpecification", json_spec),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(modified["TunnelIkeConfig"]["IkeLifetime"], 3600);
+    assert_eq!(modified["TunnelIkeConfig"]["Psk"], "new-key");
+
+    // Routes go with their connection; the gateway can then be deleted.
+    ok(
+        api,
+        call(
+            &w.alice,
+            "CreateVpnRouteEntry",
+            &[
+                ("VpnGatewayId", &gw),
+                ("RouteDest", "192.168.5.0/24"),
+                ("NextHop", &vco),
+                ("Weight", "100"),
+                ("PublishVpc", "true"),
+            ],
+        ),
+    )
+    .await;
+    err(
+        api,
+        call(&w.alice, "DeleteVpnGateway", &[("VpnGatewayId", &gw)]),
+        StatusCode::BAD_REQUEST,
+        "DependencyViolation.VpnConnection",
+    )
+    .await;
+    ok(
+        api,
+        call(
+            &w.alice,
+            "DeleteVpnConnection",
+            &[("VpnConnectionId", &vco)],
+        ),
+    )
+    .await;
+    assert_eq!(
+        ok(
+            api,
+            call(
+                &w.alice,
+                "DescribeVpnRouteEntries",
+                &[("VpnGatewayId", &gw)]
+            )
+        )
+        .await["TotalCount"],
+        0
+    );
+    ok(
+        api,
+        call(&w.alice, "DeleteVpnGateway", &[("VpnGatewayId", &gw)]),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn lists_page_and_filter_by_tag() {
+    let w = world();
+    let api = &w.api;
+    for (i, env) in ["prod", "test", "prod"].iter().enumerate() {
+        let ip = format!("198.51.100.{}", i + 1);
+        ok(
+            api,
+            call(
+                &w.alice,
+                "CreateCustomerGateway",
+                &[
+                    ("IpAddress", &ip),
+                    ("Tags.1.Key", "env"),
+                    ("Tags.1.Value", env),
+                ],
+            ),
+        )
+        .await;
+    }
+    let page = ok(
+        api,
+        call(
+            &w.alice,
+            "DescribeCustomerGateways",
+            &[("PageSize", "2"), ("PageNumber", "2")],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (
+            page["TotalCount"].as_u64(),
+            page["PageNumber"].as_u64(),
+            page["PageSize"].as_u64()
+        ),
+        (Some(3), Some(2), Some(2))
+    );
+    let items = page["CustomerGateways"]["CustomerGateway"]
+        .as_array()
+        .unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["IpAddress"], "198.51.100.3");
+    let prod = ok(
+        api,
+        call(
+            &w.alice,
+            "DescribeCustomerGateways",
+            &[("Tag.1.Key", "env"), ("Tag.1.Value", "prod")],
+        ),
+    )
+    .await;
+    assert_eq!(prod["TotalCount"], 2);
+    err(
+        api,
+        call(&w.alice, "DescribeCustomerGateways", &[("PageSize", "51")]),
+        StatusCode::BAD_REQUEST,
+        "InvalidParameter.PageSize",
+    )
+    .await;
+
+    let id = items[0]["CustomerGatewayId"].as_str().unwrap();
+    ok(
+        api,
+        call(
+            &w.alice,
+            "TagResources",
+            &[
+                ("ResourceType", "CustomerGateway"),
+                ("ResourceId.1", id),
+                ("Tag.1.Key", "team"),
+                ("Tag.1.Value", "net"),
+            ],
+        ),
+    )
+    .await;
+    let listed = ok(
+        api,
+        call(
+            &w.alice,
+            "ListTagResources",
+            &[
+                ("ResourceType", "CUSTOMERGATEWAY"),
+                ("ResourceId.1", id),
+                ("MaxResults", "1"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(listed["TagResources"]["TagResource"][0]["TagKey"], "env");
+    let next = listed["NextToken"].as_str().unwrap();
+    let rest = ok(
+        api,
+        call(
+            &w.alice,
+            "ListTagResources",
+            &[
+                ("ResourceType", "CustomerGateway"),
+                ("ResourceId.1", id),
+                ("NextToken", next),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(rest["TagResources"]["TagResource"][0]["TagKey"], "team");
+    assert_eq!(rest["NextToken"], "");
+    ok(
+        api,
+        call(
+            &w.alice,
+            "UnTagResources",
+            &[
+                ("ResourceType", "CustomerGateway"),
+                ("ResourceId.1", id),
+                ("TagKey.1", "env"),
+            ],
+        ),
+    )
+    .await;
+    let left = ok(
+        api,
+        call(
+            &w.alice,
+            "DescribeCustomerGateway",
+            &[("CustomerGatewayId", id)],
+        ),
+    )
+    .await;
+    assert_eq!(
+        left["Tags"]["Tag"],
+        serde_json::json!([{"Key": "team", "Value": "net"}])
+    );
+}
+
+#[tokio::test]
+async fn describe_shows_the_tunnel_state_the_gateway_observed() {
+    let w = world();
+    let api = &w.api;
+    let gw = gateway(&w, &w.alice).await;
+    let cgw = customer_gateway(&w, &w.alice, "198.51.100.1", "65530").await;
+    let bgp = r#"{"EnableBgp":"true","LocalAsn":"65531","TunnelCidr":"169.254.10.0/30","LocalBgpIp":"169.254.10.1"}"#;
+    let created = ok(
+        api,
+        call(
+            &w.alice,
+            "CreateVpnConnection",
+            &[
+                ("VpnGatewayId", &gw),
+                ("CustomerGatewayId", &cgw),
+                ("LocalSubnet", "10.0.0.0/16"),
+                ("RemoteSubnet", "192.168.0.0/24"),
+                ("BgpConfig", bgp),
+            ],
+        ),
+    )
+    .await;
+    let vco = created["VpnConnectionId"].as_str().unwrap();
+    let body = ok(
+        api,
+        call(
+            &w.alice,
+            "DescribeVpnConnection",
+            &[("VpnConnectionId", vco)],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (
+            body["Status"].as_str(),
+            body["VpnBgpConfig"]["Status"].as_str()
+        ),
+        (Some("ike_sa_not_established"), Some(""))
+    );
+
+    let conn: strait_model::VpnConnection = w
+        .store
+        .read(|tx| tx.get(&w.alice.account_id, vco))
+        .unwrap()
+        .unwrap();
+    let status = TunnelStatus {
+        status: NegotiationStatus::IpsecSaEstablished,
+        detail: String::new(),
+        bgp_status: Some(ProbeStatus::Success),
+        health_check_status: None,
+    };
+    let tunnel_id = &conn.tunnel_options[0].tunnel_id;
+    w.store
+        .write(|tx| tx.set_tunnel_status(&w.alice.account_id, vco, tunnel_id, &status))
+        .unwrap();
+    let body = ok(
+        api,
+        call(
+            &w.alice,
+            "DescribeVpnConnection",
+            &[("VpnConnectionId", vco)],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (
+            body["Status"].as_str(),
+            body["VpnBgpConfig"]["Status"].as_str()
+        ),
+        (Some("ipsec_sa_established"), Some("success"))
+    );
+    let listed = ok(api, call(&w.alice, "DescribeVpnConnections", &[])).await;
+    assert_eq!(
+        listed["VpnConnections"]["VpnConnection"][0]["Status"],
+        "ipsec_sa_established"
+    );
+}
+
+#[tokio::test]
+async fn negotiation_logs_are_read_back_per_connection_and_window() {
+    let w = world();
+    let api = &w.api;
+    let gw = gateway(&w, &w.alice).await;
+    let cgw = customer_gateway(&w, &w.alice, "198.51.100.1", "65530").await;
+    let created = ok(
+        api,
+        call(
+            &w.alice,
+            "CreateVpnConnection",
+            &[
+                ("VpnGatewayId", &gw),
+                ("CustomerGatewayId", &cgw),
+                ("LocalSubnet", "10.0.0.0/16"),
+                ("RemoteSubnet", "192.168.0.0/24"),
+            ],
+        ),
+    )
+    .await;
+    let vco = created["VpnConnectionId"].as_str().unwrap();
+    let conn: strait_model::VpnConnection = w
+        .store
+        .read(|tx| tx.get(&w.alice.account_id, vco))
+        .unwrap()
+        .unwrap();
+    let tunnel = conn.tunnel_options[0].tunnel_id.clone();
+    // 2026-11-23 02:00:00 UTC, then 30 s and 10 min later.
+    let base_ms = 1_795_399_200_000_i64;
+    w.store
+        .write(|tx| {
+            tx.append_log(
+                &w.alice.account_id,
+                vco,
+                &tunnel,
+                base_ms,
+                "IKE_SA_INIT sent",
+            )?;
+            tx.append_log(
+                &w.alice.account_id,
+                vco,
+                &tunnel,
+                base_ms + 30_000,
+                "phase 2 negotiation succeeded",
+            )?;
+            tx.append_log(
+                &w.alice.account_id,
+                vco,
+                &tunnel,
+                base_ms + 600_000,
+                "DPD timeout",
+            )
+        })
+        .unwrap();
+
+    let from = (base_ms / 1000).to_string();
+    let body = ok(
+        api,
+        call(
+            &w.alice,
+            "DescribeVpnConnectionLogs",
+            &[
+                ("VpnConnectionId", vco),
+                ("From", &from),
+                ("MinutePeriod", "5"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(body["Count"], 2);
+    assert_eq!(body["IsCompleted"], true);
+    assert_eq!(
+        body["Data"]["Logs"][0],
+        format!("2026-11-23 02:00:00 {tunnel}: IKE_SA_INIT sent")
+    );
+    assert_eq!(
+        body["Data"]["Logs"][1],
+        format!("2026-11-23 02:00:30 {tunnel}: phase 2 negotiation succeeded")
+    );
+
+    let page = ok(
+        api,
+        call(
+            &w.alice,
+            "DescribeVpnConnectionLogs",
+            &[
+                ("VpnConnectionId", vco),
+                ("From", &from),
+                ("MinutePeriod", "10"),
+                ("PageSize", "1"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (page["Count"].as_u64(), page["IsCompleted"].as_bool()),
+        (Some(2), Some(false))
+    );
+
+    err(
+        api,
+        call(
+            &w.alice,
+            "DescribeVpnConnectionLogs",
+            &[("VpnConnectionId", vco)],
+        ),
+        StatusCode::BAD_REQUEST,
+        "MissingParameter.MinutePeriod",
+    )
+    .await;
+    err(
+        api,
+        call(
+            &w.alice,
+            "DescribeVpnConnectionLogs",
+            &[("VpnConnectionId", vco), ("MinutePeriod", "11")],
+        ),
+        StatusCode::BAD_REQUEST,
+        "InvalidParameter.MinutePeriod",
+    )
+    .await;
+    err(
+        api,
+        call(
+            &w.bob,
+            "DescribeVpnConnectionLogs",
+            &[("VpnConnectionId", vco), ("MinutePeriod", "5")],
+        ),
+        StatusCode::NOT_FOUND,
+        "InvalidVpnConnectionInstanceId.NotFound",
+    )
+    .await;
+}

@@ -1,0 +1,170 @@
+"""Runs `strait serve` inside a network namespace and talks to it through the official SDK.
+
+Shared by the API acceptance tests (tests/api/conftest.py) and the API benchmark (tests/api/bench_api.py).
+The server's namespace is joined to the root namespace by one veth pair on a /30 out of
+198.51.100.128/25 and has no default route, so nothing it sends can leave the machine; the zones'
+gateway addresses sit on its loopback so a server that binds them for IKE can.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from alibabacloud_tea_openapi.exceptions import ClientException  # noqa: E402
+from alibabacloud_tea_openapi.models import Config  # noqa: E402
+from alibabacloud_vpc20160428 import models as vpc_models  # noqa: E402
+from alibabacloud_vpc20160428.client import Client  # noqa: E402
+
+from helpers.netns import Topology, sh, wait_until  # noqa: E402
+
+REGION = "local-1"
+PORT = 8080
+ZONE_IPS = {"zone-a": "203.0.113.1", "zone-b": "203.0.113.2"}
+
+
+
+def config_toml(listen: str, data_dir: Path) -> str:
+    """The server's config: exactly the keys issue #3 promises to tests outside the project."""
+    zones = "".join(f'[[zones]]\nid = "{z}"\ngateway_ips = ["{ip}"]\n' for z, ip in ZONE_IPS.items())
+    return (f'region = "{REGION}"\n[api]\nlisten = "{listen}"\n[store]\ndata_dir = "{data_dir}"\n{zones}'
+            '[[vpcs]]\nid = "vpc-local"\ncidrs = ["10.0.0.0/16"]\n')
+
+
+def _snake(action: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", action).lower()
+
+
+class Api:
+    """One tenant's SDK client; `api("CreateCustomerGateway", IpAddress=...)` returns the body as a dict."""
+
+    def __init__(self, endpoint: str, creds: dict):
+        self.creds = creds
+        self.endpoint = endpoint
+        self.client = Client(Config(
+            access_key_id=creds["AccessKeyId"], access_key_secret=creds["AccessKeySecret"],
+            endpoint=endpoint, protocol="http", region_id=REGION,
+            connect_timeout=5000, read_timeout=15000))
+
+    def __call__(self, action: str, **fields) -> dict:
+        """Sends one action with wire-named fields (RegionId added) and returns the response body."""
+        request = getattr(vpc_models, f"{action}Request")().from_map({"RegionId": REGION, **fields})
+        return getattr(self.client, _snake(action))(request).body.to_map()
+
+    def fails(self, action: str, **fields) -> ClientException:
+        """Sends one action that must be refused with a 4xx error, and returns that error."""
+        try:
+            body = self(action, **fields)
+        except ClientException as e:
+            return e
+        raise AssertionError(f"{action} {fields} was accepted: {body}")
+
+
+def _free_link_net() -> ipaddress.IPv4Network:
+    """A /30 in 198.51.100.128/25 that no root-namespace interface uses yet."""
+    used = sh(["ip", "-4", "-o", "addr", "show"]).stdout
+    nets = list(ipaddress.ip_network("198.51.100.128/25").subnets(new_prefix=30))
+    random.shuffle(nets)
+    for net in nets:
+        if not any(f" {h}/" in used for h in net):
+            return net
+    raise RuntimeError("no free /30 left in 198.51.100.128/25")
+
+
+class ApiServer:
+    """A `strait serve` in its own namespace, on a data dir that outlives restarts."""
+
+    def __init__(self, topo: Topology, strait: Path, workdir: Path | None = None):
+        self.topo = topo
+        self.strait = strait
+        self.own_workdir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="strait-api-"))
+        self.data_dir = self.workdir / "data"
+        self.log = self.workdir / "serve.log"
+        self.ns = topo.ns("api")
+        net = _free_link_net()
+        root_ip, ns_ip = list(net.hosts())
+        n = f"{topo.prefix}r"[:15]
+        sh(["ip", "link", "add", n, "type", "veth", "peer", "name", "eth0api", "netns", self.ns])
+        sh(["ip", "addr", "add", f"{root_ip}/30", "dev", n])
+        sh(["ip", "link", "set", n, "up"])
+        topo.run(self.ns, f"ip addr add {ns_ip}/30 dev eth0api && ip link set eth0api up")
+        # The zones' gateway addresses exist on the server's host (spec §7), with no route beyond the link.
+        for ip in ZONE_IPS.values():
+            topo.run(self.ns, f"ip addr add {ip}/32 dev lo")
+        self.host = str(ns_ip)
+        self.endpoint = f"{ns_ip}:{PORT}"
+        self.config = self.workdir / "strait.toml"
+        self.config.write_text(config_toml(self.endpoint, self.data_dir))
+        self.proc: subprocess.Popen | None = None
+        self._ips = self._address_pool()
+
+    @staticmethod
+    def _address_pool():
+        """Distinct customer-gateway addresses from the documentation ranges, off the link /30s."""
+        for h in range(10, 255):
+            yield f"192.0.2.{h}"
+        for h in range(10, 255):
+            yield f"203.0.113.{h}"
+        for h in range(10, 128):
+            yield f"198.51.100.{h}"
+
+    def next_ip(self) -> str:
+        """A customer-gateway address no earlier call returned."""
+        return next(self._ips)
+
+    def start(self) -> None:
+        """Starts the server and waits until it accepts connections and has written credentials."""
+        self.proc = self.topo.spawn(self.ns, f"{self.strait} serve --config {self.config}", log=self.log)
+        creds = self.data_dir / "credentials.json"
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"strait serve exited ({self.proc.returncode}):\n{self.log_tail()}")
+            try:
+                with socket.create_connection((self.host, PORT), timeout=0.5):
+                    return creds.exists() and creds.stat().st_size > 0
+            except OSError:
+                return False
+
+        wait_until(ready, timeout=30, interval=0.1, what="strait serve to answer")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stops the server with `sig` (SIGKILL for a crash) and waits for it to be gone."""
+        if self.proc is not None:
+            self.topo.kill(self.proc, sig)
+            self.proc = None
+
+    def log_tail(self, n: int = 4000) -> str:
+        """The end of the server's log, for failure messages."""
+        return self.log.read_text(errors="replace")[-n:] if self.log.exists() else ""
+
+    def admin_credentials(self) -> dict:
+        """The admin account written on first start."""
+        return json.loads((self.data_dir / "credentials.json").read_text())
+
+    def admin(self) -> Api:
+        """An SDK client for the admin account."""
+        return Api(self.endpoint, self.admin_credentials())
+
+    def create_account(self, name: str) -> Api:
+        """Adds a tenant with `strait account create` and returns an SDK client for it."""
+        out = self.topo.run(self.ns, f"{self.strait} account create {name} --data-dir {self.data_dir}").stdout
+        creds, _ = json.JSONDecoder().raw_decode(out[out.index("{"):])
+        return Api(self.endpoint, creds)
+
+    def cleanup(self) -> None:
+        """Removes the work dir if this object made it (the namespace belongs to the topology)."""
+        if self.own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
