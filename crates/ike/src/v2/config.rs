@@ -95,10 +95,12 @@ impl Default for Retransmit {
 }
 
 impl Retransmit {
-    /// The timeout after sending attempt `n` (0 for the first transmission).
+    /// The timeout after sending attempt `n` (0 for the first transmission), at most an hour.
     pub fn timeout(&self, n: u32) -> Duration {
+        const CAP: Duration = Duration::from_secs(3600);
         let exp = i32::try_from(n).unwrap_or(i32::MAX);
-        self.base.mul_f64(self.factor.powi(exp))
+        Duration::try_from_secs_f64(self.base.as_secs_f64() * self.factor.powi(exp))
+            .map_or(CAP, |d| d.min(CAP))
     }
 }
 
@@ -366,4 +368,47 @@ fn dh_name(g: DhGroup) -> String {
         DhGroup::Curve25519 => "curve25519",
     }
     .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retransmit_timeouts_grow_like_strongswan_and_stay_bounded() {
+        let r = Retransmit::default();
+        let secs: Vec<f64> = (0..6).map(|n| r.timeout(n).as_secs_f64()).collect();
+        let expected = [4.0, 7.2, 12.96, 23.328, 41.9904, 75.58272];
+        for (got, want) in secs.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-6, "{secs:?}");
+        }
+        let wild = Retransmit {
+            factor: f64::NAN,
+            ..r
+        };
+        assert_eq!(wild.timeout(3), Duration::from_secs(3600));
+        assert_eq!(
+            Retransmit { factor: 1e300, ..r }.timeout(9),
+            Duration::from_secs(3600)
+        );
+    }
+
+    #[test]
+    fn prefixes_become_address_ranges() {
+        let p = Ipv4Prefix::new(Ipv4Addr::new(10, 1, 2, 3), 24).to_selector();
+        assert_eq!(
+            (p.start, p.end),
+            (Ipv4Addr::new(10, 1, 2, 0), Ipv4Addr::new(10, 1, 2, 255))
+        );
+        let any = Ipv4Prefix::any().to_selector();
+        assert_eq!(
+            (any.start, any.end),
+            (Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST)
+        );
+        let host = Ipv4Prefix::new(Ipv4Addr::new(192, 0, 2, 7), 32).to_selector();
+        assert_eq!(
+            (host.start, host.end),
+            (Ipv4Addr::new(192, 0, 2, 7), Ipv4Addr::new(192, 0, 2, 7))
+        );
+    }
 }

@@ -1,4 +1,11 @@
 //! IKEv2 (RFC 7296): codec, key derivation and the sans-IO session state machines.
+//!
+//! The driver owns sockets and clocks. It feeds [`Endpoint::handle_datagram`] every IKE message
+//! received on UDP 500, and on 4500 after stripping the four-byte non-ESP marker; it sends what
+//! [`Endpoint::poll_transmit`] yields (adding the marker when either port is 4500), calls
+//! [`Endpoint::handle_timeout`] at [`Endpoint::poll_timeout`], and applies the events of
+//! [`Endpoint::poll_event`]: CHILD_SA keys and selectors to install, SAs to remove, failures with
+//! their reasons. `examples/udp_peer.rs` is a complete minimal driver.
 
 pub mod config;
 mod endpoint;

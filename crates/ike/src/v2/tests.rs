@@ -1045,3 +1045,24 @@ fn every_cookie_challenge_is_answered_even_a_repeated_one() {
         assert_eq!(msg.header.spi_i, request.spi_i);
     }
 }
+
+#[test]
+fn ike_rekey_meeting_a_child_rekey_is_retried_after_temporary_failure() {
+    // At 25 s a rekeys its child while b rekeys the IKE SA: a answers TEMPORARY_FAILURE and
+    // b tries again shortly after.
+    let ca = short_lifetimes(config(A, B), 3600, 30);
+    let cb = short_lifetimes(config(B, A), 30, 3600);
+    let mut p = Pair::establish(ca, cb);
+    p.advance(Duration::from_secs(25));
+    let rekeyed = |events: &[Event]| {
+        count(events, |e| {
+            matches!(e, Event::IkeSaEstablished { rekeyed: true, .. })
+        })
+    };
+    assert_eq!(rekeyed(&p.b_events), 0, "first attempt refused for now");
+    p.advance(Duration::from_secs(3));
+    assert_eq!((rekeyed(&p.a_events), rekeyed(&p.b_events)), (1, 1));
+    assert_one_matching_pair(&p);
+    assert!(failures(&p.a_events).is_empty() && failures(&p.b_events).is_empty());
+    assert_eq!((p.a.ike_sa_count(p.a_id), p.b.ike_sa_count(p.b_id)), (1, 1));
+}

@@ -395,6 +395,20 @@ pub(super) fn on_ike_rekey_response(
         }
         Outcome::Keep
     };
+    match error_notify(msg) {
+        None | Some(NotifyType::TEMPORARY_FAILURE) => {}
+        // A lasting refusal: report it; the IKE SA runs to its hard lifetime and is then renewed.
+        Some(e) => {
+            let reason = if e == NotifyType::NO_PROPOSAL_CHOSEN {
+                let ours = describe_all(&ike_offer(ctx.config, new_spi.to_be_bytes().to_vec()));
+                FailureReason::NoProposalChosen { ours, theirs: None }
+            } else {
+                FailureReason::Protocol(format!("IKE SA rekey refused with notify {}", e.0))
+            };
+            ctx.fail(reason);
+            return Outcome::Keep;
+        }
+    }
     let (Some([chosen_wire]), Some(ke), Some(nr), Some(old_keys)) = (
         sa_of(msg).map(Vec::as_slice),
         ke_of(msg),
