@@ -20,7 +20,11 @@ pub fn ike_config(spec: &TunnelSpec) -> Config {
     let child_lifetime = lifetime(spec.ipsec.ipsec_lifetime);
     // Rekey a tenth of the lifetime early (at most 9 minutes, strongSwan's margin), minus up to a
     // third of that margin at random so both sides do not rekey at the same instant.
-    let shortest = [ike_lifetime, child_lifetime].into_iter().flatten().min().unwrap_or(Duration::from_secs(86400));
+    let shortest = [ike_lifetime, child_lifetime]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(Duration::from_secs(86400));
     let rekey_margin = (shortest / 10).min(Duration::from_secs(540));
     let mut cfg = Config::new(
         SocketAddrV4::new(spec.local_ip, IKE_PORT),
@@ -46,9 +50,16 @@ pub fn ike_config(spec: &TunnelSpec) -> Config {
     cfg.remote_ts = spec.remote_subnet.iter().map(prefix).collect();
     cfg.ike_lifetime = ike_lifetime;
     cfg.child_lifetime = child_lifetime;
-    cfg.dpd = spec.enable_dpd.then_some(Dpd { interval: t.dpd_interval, timeout: t.dpd_timeout });
+    cfg.dpd = spec.enable_dpd.then_some(Dpd {
+        interval: t.dpd_interval,
+        timeout: t.dpd_timeout,
+    });
     cfg.nat_traversal = spec.enable_nat_traversal;
-    cfg.retransmit = Retransmit { base: t.retransmit_base, factor: 1.8, tries: t.retransmit_tries };
+    cfg.retransmit = Retransmit {
+        base: t.retransmit_base,
+        factor: 1.8,
+        tries: t.retransmit_tries,
+    };
     cfg.rekey_margin = rekey_margin;
     cfg.rekey_jitter = t.rekey_jitter.unwrap_or(rekey_margin / 3);
     // The runner re-initiates itself, with backoff.
@@ -64,7 +75,9 @@ fn lifetime(secs: u32) -> Option<Duration> {
 fn identity(id: &str, default: Ipv4Addr) -> Identity {
     match id.trim() {
         "" => Identity::Ipv4(default),
-        s => s.parse().map_or_else(|_| Identity::Fqdn(s.to_owned()), Identity::Ipv4),
+        s => s
+            .parse()
+            .map_or_else(|_| Identity::Fqdn(s.to_owned()), Identity::Ipv4),
     }
 }
 
@@ -141,7 +154,11 @@ mod tests {
                 local_id: String::new(),
                 remote_id: "peer.example.com".into(),
             },
-            ipsec: IpsecConfig { ipsec_pfs: Pfs::Disabled, ipsec_lifetime: 0, ..IpsecConfig::default() },
+            ipsec: IpsecConfig {
+                ipsec_pfs: Pfs::Disabled,
+                ipsec_lifetime: 0,
+                ..IpsecConfig::default()
+            },
             local_subnet: parse_subnets("LocalSubnet", "10.1.0.0/24,10.2.0.0/24").unwrap(),
             remote_subnet: parse_subnets("RemoteSubnet", "0.0.0.0/0").unwrap(),
             routes: vec![],
@@ -155,18 +172,54 @@ mod tests {
     #[test]
     fn api_names_map_to_transforms_ids_and_timers() {
         let c = ike_config(&spec());
-        assert_eq!(c.local_id, Identity::Ipv4(Ipv4Addr::new(198, 51, 100, 1)), "empty LocalId = gateway IP");
+        assert_eq!(
+            c.local_id,
+            Identity::Ipv4(Ipv4Addr::new(198, 51, 100, 1)),
+            "empty LocalId = gateway IP"
+        );
         assert_eq!(c.remote_id, Identity::Fqdn("peer.example.com".into()));
         assert_eq!(
             c.ike_proposals,
-            vec![IkeProposal { encr: Encr::AesCbc256, integ: Some(Integ::HmacSha256_128), prf: Prf::HmacSha256, dh: Group::Modp2048 }]
+            vec![IkeProposal {
+                encr: Encr::AesCbc256,
+                integ: Some(Integ::HmacSha256_128),
+                prf: Prf::HmacSha256,
+                dh: Group::Modp2048
+            }]
         );
-        assert_eq!(c.esp_proposals, vec![EspProposal { encr: Encr::AesCbc128, integ: Some(Integ::HmacSha1_96), pfs: None }]);
-        assert_eq!(c.local_ts, vec![Ipv4Prefix::new(Ipv4Addr::new(10, 1, 0, 0), 24), Ipv4Prefix::new(Ipv4Addr::new(10, 2, 0, 0), 24)]);
+        assert_eq!(
+            c.esp_proposals,
+            vec![EspProposal {
+                encr: Encr::AesCbc128,
+                integ: Some(Integ::HmacSha1_96),
+                pfs: None
+            }]
+        );
+        assert_eq!(
+            c.local_ts,
+            vec![
+                Ipv4Prefix::new(Ipv4Addr::new(10, 1, 0, 0), 24),
+                Ipv4Prefix::new(Ipv4Addr::new(10, 2, 0, 0), 24)
+            ]
+        );
         assert_eq!(c.remote_ts, vec![Ipv4Prefix::any()]);
-        assert_eq!((c.ike_lifetime, c.child_lifetime), (Some(Duration::from_secs(30)), None), "0 = never expires");
-        assert_eq!(c.rekey_margin, Duration::from_secs(3), "a 30 s SA rekeys 3 s early");
-        assert_eq!(c.dpd, Some(Dpd { interval: Duration::from_secs(10), timeout: Duration::from_secs(130) }));
+        assert_eq!(
+            (c.ike_lifetime, c.child_lifetime),
+            (Some(Duration::from_secs(30)), None),
+            "0 = never expires"
+        );
+        assert_eq!(
+            c.rekey_margin,
+            Duration::from_secs(3),
+            "a 30 s SA rekeys 3 s early"
+        );
+        assert_eq!(
+            c.dpd,
+            Some(Dpd {
+                interval: Duration::from_secs(10),
+                timeout: Duration::from_secs(130)
+            })
+        );
         assert!(!c.nat_traversal);
         assert_eq!(c.reinitiate_after, None);
     }
@@ -182,6 +235,13 @@ mod tests {
         assert_eq!(c.ike_proposals[0].integ, None);
         assert_eq!(c.ike_proposals[0].prf, Prf::HmacSha256);
         assert_eq!(c.ike_proposals[0].dh, Group::Ecp256);
-        assert_eq!(c.esp_proposals[0], EspProposal { encr: Encr::AesGcm16_128, integ: None, pfs: Some(Group::Curve25519) });
+        assert_eq!(
+            c.esp_proposals[0],
+            EspProposal {
+                encr: Encr::AesGcm16_128,
+                integ: None,
+                pfs: Some(Group::Curve25519)
+            }
+        );
     }
 }

@@ -11,14 +11,16 @@ mod spec;
 mod status;
 
 pub use runner::Gateway;
-pub use spec::{TunnelSpec, Timing, is_any, parse_subnets};
+pub use spec::{Timing, TunnelSpec, is_any, parse_subnets};
 pub use status::{IkeState, IpsecState, Snapshot, StatusBoard, TunnelStatus};
 
 /// Errors of the gateway.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// A LocalSubnet/RemoteSubnet entry is not an IPv4 CIDR.
-    #[error("{field}: {value:?} is not a comma-separated list of IPv4 CIDRs (e.g. 10.0.0.0/24,10.1.0.0/24)")]
+    #[error(
+        "{field}: {value:?} is not a comma-separated list of IPv4 CIDRs (e.g. 10.0.0.0/24,10.1.0.0/24)"
+    )]
     BadSubnet {
         /// The field (LocalSubnet, RemoteSubnet, ...).
         field: &'static str,

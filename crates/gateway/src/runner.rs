@@ -41,7 +41,13 @@ impl Gateway {
         let runner = Runner::new(tun_name, specs, board).await?;
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(runner.run(stopped));
-        Ok((Gateway { stop: Some(stop), task }, status))
+        Ok((
+            Gateway {
+                stop: Some(stop),
+                task,
+            },
+            status,
+        ))
     }
 
     /// Deletes every SA (telling the peers), stops, and returns the runner's error if it failed.
@@ -50,7 +56,9 @@ impl Gateway {
             // The runner may have ended already; its result says why.
             let _ = stop.send(());
         }
-        (&mut self.task).await.map_err(|e| GatewayError::Runner(e.to_string()))?
+        (&mut self.task)
+            .await
+            .map_err(|e| GatewayError::Runner(e.to_string()))?
     }
 }
 
@@ -102,17 +110,26 @@ struct Runner {
 }
 
 impl Runner {
-    async fn new(tun_name: &str, specs: Vec<TunnelSpec>, board: StatusBoard) -> Result<Runner, GatewayError> {
+    async fn new(
+        tun_name: &str,
+        specs: Vec<TunnelSpec>,
+        board: StatusBoard,
+    ) -> Result<Runner, GatewayError> {
         let mut local_addrs: Vec<Ipv4Addr> = specs.iter().map(|s| s.local_ip).collect();
         local_addrs.sort();
         local_addrs.dedup();
-        let (dp, dp_events) = Dataplane::start(DataplaneConfig::new(tun_name, local_addrs.clone()))?;
+        let (dp, dp_events) =
+            Dataplane::start(DataplaneConfig::new(tun_name, local_addrs.clone()))?;
         let (tx, inbox) = mpsc::channel(1024);
         let mut ike_sockets = HashMap::new();
         let mut readers = Vec::new();
         for ip in local_addrs {
             let addr = SocketAddrV4::new(ip, IKE_PORT);
-            let sock = Arc::new(UdpSocket::bind(addr).await.map_err(|e| GatewayError::Bind(addr, e))?);
+            let sock = Arc::new(
+                UdpSocket::bind(addr)
+                    .await
+                    .map_err(|e| GatewayError::Bind(addr, e))?,
+            );
             readers.push(tokio::spawn(read_ike(sock.clone(), addr, tx.clone())));
             ike_sockets.insert(ip, sock);
         }
@@ -143,7 +160,17 @@ impl Runner {
                 keepalive_at: None,
             });
         }
-        Ok(Runner { endpoint, tunnels, by_session, ike_sockets, inbox, readers, dp, dp_events, board })
+        Ok(Runner {
+            endpoint,
+            tunnels,
+            by_session,
+            ike_sockets,
+            inbox,
+            readers,
+            dp,
+            dp_events,
+            board,
+        })
     }
 
     async fn run(mut self, mut stop: oneshot::Receiver<()>) -> Result<(), GatewayError> {
@@ -156,10 +183,13 @@ impl Runner {
         let mut check = tokio::time::interval(TRAFFIC_CHECK);
         loop {
             self.flush().await;
-            let wake = [self.endpoint.poll_timeout(), self.tunnels.iter().filter_map(|t| t.retry_at).min()]
-                .into_iter()
-                .flatten()
-                .min();
+            let wake = [
+                self.endpoint.poll_timeout(),
+                self.tunnels.iter().filter_map(|t| t.retry_at).min(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let timer = async {
                 match wake {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -213,7 +243,9 @@ impl Runner {
                 None => Err(std::io::Error::other("no IKE socket on this address")),
             }
         } else {
-            self.dp.send_ike(local, remote, data).map_err(std::io::Error::other)
+            self.dp
+                .send_ike(local, remote, data)
+                .map_err(std::io::Error::other)
         };
         if let Err(e) = result {
             warn!(%local, %remote, "sending IKE failed: {e}");
@@ -222,11 +254,18 @@ impl Runner {
 
     fn on_dataplane(&mut self, ev: DataplaneEvent) {
         match ev {
-            DataplaneEvent::Ike { local, remote, data } => {
-                self.endpoint.handle_datagram(Instant::now(), local, remote, &data);
+            DataplaneEvent::Ike {
+                local,
+                remote,
+                data,
+            } => {
+                self.endpoint
+                    .handle_datagram(Instant::now(), local, remote, &data);
             }
             DataplaneEvent::Acquire { tunnel } => {
-                let Some(i) = self.tunnels.iter().position(|t| t.dp == tunnel) else { return };
+                let Some(i) = self.tunnels.iter().position(|t| t.dp == tunnel) else {
+                    return;
+                };
                 let t = &self.tunnels[i];
                 if !t.ike_up && !t.connecting && t.retry_at.is_none() {
                     self.initiate(i, Instant::now(), "traffic for the remote networks");
@@ -275,14 +314,18 @@ impl Runner {
     fn check_traffic(&mut self, now: Instant) {
         for t in &mut self.tunnels {
             if let Some((local, remote)) = t.encap {
-                if t.keepalive_at.is_none_or(|at| now.duration_since(at) >= NAT_KEEPALIVE) {
+                if t.keepalive_at
+                    .is_none_or(|at| now.duration_since(at) >= NAT_KEEPALIVE)
+                {
                     t.keepalive_at = Some(now);
                     if let Err(e) = self.dp.send_nat_keepalive(local, remote) {
                         debug!(tunnel = %t.spec.id, "NAT keepalive to {remote} failed: {e}");
                     }
                 }
             }
-            let Ok(c) = self.dp.counters(t.dp) else { continue };
+            let Ok(c) = self.dp.counters(t.dp) else {
+                continue;
+            };
             if let Some(at) = c.last_inbound.filter(|&at| Some(at) > t.last_inbound) {
                 t.last_inbound = Some(at);
                 self.endpoint.note_inbound_traffic(t.session, at.min(now));
@@ -294,7 +337,12 @@ impl Runner {
         let t = &mut self.tunnels[i];
         let id = t.spec.id.clone();
         match ev {
-            Event::IkeSaEstablished { local, remote, rekeyed, .. } => {
+            Event::IkeSaEstablished {
+                local,
+                remote,
+                rekeyed,
+                ..
+            } => {
                 info!(tunnel = %id, %local, %remote, rekeyed, "IKE SA established");
                 t.ike_up = true;
                 t.connecting = false;
@@ -306,7 +354,16 @@ impl Runner {
                     s.ike_sas_established += 1;
                 });
             }
-            Event::ChildSaEstablished { inbound, outbound, local_ts, remote_ts, local, remote, udp_encap, replaces } => {
+            Event::ChildSaEstablished {
+                inbound,
+                outbound,
+                local_ts,
+                remote_ts,
+                local,
+                remote,
+                udp_encap,
+                replaces,
+            } => {
                 let (spi_in, spi_out) = (inbound.spi, outbound.spi);
                 info!(tunnel = %id, spi_in = %format!("{spi_in:08x}"), spi_out = %format!("{spi_out:08x}"),
                       local_ts = ?selectors::describe(&local_ts), remote_ts = ?selectors::describe(&remote_ts),
@@ -322,7 +379,8 @@ impl Runner {
                 };
                 if let Err(e) = self.dp.install_child_sa(t.dp, sa) {
                     error!(tunnel = %id, "installing the CHILD_SA into the data plane failed: {e}");
-                    self.board.update(&id, |s| s.last_error = Some(format!("data plane: {e}")));
+                    self.board
+                        .update(&id, |s| s.last_error = Some(format!("data plane: {e}")));
                     return;
                 }
                 t.children.push((spi_in, spi_out));
@@ -339,7 +397,9 @@ impl Runner {
                 debug!(tunnel = %id, in_spi = %format!("{in_spi:08x}"), out_spi = %format!("{out_spi:08x}"), "CHILD_SA deleted");
                 self.remove_child(i, in_spi, out_spi);
             }
-            Event::IkeSaDeleted { reason: DeleteReason::Replaced } => {
+            Event::IkeSaDeleted {
+                reason: DeleteReason::Replaced,
+            } => {
                 debug!(tunnel = %id, "IKE SA replaced by its rekeyed successor");
             }
             Event::IkeSaDeleted { reason } => {
@@ -424,7 +484,15 @@ async fn read_ike(sock: Arc<UdpSocket>, local: SocketAddrV4, tx: mpsc::Sender<Da
         match sock.recv_from(&mut buf).await {
             Ok((n, std::net::SocketAddr::V4(remote))) => {
                 let data = buf.get(..n).unwrap_or_default().to_vec();
-                if tx.send(Datagram { local, remote, data }).await.is_err() {
+                if tx
+                    .send(Datagram {
+                        local,
+                        remote,
+                        data,
+                    })
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

@@ -74,7 +74,9 @@ impl Timing {
     /// The delay before attempt `n` (0-based) after consecutive failures: min × 2ⁿ, capped.
     pub fn backoff(&self, n: u32) -> Duration {
         let factor = 2u32.checked_pow(n.min(16)).unwrap_or(u32::MAX);
-        self.reconnect_min.saturating_mul(factor).min(self.reconnect_max)
+        self.reconnect_min
+            .saturating_mul(factor)
+            .min(self.reconnect_max)
     }
 }
 
@@ -87,11 +89,17 @@ pub fn parse_subnets(field: &'static str, value: &str) -> Result<Vec<Ipv4Net>, G
         .map(|s| {
             s.parse::<Ipv4Net>()
                 .map(|n| n.trunc())
-                .map_err(|_| GatewayError::BadSubnet { field, value: s.to_owned() })
+                .map_err(|_| GatewayError::BadSubnet {
+                    field,
+                    value: s.to_owned(),
+                })
         })
         .collect::<Result<Vec<_>, _>>()?;
     if nets.is_empty() {
-        return Err(GatewayError::BadSubnet { field, value: value.to_owned() });
+        return Err(GatewayError::BadSubnet {
+            field,
+            value: value.to_owned(),
+        });
     }
     Ok(nets)
 }
@@ -108,14 +116,27 @@ mod tests {
     #[test]
     fn subnets_parse_trimmed_and_normalised() {
         let nets = parse_subnets("LocalSubnet", " 10.1.0.7/24, 10.2.0.0/16 ").unwrap();
-        assert_eq!(nets, vec!["10.1.0.0/24".parse::<Ipv4Net>().unwrap(), "10.2.0.0/16".parse().unwrap()]);
+        assert_eq!(
+            nets,
+            vec![
+                "10.1.0.0/24".parse::<Ipv4Net>().unwrap(),
+                "10.2.0.0/16".parse().unwrap()
+            ]
+        );
         assert!(is_any(&parse_subnets("RemoteSubnet", "0.0.0.0/0").unwrap()));
         assert!(!is_any(&nets));
     }
 
     #[test]
     fn bad_subnets_name_the_field_and_value() {
-        for bad in ["", " , ", "10.0.0.0/33", "10.0.0.0", "fe80::/64", "10.0.0.0/24,x"] {
+        for bad in [
+            "",
+            " , ",
+            "10.0.0.0/33",
+            "10.0.0.0",
+            "fe80::/64",
+            "10.0.0.0/24,x",
+        ] {
             let err = parse_subnets("RemoteSubnet", bad).unwrap_err().to_string();
             assert!(err.contains("RemoteSubnet"), "{bad}: {err}");
         }
@@ -123,7 +144,11 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
-        let t = Timing { reconnect_min: Duration::from_secs(1), reconnect_max: Duration::from_secs(10), ..Timing::default() };
+        let t = Timing {
+            reconnect_min: Duration::from_secs(1),
+            reconnect_max: Duration::from_secs(10),
+            ..Timing::default()
+        };
         let delays: Vec<u64> = (0..6).map(|n| t.backoff(n).as_secs()).collect();
         assert_eq!(delays, vec![1, 2, 4, 8, 10, 10]);
         assert_eq!(t.backoff(u32::MAX), Duration::from_secs(10));

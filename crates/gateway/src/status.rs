@@ -87,7 +87,10 @@ pub struct StatusBoard {
 impl StatusBoard {
     /// A board with these tunnels in their initial state, and a receiver of its snapshots.
     pub fn new<'a>(ids: impl IntoIterator<Item = &'a str>) -> (Self, watch::Receiver<Snapshot>) {
-        let map = ids.into_iter().map(|id| (id.to_owned(), TunnelStatus::new(id))).collect();
+        let map = ids
+            .into_iter()
+            .map(|id| (id.to_owned(), TunnelStatus::new(id)))
+            .collect();
         let (tx, rx) = watch::channel(Arc::new(map));
         (StatusBoard { tx }, rx)
     }
@@ -95,7 +98,9 @@ impl StatusBoard {
     /// Applies `f` to one tunnel's status and publishes the result if it changed.
     pub fn update(&self, id: &str, f: impl FnOnce(&mut TunnelStatus)) {
         self.tx.send_if_modified(|snap| {
-            let Some(cur) = snap.get(id) else { return false };
+            let Some(cur) = snap.get(id) else {
+                return false;
+            };
             let mut next = cur.clone();
             f(&mut next);
             next.changed_at = cur.changed_at;
@@ -115,7 +120,9 @@ impl StatusBoard {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
@@ -127,11 +134,17 @@ mod tests {
         let (board, mut rx) = StatusBoard::new(["a", "b"]);
         rx.mark_unchanged();
         board.update("a", |s| s.ike_state = IkeState::Idle);
-        assert!(!rx.has_changed().unwrap(), "a no-op update must not wake readers");
+        assert!(
+            !rx.has_changed().unwrap(),
+            "a no-op update must not wake readers"
+        );
         board.update("a", |s| s.last_error = Some("authentication failed".into()));
         assert!(rx.has_changed().unwrap());
         let snap = rx.borrow_and_update().clone();
-        assert_eq!(snap["a"].last_error.as_deref(), Some("authentication failed"));
+        assert_eq!(
+            snap["a"].last_error.as_deref(),
+            Some("authentication failed")
+        );
         assert_eq!(snap["b"], board.snapshot()["b"]);
         board.update("unknown", |s| s.attempts = 9);
         assert!(!rx.has_changed().unwrap());

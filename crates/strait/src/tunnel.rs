@@ -162,7 +162,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.config)
         .with_context(|| format!("reading {}", args.config.display()))?;
     let specs = load(&text).with_context(|| format!("in {}", args.config.display()))?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let (gateway, mut status) = Gateway::start(&args.tun, specs).await?;
         if let Some(path) = &args.status {
@@ -197,7 +199,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn write_status(path: &Path, snap: &Snapshot) -> anyhow::Result<()> {
     let tunnels: Vec<_> = snap.values().collect();
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&serde_json::json!({ "tunnels": tunnels }))?)?;
+    std::fs::write(
+        &tmp,
+        serde_json::to_vec_pretty(&serde_json::json!({ "tunnels": tunnels }))?,
+    )?;
     std::fs::rename(&tmp, path)?;
     Ok(())
 }
@@ -214,9 +219,16 @@ mod tests {
         let t = &specs[0];
         assert_eq!(t.id, "tun-1");
         assert_eq!(t.local_subnet.len(), 2);
-        assert_eq!(t.routes, t.remote_subnet, "routes default to the remote networks");
+        assert_eq!(
+            t.routes, t.remote_subnet,
+            "routes default to the remote networks"
+        );
         assert_eq!(t.ike.ike_enc_alg, strait_model::EncAlg::Aes);
-        assert_eq!(t.timing.dpd_timeout, Duration::from_secs(130), "no overrides: the spec's 130 s");
+        assert_eq!(
+            t.timing.dpd_timeout,
+            Duration::from_secs(130),
+            "no overrides: the spec's 130 s"
+        );
         assert!(t.effect_immediately && t.enable_dpd && t.enable_nat_traversal);
     }
 
@@ -232,12 +244,18 @@ mod tests {
     #[test]
     fn defaults_and_test_overrides_apply() {
         let t = &load(&minimal("")).unwrap()[0];
-        assert!(t.routes.is_empty(), "destination routing routes nothing by default");
+        assert!(
+            t.routes.is_empty(),
+            "destination routing routes nothing by default"
+        );
         assert!(!t.effect_immediately && !t.enable_dpd && !t.enable_nat_traversal);
         assert_eq!(t.ipsec, IpsecConfig::default());
         assert_eq!(t.timing.dpd_timeout, Duration::from_secs(7));
         assert_eq!(t.timing.retransmit_base, Duration::from_millis(250));
-        assert_eq!(t.timing.retransmit_tries, Timing::default().retransmit_tries);
+        assert_eq!(
+            t.timing.retransmit_tries,
+            Timing::default().retransmit_tries
+        );
         let t = &load(&minimal("Routes='192.168.0.0/16'")).unwrap()[0];
         assert_eq!(t.routes, vec!["192.168.0.0/16".parse().unwrap()]);
     }
@@ -247,8 +265,13 @@ mod tests {
         let err = |s: &str| format!("{:#}", load(s).unwrap_err());
         assert!(err(&minimal("Bogus=1")).contains("Bogus"));
         assert!(err(&minimal("").replace("'aes'", "'aes512'")).contains("aes512"));
-        assert!(err(&minimal("").replace("LocalSubnet='0.0.0.0/0'", "LocalSubnet='10.0.0.0/40'")).contains("LocalSubnet"));
-        assert!(err(&minimal("").replace("PeerIp='192.0.2.1'", "PeerIp='nowhere'")).contains("PeerIp"));
+        assert!(
+            err(&minimal("").replace("LocalSubnet='0.0.0.0/0'", "LocalSubnet='10.0.0.0/40'"))
+                .contains("LocalSubnet")
+        );
+        assert!(
+            err(&minimal("").replace("PeerIp='192.0.2.1'", "PeerIp='nowhere'")).contains("PeerIp")
+        );
         assert!(err(&minimal("").replace("Psk='k'\n", "")).contains("Psk"));
     }
 }
