@@ -27,6 +27,14 @@ pub enum GatewayError {
         /// The rejected value.
         value: String,
     },
+    /// A tunnel asks for something the gateway cannot run yet.
+    #[error("tunnel {tunnel}: {what} is not supported yet")]
+    Unsupported {
+        /// The tunnel id.
+        tunnel: String,
+        /// What is not supported.
+        what: &'static str,
+    },
     /// A UDP 500 socket could not be opened.
     #[error("cannot listen for IKE on {0}: {1}")]
     Bind(std::net::SocketAddrV4, #[source] std::io::Error),

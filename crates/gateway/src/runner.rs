@@ -37,6 +37,9 @@ impl Gateway {
         tun_name: &str,
         specs: Vec<TunnelSpec>,
     ) -> Result<(Gateway, watch::Receiver<Snapshot>), GatewayError> {
+        for spec in &specs {
+            spec.check()?;
+        }
         let (board, status) = StatusBoard::new(specs.iter().map(|s| s.id.as_str()));
         let runner = Runner::new(tun_name, specs, board).await?;
         let (stop, stopped) = oneshot::channel();

@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
-use strait_model::{IkeConfig, IpsecConfig};
+use strait_model::{IkeConfig, IkeVersion, IpsecConfig};
 
 use crate::GatewayError;
 
@@ -35,6 +35,19 @@ pub struct TunnelSpec {
     pub effect_immediately: bool,
     /// Timers (product values by default; tests shorten them).
     pub timing: Timing,
+}
+
+impl TunnelSpec {
+    /// Rejects what the gateway cannot run (today: IKEv1, whose core is not written yet).
+    pub fn check(&self) -> Result<(), GatewayError> {
+        if self.ike.ike_version != IkeVersion::V2 {
+            return Err(GatewayError::Unsupported {
+                tunnel: self.id.clone(),
+                what: "IkeVersion ikev1",
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Timers of a tunnel that the product fixes and tests override.
@@ -140,6 +153,39 @@ mod tests {
             let err = parse_subnets("RemoteSubnet", bad).unwrap_err().to_string();
             assert!(err.contains("RemoteSubnet"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn ikev1_is_refused_with_the_tunnel_id() {
+        use strait_model::{AuthAlg, DhGroup, EncAlg, IkeMode};
+        let mut spec = TunnelSpec {
+            id: "tun-9".into(),
+            local_ip: Ipv4Addr::new(198, 51, 100, 1),
+            peer_ip: Ipv4Addr::new(192, 0, 2, 1),
+            ike: IkeConfig {
+                psk: "k".into(),
+                ike_version: IkeVersion::V1,
+                ike_mode: IkeMode::Main,
+                ike_enc_alg: EncAlg::Aes,
+                ike_auth_alg: AuthAlg::Sha1,
+                ike_pfs: DhGroup::Group2,
+                ike_lifetime: 86400,
+                local_id: String::new(),
+                remote_id: String::new(),
+            },
+            ipsec: IpsecConfig::default(),
+            local_subnet: vec![],
+            remote_subnet: vec![],
+            routes: vec![],
+            enable_dpd: false,
+            enable_nat_traversal: false,
+            effect_immediately: false,
+            timing: Timing::default(),
+        };
+        let err = spec.check().unwrap_err().to_string();
+        assert!(err.contains("tun-9") && err.contains("ikev1"), "{err}");
+        spec.ike.ike_version = IkeVersion::V2;
+        assert!(spec.check().is_ok());
     }
 
     #[test]
