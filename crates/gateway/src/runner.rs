@@ -1,0 +1,509 @@
+//! The tokio runner: owns the UDP 500 sockets and the data plane, feeds the IKE endpoint bytes and
+//! time, carries out what it decides (datagrams, SAs, routes) and publishes each tunnel's status.
+
+use std::collections::HashMap;
+use std::future::pending;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use strait_dataplane::{ChildSa, Dataplane, DataplaneConfig, DataplaneEvent, TunnelId};
+use strait_ike::v2::{DeleteReason, Endpoint, EndpointConfig, Event, FailureReason, SessionId};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, warn};
+
+use crate::ikecfg::{IKE_PORT, ike_config};
+use crate::status::{IkeState, IpsecState, Snapshot, StatusBoard};
+use crate::{GatewayError, TunnelSpec, selectors};
+
+/// How often inbound traffic is checked (it tells DPD the peer is alive).
+const TRAFFIC_CHECK: Duration = Duration::from_secs(1);
+
+/// Interval of NAT keepalives on UDP-encapsulated tunnels (RFC 3948 §4: 20 s by default).
+const NAT_KEEPALIVE: Duration = Duration::from_secs(20);
+
+/// A running gateway; dropping it without [`Gateway::shutdown`] stops it without telling peers.
+pub struct Gateway {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), GatewayError>>,
+}
+
+impl Gateway {
+    /// Starts the data plane (TUN device `tun_name`) and the tunnels; returns the gateway and a
+    /// receiver of status snapshots.
+    pub async fn start(
+        tun_name: &str,
+        specs: Vec<TunnelSpec>,
+    ) -> Result<(Gateway, watch::Receiver<Snapshot>), GatewayError> {
+        for spec in &specs {
+            spec.check()?;
+        }
+        let (board, status) = StatusBoard::new(specs.iter().map(|s| s.id.as_str()));
+        let runner = Runner::new(tun_name, specs, board).await?;
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(runner.run(stopped));
+        Ok((
+            Gateway {
+                stop: Some(stop),
+                task,
+            },
+            status,
+        ))
+    }
+
+    /// Deletes every SA (telling the peers), stops, and returns the runner's error if it failed.
+    pub async fn shutdown(mut self) -> Result<(), GatewayError> {
+        if let Some(stop) = self.stop.take() {
+            // The runner may have ended already; its result says why.
+            let _ = stop.send(());
+        }
+        (&mut self.task)
+            .await
+            .map_err(|e| GatewayError::Runner(e.to_string()))?
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// An IKE datagram received on a UDP 500 socket.
+struct Datagram {
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    data: Vec<u8>,
+}
+
+/// One tunnel's runtime state beside its IKE session.
+struct Tunnel {
+    spec: TunnelSpec,
+    session: SessionId,
+    dp: TunnelId,
+    /// Keep negotiating after failures (EffectImmediately, traffic arrived, or it was up once).
+    wants_up: bool,
+    /// A negotiation we started has not ended yet.
+    connecting: bool,
+    ike_up: bool,
+    failures: u32,
+    retry_at: Option<Instant>,
+    /// Installed CHILD_SA pairs, (inbound SPI, outbound SPI).
+    children: Vec<(u32, u32)>,
+    /// The data plane's last authenticated inbound packet at the last check.
+    last_inbound: Option<Instant>,
+    /// Outer addresses of the newest CHILD_SA when it is UDP-encapsulated (NAT keepalives go there).
+    encap: Option<(SocketAddrV4, SocketAddrV4)>,
+    /// When the last NAT keepalive was sent.
+    keepalive_at: Option<Instant>,
+}
+
+struct Runner {
+    endpoint: Endpoint,
+    tunnels: Vec<Tunnel>,
+    by_session: HashMap<SessionId, usize>,
+    ike_sockets: HashMap<Ipv4Addr, Arc<UdpSocket>>,
+    inbox: mpsc::Receiver<Datagram>,
+    readers: Vec<JoinHandle<()>>,
+    dp: Dataplane,
+    dp_events: mpsc::Receiver<DataplaneEvent>,
+    board: StatusBoard,
+}
+
+impl Runner {
+    async fn new(
+        tun_name: &str,
+        specs: Vec<TunnelSpec>,
+        board: StatusBoard,
+    ) -> Result<Runner, GatewayError> {
+        let mut local_addrs: Vec<Ipv4Addr> = specs.iter().map(|s| s.local_ip).collect();
+        local_addrs.sort();
+        local_addrs.dedup();
+        let (dp, dp_events) =
+            Dataplane::start(DataplaneConfig::new(tun_name, local_addrs.clone()))?;
+        let (tx, inbox) = mpsc::channel(1024);
+        let mut ike_sockets = HashMap::new();
+        let mut readers = Vec::new();
+        for ip in local_addrs {
+            let addr = SocketAddrV4::new(ip, IKE_PORT);
+            let sock = Arc::new(
+                UdpSocket::bind(addr)
+                    .await
+                    .map_err(|e| GatewayError::Bind(addr, e))?,
+            );
+            readers.push(tokio::spawn(read_ike(sock.clone(), addr, tx.clone())));
+            ike_sockets.insert(ip, sock);
+        }
+        let mut endpoint = Endpoint::new(EndpointConfig::default());
+        let mut tunnels = Vec::new();
+        let mut by_session = HashMap::new();
+        for (n, spec) in (1..).zip(specs) {
+            let session = endpoint.add_session(ike_config(&spec));
+            let tid = TunnelId(n);
+            dp.add_tunnel(tid)?;
+            dp.set_routes(tid, spec.routes.clone())?;
+            info!(tunnel = %spec.id, local = %spec.local_ip, peer = %spec.peer_ip,
+                  local_subnet = ?spec.local_subnet, remote_subnet = ?spec.remote_subnet,
+                  routes = ?spec.routes, "tunnel configured");
+            by_session.insert(session, tunnels.len());
+            tunnels.push(Tunnel {
+                wants_up: spec.effect_immediately,
+                spec,
+                session,
+                dp: tid,
+                connecting: false,
+                ike_up: false,
+                failures: 0,
+                retry_at: None,
+                children: Vec::new(),
+                last_inbound: None,
+                encap: None,
+                keepalive_at: None,
+            });
+        }
+        Ok(Runner {
+            endpoint,
+            tunnels,
+            by_session,
+            ike_sockets,
+            inbox,
+            readers,
+            dp,
+            dp_events,
+            board,
+        })
+    }
+
+    async fn run(mut self, mut stop: oneshot::Receiver<()>) -> Result<(), GatewayError> {
+        let now = Instant::now();
+        for i in 0..self.tunnels.len() {
+            if self.tunnels[i].wants_up {
+                self.initiate(i, now, "EffectImmediately");
+            }
+        }
+        let mut check = tokio::time::interval(TRAFFIC_CHECK);
+        loop {
+            self.flush().await;
+            let wake = [
+                self.endpoint.poll_timeout(),
+                self.tunnels.iter().filter_map(|t| t.retry_at).min(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let timer = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => pending().await,
+                }
+            };
+            tokio::select! {
+                _ = &mut stop => break,
+                Some(d) = self.inbox.recv() => {
+                    self.endpoint.handle_datagram(Instant::now(), d.local, d.remote, &d.data);
+                }
+                ev = self.dp_events.recv() => match ev {
+                    Some(ev) => self.on_dataplane(ev),
+                    None => return Err(GatewayError::DataplaneStopped),
+                },
+                _ = timer => {
+                    let now = Instant::now();
+                    self.endpoint.handle_timeout(now);
+                    self.retry_due(now);
+                }
+                _ = check.tick() => self.check_traffic(Instant::now()),
+            }
+        }
+        let now = Instant::now();
+        for t in &self.tunnels {
+            self.endpoint.delete(t.session, now);
+        }
+        self.flush().await;
+        Ok(())
+    }
+
+    /// Sends what the endpoint wants sent and acts on its events, until it has nothing more.
+    async fn flush(&mut self) {
+        loop {
+            if let Some(tx) = self.endpoint.poll_transmit() {
+                self.send(tx.local, tx.remote, &tx.data).await;
+            } else if let Some((session, ev)) = self.endpoint.poll_event() {
+                if let Some(&i) = self.by_session.get(&session) {
+                    self.on_event(i, ev, Instant::now());
+                }
+            } else {
+                return;
+            }
+        }
+    }
+
+    async fn send(&self, local: SocketAddrV4, remote: SocketAddrV4, data: &[u8]) {
+        let result = if local.port() == IKE_PORT {
+            match self.ike_sockets.get(local.ip()) {
+                Some(sock) => sock.send_to(data, remote).await.map(drop),
+                None => Err(std::io::Error::other("no IKE socket on this address")),
+            }
+        } else {
+            self.dp
+                .send_ike(local, remote, data)
+                .map_err(std::io::Error::other)
+        };
+        if let Err(e) = result {
+            warn!(%local, %remote, "sending IKE failed: {e}");
+        }
+    }
+
+    fn on_dataplane(&mut self, ev: DataplaneEvent) {
+        match ev {
+            DataplaneEvent::Ike {
+                local,
+                remote,
+                data,
+            } => {
+                self.endpoint
+                    .handle_datagram(Instant::now(), local, remote, &data);
+            }
+            DataplaneEvent::Acquire { tunnel } => {
+                let Some(i) = self.tunnels.iter().position(|t| t.dp == tunnel) else {
+                    return;
+                };
+                let t = &self.tunnels[i];
+                if !t.ike_up && !t.connecting && t.retry_at.is_none() {
+                    self.initiate(i, Instant::now(), "traffic for the remote networks");
+                }
+            }
+        }
+    }
+
+    fn initiate(&mut self, i: usize, now: Instant, why: &str) {
+        let t = &mut self.tunnels[i];
+        info!(tunnel = %t.spec.id, peer = %t.spec.peer_ip, "negotiating: {why}");
+        t.wants_up = true;
+        t.connecting = true;
+        t.retry_at = None;
+        self.endpoint.initiate(t.session, now);
+        let up = t.ike_up;
+        self.board.update(&t.spec.id, |s| {
+            s.attempts += 1;
+            if !up {
+                s.ike_state = IkeState::Connecting;
+            }
+        });
+    }
+
+    fn retry_due(&mut self, now: Instant) {
+        for i in 0..self.tunnels.len() {
+            if self.tunnels[i].retry_at.is_some_and(|at| at <= now) {
+                self.initiate(i, now, "retry after failure");
+            }
+        }
+    }
+
+    /// Schedules the next negotiation attempt with backoff, if the tunnel should be up.
+    fn schedule_retry(&mut self, i: usize, now: Instant) {
+        let t = &mut self.tunnels[i];
+        if !t.wants_up || t.ike_up || t.retry_at.is_some() {
+            return;
+        }
+        let delay = t.spec.timing.backoff(t.failures.saturating_sub(1));
+        info!(tunnel = %t.spec.id, "negotiating again in {delay:?}");
+        t.retry_at = Some(now + delay);
+    }
+
+    /// Tells the endpoint about ESP that arrived, so DPD does not probe a peer that is talking,
+    /// and keeps NAT mappings of UDP-encapsulated tunnels open.
+    fn check_traffic(&mut self, now: Instant) {
+        for t in &mut self.tunnels {
+            if let Some((local, remote)) = t.encap {
+                if t.keepalive_at
+                    .is_none_or(|at| now.duration_since(at) >= NAT_KEEPALIVE)
+                {
+                    t.keepalive_at = Some(now);
+                    if let Err(e) = self.dp.send_nat_keepalive(local, remote) {
+                        debug!(tunnel = %t.spec.id, "NAT keepalive to {remote} failed: {e}");
+                    }
+                }
+            }
+            let Ok(c) = self.dp.counters(t.dp) else {
+                continue;
+            };
+            if let Some(at) = c.last_inbound.filter(|&at| Some(at) > t.last_inbound) {
+                t.last_inbound = Some(at);
+                self.endpoint.note_inbound_traffic(t.session, at.min(now));
+            }
+        }
+    }
+
+    fn on_event(&mut self, i: usize, ev: Event, now: Instant) {
+        let t = &mut self.tunnels[i];
+        let id = t.spec.id.clone();
+        match ev {
+            Event::IkeSaEstablished {
+                local,
+                remote,
+                rekeyed,
+                ..
+            } => {
+                info!(tunnel = %id, %local, %remote, rekeyed, "IKE SA established");
+                t.ike_up = true;
+                t.connecting = false;
+                t.wants_up = true;
+                t.failures = 0;
+                t.retry_at = None;
+                self.board.update(&id, |s| {
+                    s.ike_state = IkeState::Established;
+                    s.ike_sas_established += 1;
+                });
+            }
+            Event::ChildSaEstablished {
+                inbound,
+                outbound,
+                local_ts,
+                remote_ts,
+                local,
+                remote,
+                udp_encap,
+                replaces,
+            } => {
+                let (spi_in, spi_out) = (inbound.spi, outbound.spi);
+                info!(tunnel = %id, spi_in = %format!("{spi_in:08x}"), spi_out = %format!("{spi_out:08x}"),
+                      local_ts = ?selectors::describe(&local_ts), remote_ts = ?selectors::describe(&remote_ts),
+                      %local, %remote, udp_encap, rekey = replaces.is_some(), "CHILD_SA established");
+                let sa = ChildSa {
+                    inbound: selectors::sa_keys(inbound),
+                    outbound: selectors::sa_keys(outbound),
+                    local_ts: selectors::ranges(&local_ts),
+                    remote_ts: selectors::ranges(&remote_ts),
+                    local,
+                    remote,
+                    udp_encap,
+                };
+                if let Err(e) = self.dp.install_child_sa(t.dp, sa) {
+                    error!(tunnel = %id, "installing the CHILD_SA into the data plane failed: {e}");
+                    self.board
+                        .update(&id, |s| s.last_error = Some(format!("data plane: {e}")));
+                    return;
+                }
+                t.children.push((spi_in, spi_out));
+                t.encap = udp_encap.then_some((local, remote));
+                self.board.update(&id, |s| {
+                    s.ipsec_state = IpsecState::Established;
+                    s.child_sas_installed += 1;
+                    s.spi_in = Some(format!("{spi_in:08x}"));
+                    s.spi_out = Some(format!("{spi_out:08x}"));
+                    s.udp_encap = udp_encap;
+                });
+            }
+            Event::ChildSaDeleted { in_spi, out_spi } => {
+                debug!(tunnel = %id, in_spi = %format!("{in_spi:08x}"), out_spi = %format!("{out_spi:08x}"), "CHILD_SA deleted");
+                self.remove_child(i, in_spi, out_spi);
+            }
+            Event::IkeSaDeleted {
+                reason: DeleteReason::Replaced,
+            } => {
+                debug!(tunnel = %id, "IKE SA replaced by its rekeyed successor");
+            }
+            Event::IkeSaDeleted { reason } => {
+                info!(tunnel = %id, "IKE SA deleted: {}", delete_reason(&reason));
+                t.ike_up = false;
+                t.connecting = false;
+                for (in_spi, out_spi) in std::mem::take(&mut t.children) {
+                    self.remove_child(i, in_spi, out_spi);
+                }
+                let error = match &reason {
+                    DeleteReason::Failed(r) => Some(r.to_string()),
+                    _ => None,
+                };
+                self.board.update(&id, |s| {
+                    s.ike_state = IkeState::Idle;
+                    s.ipsec_state = IpsecState::Down;
+                    if error.is_some() {
+                        s.last_error = error;
+                    }
+                });
+                if reason != DeleteReason::Local {
+                    self.schedule_retry(i, now);
+                }
+            }
+            Event::Failed { reason } => {
+                warn!(tunnel = %id, peer = %t.spec.peer_ip, "negotiation failed: {reason}");
+                t.failures += 1;
+                t.connecting = false;
+                let up = t.ike_up;
+                self.board.update(&id, |s| {
+                    s.last_error = Some(reason.to_string());
+                    if !up {
+                        s.ike_state = IkeState::Idle;
+                    }
+                });
+                if reason != FailureReason::TsUnacceptable {
+                    self.schedule_retry(i, now);
+                }
+            }
+        }
+    }
+
+    fn remove_child(&mut self, i: usize, in_spi: u32, out_spi: u32) {
+        let t = &mut self.tunnels[i];
+        if let Err(e) = self.dp.remove_sa(in_spi) {
+            debug!(tunnel = %t.spec.id, "removing CHILD_SA {in_spi:08x}: {e}");
+        }
+        t.children.retain(|&(a, b)| (a, b) != (in_spi, out_spi));
+        if t.children.is_empty() {
+            t.encap = None;
+            self.board.update(&t.spec.id, |s| {
+                s.ipsec_state = IpsecState::Down;
+                s.spi_in = None;
+                s.spi_out = None;
+            });
+        }
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        for r in &self.readers {
+            r.abort();
+        }
+    }
+}
+
+fn delete_reason(r: &DeleteReason) -> String {
+    match r {
+        DeleteReason::Local => "deleted locally".into(),
+        DeleteReason::Remote => "the peer deleted it".into(),
+        DeleteReason::Expired => "lifetime expired".into(),
+        DeleteReason::Replaced => "replaced".into(),
+        DeleteReason::Failed(f) => f.to_string(),
+    }
+}
+
+/// Forwards datagrams from one UDP 500 socket to the runner.
+async fn read_ike(sock: Arc<UdpSocket>, local: SocketAddrV4, tx: mpsc::Sender<Datagram>) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match sock.recv_from(&mut buf).await {
+            Ok((n, std::net::SocketAddr::V4(remote))) => {
+                let data = buf.get(..n).unwrap_or_default().to_vec();
+                if tx
+                    .send(Datagram {
+                        local,
+                        remote,
+                        data,
+                    })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(%local, "receiving IKE failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! What one tunnel should be: the model's connection fields plus the addresses it runs on.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+use strait_model::{IkeConfig, IkeVersion, IpsecConfig};
+
+use crate::GatewayError;
+
+/// The desired state of one tunnel, from the API's connection fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TunnelSpec {
+    /// Tunnel id; every log line and status entry carries it.
+    pub id: String,
+    /// Our gateway IP (IKE on UDP 500/4500, ESP).
+    pub local_ip: Ipv4Addr,
+    /// The customer gateway's IP.
+    pub peer_ip: Ipv4Addr,
+    /// Phase-1 settings.
+    pub ike: IkeConfig,
+    /// Phase-2 settings.
+    pub ipsec: IpsecConfig,
+    /// LocalSubnet: our protected networks (0.0.0.0/0 for destination routing).
+    pub local_subnet: Vec<Ipv4Net>,
+    /// RemoteSubnet: the peer's protected networks (0.0.0.0/0 for destination routing).
+    pub remote_subnet: Vec<Ipv4Net>,
+    /// Destinations routed into this tunnel (the remote networks, or destination routes).
+    pub routes: Vec<Ipv4Net>,
+    /// EnableDpd.
+    pub enable_dpd: bool,
+    /// EnableNatTraversal.
+    pub enable_nat_traversal: bool,
+    /// EffectImmediately: negotiate at start instead of on the first packet.
+    pub effect_immediately: bool,
+    /// Timers (product values by default; tests shorten them).
+    pub timing: Timing,
+}
+
+impl TunnelSpec {
+    /// Rejects what the gateway cannot run (today: IKEv1, whose core is not written yet).
+    pub fn check(&self) -> Result<(), GatewayError> {
+        if self.ike.ike_version != IkeVersion::V2 {
+            return Err(GatewayError::Unsupported {
+                tunnel: self.id.clone(),
+                what: "IkeVersion ikev1",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Timers of a tunnel that the product fixes and tests override.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timing {
+    /// Silence after which DPD sends a liveness check.
+    pub dpd_interval: Duration,
+    /// Time without an answer after which the peer is dead (IKEv2: 130 s).
+    pub dpd_timeout: Duration,
+    /// First retransmission timeout of an IKE request.
+    pub retransmit_base: Duration,
+    /// Retransmissions before a request fails.
+    pub retransmit_tries: u32,
+    /// First delay before negotiating again after a failure; doubles up to `reconnect_max`.
+    pub reconnect_min: Duration,
+    /// Longest delay between negotiation attempts.
+    pub reconnect_max: Duration,
+    /// Upper bound of the random time taken off each rekey (None: a third of the rekey margin).
+    pub rekey_jitter: Option<Duration>,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            dpd_interval: Duration::from_secs(10),
+            dpd_timeout: Duration::from_secs(130),
+            retransmit_base: Duration::from_secs(4),
+            retransmit_tries: 5,
+            reconnect_min: Duration::from_secs(2),
+            reconnect_max: Duration::from_secs(60),
+            rekey_jitter: None,
+        }
+    }
+}
+
+impl Timing {
+    /// The delay before attempt `n` (0-based) after consecutive failures: min × 2ⁿ, capped.
+    pub fn backoff(&self, n: u32) -> Duration {
+        let factor = 2u32.checked_pow(n.min(16)).unwrap_or(u32::MAX);
+        self.reconnect_min
+            .saturating_mul(factor)
+            .min(self.reconnect_max)
+    }
+}
+
+/// Parses a LocalSubnet/RemoteSubnet value: comma-separated IPv4 CIDRs (host bits cleared).
+pub fn parse_subnets(field: &'static str, value: &str) -> Result<Vec<Ipv4Net>, GatewayError> {
+    let nets = value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<Ipv4Net>()
+                .map(|n| n.trunc())
+                .map_err(|_| GatewayError::BadSubnet {
+                    field,
+                    value: s.to_owned(),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if nets.is_empty() {
+        return Err(GatewayError::BadSubnet {
+            field,
+            value: value.to_owned(),
+        });
+    }
+    Ok(nets)
+}
+
+/// Whether a selector list is destination routing's 0.0.0.0/0.
+pub fn is_any(nets: &[Ipv4Net]) -> bool {
+    nets.iter().any(|n| n.prefix_len() == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets_parse_trimmed_and_normalised() {
+        let nets = parse_subnets("LocalSubnet", " 10.1.0.7/24, 10.2.0.0/16 ").unwrap();
+        assert_eq!(
+            nets,
+            vec![
+                "10.1.0.0/24".parse::<Ipv4Net>().unwrap(),
+                "10.2.0.0/16".parse().unwrap()
+            ]
+        );
+        assert!(is_any(&parse_subnets("RemoteSubnet", "0.0.0.0/0").unwrap()));
+        assert!(!is_any(&nets));
+    }
+
+    #[test]
+    fn bad_subnets_name_the_field_and_value() {
+        for bad in [
+            "",
+            " , ",
+            "10.0.0.0/33",
+            "10.0.0.0",
+            "fe80::/64",
+            "10.0.0.0/24,x",
+        ] {
+            let err = parse_subnets("RemoteSubnet", bad).unwrap_err().to_string();
+            assert!(err.contains("RemoteSubnet"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn ikev1_is_refused_with_the_tunnel_id() {
+        use strait_model::{AuthAlg, DhGroup, EncAlg, IkeMode};
+        let mut spec = TunnelSpec {
+            id: "tun-9".into(),
+            local_ip: Ipv4Addr::new(198, 51, 100, 1),
+            peer_ip: Ipv4Addr::new(192, 0, 2, 1),
+            ike: IkeConfig {
+                psk: "k".into(),
+                ike_version: IkeVersion::V1,
+                ike_mode: IkeMode::Main,
+                ike_enc_alg: EncAlg::Aes,
+                ike_auth_alg: AuthAlg::Sha1,
+                ike_pfs: DhGroup::Group2,
+                ike_lifetime: 86400,
+                local_id: String::new(),
+                remote_id: String::new(),
+            },
+            ipsec: IpsecConfig::default(),
+            local_subnet: vec![],
+            remote_subnet: vec![],
+            routes: vec![],
+            enable_dpd: false,
+            enable_nat_traversal: false,
+            effect_immediately: false,
+            timing: Timing::default(),
+        };
+        let err = spec.check().unwrap_err().to_string();
+        assert!(err.contains("tun-9") && err.contains("ikev1"), "{err}");
+        spec.ike.ike_version = IkeVersion::V2;
+        assert!(spec.check().is_ok());
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let t = Timing {
+            reconnect_min: Duration::from_secs(1),
+            reconnect_max: Duration::from_secs(10),
+            ..Timing::default()
+        };
+        let delays: Vec<u64> = (0..6).map(|n| t.backoff(n).as_secs()).collect();
+        assert_eq!(delays, vec![1, 2, 4, 8, 10, 10]);
+        assert_eq!(t.backoff(u32::MAX), Duration::from_secs(10));
+    }
+}
