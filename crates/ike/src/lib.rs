@@ -4,3 +4,5 @@
 
 pub mod v1;
 pub mod v2;
+mod wire;
+

@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::wire::Reader;
+use crate::wire::{Reader, Truncated};
 
 /// Length of the fixed IKE header.
 pub const HEADER_LEN: usize = 28;
@@ -35,6 +35,12 @@ pub enum ParseError {
     /// The Encrypted payload is not the last one.
     #[error("encrypted payload is not last")]
     EncryptedNotLast,
+}
+
+impl From<Truncated> for ParseError {
+    fn from(_: Truncated) -> Self {
+        Self::Truncated
+    }
 }
 
 /// IKEv2 exchange type (RFC 7296 §3.1).
