@@ -6,3 +6,5 @@ pub mod v1;
 pub mod v2;
 mod wire;
 
+#[cfg(test)]
+mod testing;
