@@ -769,6 +769,17 @@ pub struct Message {
     pub encrypted: Option<EncryptedPart>,
 }
 
+/// The content of a message's first payload of one variant, e.g. `first!(msg, Payload::Nonce)`.
+macro_rules! first {
+    ($msg:expr, $variant:path) => {
+        $msg.payloads.iter().find_map(|p| match p {
+            $variant(content) => Some(content),
+            _ => None,
+        })
+    };
+}
+pub(crate) use first;
+
 impl Message {
     /// Parses a datagram; the Encrypted payload, if any, is located but not opened.
     pub fn parse(data: &[u8]) -> Result<Self, ParseError> {
