@@ -167,6 +167,38 @@ impl<E: Driven> Pair<E> {
         }
         panic!("timers never settled");
     }
+
+    /// Both sides report their child SA on port 4500 with UDP encapsulation, b seeing a at the
+    /// NAT's public address and shifted port.
+    pub(crate) fn assert_floated_through_nat(&self, b: Ipv4Addr) {
+        let endpoints = |events: &[Event]| {
+            events.iter().find_map(|e| match e {
+                Event::ChildSaEstablished {
+                    local,
+                    remote,
+                    udp_encap,
+                    ..
+                } => Some((*local, *remote, *udp_encap)),
+                _ => None,
+            })
+        };
+        assert_eq!(
+            endpoints(&self.a_events),
+            Some((
+                SocketAddrV4::new(A_NAT_PRIVATE, 4500),
+                SocketAddrV4::new(b, 4500),
+                true
+            ))
+        );
+        assert_eq!(
+            endpoints(&self.b_events),
+            Some((
+                SocketAddrV4::new(b, 4500),
+                SocketAddrV4::new(NAT_PUBLIC, 4500 + NAT_PORT_SHIFT),
+                true
+            ))
+        );
+    }
 }
 
 /// The child SA pairs a side currently has, from its event history: (inbound, outbound) keys.

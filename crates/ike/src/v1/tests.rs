@@ -1,14 +1,12 @@
 //! Two IKEv1 endpoints driven against each other in-process with a fake clock.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use strait_crypto::{DhGroup, Encr, Integ, Prf};
 
 use super::*;
-use crate::testing::{
-    self, A_NAT_PRIVATE, NAT_PORT_SHIFT, NAT_PUBLIC, addr, count, failures, live_children,
-};
+use crate::testing::{self, A_NAT_PRIVATE, NAT_PUBLIC, addr, count, failures, live_children};
 use crate::v2::{
     AuthFailure, DeleteReason, Dpd, EspKeys, EspProposal, Event, FailureReason, Identity,
     IkeProposal, Ipv4Prefix,
@@ -405,33 +403,7 @@ fn nat_is_detected_and_both_sides_float_to_4500_with_udp_encapsulation() {
     cb.peering.remote_ts = ca.peering.local_ts.clone();
     let p = Pair::establish(ca, cb);
     assert_one_matching_pair(&p);
-    let endpoints = |events: &[Event]| {
-        events.iter().find_map(|e| match e {
-            Event::ChildSaEstablished {
-                local,
-                remote,
-                udp_encap,
-                ..
-            } => Some((*local, *remote, *udp_encap)),
-            _ => None,
-        })
-    };
-    assert_eq!(
-        endpoints(&p.a_events),
-        Some((
-            SocketAddrV4::new(A_NAT_PRIVATE, 4500),
-            SocketAddrV4::new(B, 4500),
-            true
-        ))
-    );
-    assert_eq!(
-        endpoints(&p.b_events),
-        Some((
-            SocketAddrV4::new(B, 4500),
-            SocketAddrV4::new(NAT_PUBLIC, 4500 + NAT_PORT_SHIFT),
-            true
-        ))
-    );
+    p.assert_floated_through_nat(B);
 }
 
 #[test]
