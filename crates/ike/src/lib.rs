@@ -1,4 +1,4 @@
-//! IKEv2 (and later IKEv1) protocol cores: sans-IO codecs and SA state machines.
+//! IKEv2 and IKEv1 protocol cores: sans-IO codecs and SA state machines.
 
 #![warn(missing_docs)]
 
