@@ -70,3 +70,55 @@ def test_wrong_psk_names_the_pre_shared_key(sites, tmp_path, strait, initiator):
                what="a pre-shared key mismatch in Strait's status")
     assert gw.tunnel()["ipsec_state"] == "down" and cpe.installed_children() == []
     assert gw.log_lines("tunnel=tun-1", "pre-shared key"), "the log names the tunnel and the reason"
+
+
+def test_dpd_deletes_a_dead_peer_in_time_and_recovers(sites, tmp_path, strait):
+    interval, timeout = 2, 8
+    spec = v1_spec(enable_dpd=True, test={"DpdIntervalSecs": interval, "DpdTimeoutSecs": timeout,
+                                          "RetransmitBaseMs": 500, "ReconnectMinMs": 500, "ReconnectMaxMs": 2000})
+    gw, cpe = start(sites, tmp_path, strait, spec, v1_conn())
+    assert_up(gw, cpe)
+    sites.topo.run(sites.wan, f"ip link set {sites.wan_gw_if} down")
+    cut = time.monotonic()
+    wait_until(lambda: gw.tunnel()["ipsec_state"] == "down", timeout=interval + timeout + 5,
+               what="Strait deleting the SAs of the dead peer")
+    assert time.monotonic() - cut <= interval + timeout + 2
+    assert re.search("dead peer|peer not responding", gw.tunnel()["last_error"])
+    sites.topo.run(sites.wan, f"ip link set {sites.wan_gw_if} up")
+    gw.wait_established(timeout=30)
+    check_traffic(sites, tmp_path, bulk=False)
+
+
+def test_nat_masquerade_uses_udp_4500(sites, tmp_path, strait):
+    """The customer sits behind a masquerading router and initiates; Strait knows it by the NAT's address."""
+    masquerade(sites)
+    gw, cpe = start(sites, tmp_path, strait, v1_spec(peer_ip=WAN_GW_SIDE, remote_id=CPE_IP, effect_immediately=False),
+                    v1_conn())
+    assert "successfully" in cpe.initiate("dc").stdout, cpe.log_text()[-3000:]
+    assert_up(gw, cpe)
+    assert gw.tunnel()["udp_encap"] is True
+    assert "local host is behind NAT" in cpe.log_text()
+    check_traffic(sites, tmp_path)
+
+
+@pytest.mark.parametrize("driver", ["strait", "strongswan"])
+def test_rekeys_under_a_100ms_ping_lose_at_most_one_packet_each(sites, tmp_path, strait, driver):
+    """In 65 s both phases are rekeyed at least twice, by Strait (30 s lifetimes) or by strongSwan
+    (rekey after 27 s, Strait's lifetimes long)."""
+    if driver == "strait":
+        spec, conn = v1_spec(ike_lifetime=30, ipsec_lifetime=30), v1_conn()
+    else:
+        spec, conn = v1_spec(), v1_conn(child_rekey=27, ike_rekey=27, rand_time=0)
+    gw, cpe = start(sites, tmp_path, strait, spec, conn)
+    assert_up(gw, cpe)
+    first = gw.tunnel()
+    r = sites.topo.run(sites.dc, f"ping -q -i 0.1 -c 650 -W 1 -I {DC_HOSTS[0]} {VPC_HOSTS[0]}",
+                       check=False, timeout=100)
+    sent, received = map(int, re.search(r"(\d+) packets transmitted, (\d+) received", r.stdout).groups())
+    st = gw.tunnel()
+    child_rekeys = st["child_sas_installed"] - first["child_sas_installed"]
+    ike_rekeys = st["ike_sas_established"] - first["ike_sas_established"]
+    assert child_rekeys >= 2 and ike_rekeys >= 2, st
+    assert sent - received <= child_rekeys + ike_rekeys, f"lost {sent - received} of {sent}: {r.stdout}"
+    assert_up(gw, cpe)
+    assert ping(sites.topo, sites.vpc, VPC_HOSTS[0], DC_HOSTS[0])
