@@ -516,6 +516,20 @@ mod tests {
         }
     }
 
+    /// Path attributes of a route from the peer's side of the link.
+    fn peer_path(as_path: Vec<u32>) -> PathAttributes {
+        PathAttributes {
+            origin: Origin::Igp,
+            as_path,
+            next_hop: "169.254.10.2".parse().unwrap(),
+        }
+    }
+
+    /// An UPDATE announcing `prefix` with `attrs`.
+    fn announce(prefix: &str, attrs: &PathAttributes, four_octet: bool) -> Vec<u8> {
+        encode_updates(&[], &[p(prefix)], attrs, four_octet).concat()
+    }
+
     /// Decodes every message in `bytes`.
     fn messages(bytes: &[u8], four_octet: bool) -> Vec<Message> {
         let mut out = Vec::new();
@@ -622,15 +636,8 @@ mod tests {
         };
         assert_eq!(u.attributes.as_ref().unwrap().as_path, vec![4_200_000_001]);
         // The 2-byte peer's routes parse with 2-byte AS numbers.
-        let attrs = PathAttributes {
-            origin: Origin::Igp,
-            as_path: vec![PEER],
-            next_hop: "169.254.10.2".parse().unwrap(),
-        };
-        s.handle_input(
-            t0,
-            &encode_updates(&[], &[p("192.168.0.0/24")], &attrs, false)[0],
-        );
+        let attrs = peer_path(vec![PEER]);
+        s.handle_input(t0, &announce("192.168.0.0/24", &attrs, false));
         assert_eq!(s.learned()[&p("192.168.0.0/24")].as_path, vec![PEER]);
     }
 
@@ -723,15 +730,8 @@ mod tests {
     fn hold_timer_expiry_sends_notification_and_goes_down() {
         let t0 = Instant::now();
         let mut s = established(LOCAL, 9, peer_open(PEER, 9, true), t0);
-        let attrs = PathAttributes {
-            origin: Origin::Igp,
-            as_path: vec![PEER],
-            next_hop: "169.254.10.2".parse().unwrap(),
-        };
-        s.handle_input(
-            t0,
-            &encode_updates(&[], &[p("192.168.0.0/24")], &attrs, true)[0],
-        );
+        let attrs = peer_path(vec![PEER]);
+        s.handle_input(t0, &announce("192.168.0.0/24", &attrs, true));
         events(&mut s);
         sent(&mut s);
         s.handle_timeout(t0 + Duration::from_secs(9));
@@ -755,12 +755,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = established(LOCAL, 90, peer_open(PEER, 90, true), t0);
         events(&mut s);
-        let hop = "169.254.10.2".parse().unwrap();
-        let attrs = PathAttributes {
-            origin: Origin::Igp,
-            as_path: vec![PEER, 65000],
-            next_hop: hop,
-        };
+        let attrs = peer_path(vec![PEER, 65000]);
         let nets = [
             p("192.168.0.0/24"),
             p("192.168.1.0/24"),
@@ -801,27 +796,16 @@ mod tests {
         let t0 = Instant::now();
         let mut s = established(LOCAL, 90, peer_open(PEER, 90, true), t0);
         events(&mut s);
-        let hop = "169.254.10.2".parse().unwrap();
         for as_path in [vec![65000], vec![PEER, LOCAL]] {
-            let attrs = PathAttributes {
-                origin: Origin::Igp,
-                as_path,
-                next_hop: hop,
-            };
-            s.handle_input(
-                t0,
-                &encode_updates(&[], &[p("192.168.0.0/24")], &attrs, true)[0],
-            );
+            let attrs = peer_path(as_path);
+            s.handle_input(t0, &announce("192.168.0.0/24", &attrs, true));
         }
         let own_hop = PathAttributes {
             origin: Origin::Igp,
             as_path: vec![PEER],
             next_hop: config(LOCAL, 90).next_hop,
         };
-        s.handle_input(
-            t0,
-            &encode_updates(&[], &[p("192.168.0.0/24")], &own_hop, true)[0],
-        );
+        s.handle_input(t0, &announce("192.168.0.0/24", &own_hop, true));
         assert!(s.learned().is_empty());
         assert_eq!(s.state(), State::Established);
     }
@@ -830,12 +814,8 @@ mod tests {
     fn malformed_attributes_withdraw_without_resetting() {
         let t0 = Instant::now();
         let mut s = established(LOCAL, 90, peer_open(PEER, 90, true), t0);
-        let attrs = PathAttributes {
-            origin: Origin::Igp,
-            as_path: vec![PEER],
-            next_hop: "169.254.10.2".parse().unwrap(),
-        };
-        let mut update = encode_updates(&[], &[p("192.168.0.0/24")], &attrs, true).remove(0);
+        let attrs = peer_path(vec![PEER]);
+        let mut update = announce("192.168.0.0/24", &attrs, true);
         s.handle_input(t0, &update);
         assert_eq!(s.learned().len(), 1);
         events(&mut s);
@@ -959,13 +939,9 @@ mod tests {
     fn input_split_at_every_byte_is_reassembled() {
         let t0 = Instant::now();
         let mut s = established(LOCAL, 90, peer_open(PEER, 90, true), t0);
-        let attrs = PathAttributes {
-            origin: Origin::Igp,
-            as_path: vec![PEER],
-            next_hop: "169.254.10.2".parse().unwrap(),
-        };
+        let attrs = peer_path(vec![PEER]);
         let stream = [
-            encode_updates(&[], &[p("192.168.0.0/24")], &attrs, true).concat(),
+            announce("192.168.0.0/24", &attrs, true),
             Message::Keepalive.encode(),
         ]
         .concat();

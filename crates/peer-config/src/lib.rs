@@ -6,6 +6,8 @@
 //! settings, rendering fails with [`RenderError::Unsupported`] naming what and why, rather than
 //! emitting a configuration that would not match.
 
+#![warn(missing_docs)]
+
 mod device;
 mod names;
 mod standard;

@@ -3,6 +3,7 @@
 use std::net::Ipv4Addr;
 
 use crate::v2::{Identity, Ipv4Prefix};
+use crate::wire::{Reader, Truncated};
 
 /// Why an ISAKMP message could not be parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +25,12 @@ pub enum ParseError {
     /// A payload's content is malformed.
     #[error("malformed {0} payload")]
     Malformed(&'static str),
+}
+
+impl From<Truncated> for ParseError {
+    fn from(_: Truncated) -> Self {
+        Self::Truncated
+    }
 }
 
 /// Exchange types (RFC 2408 §3.1, RFC 2409).
@@ -113,33 +120,6 @@ const ID_IPV4_ADDR: u8 = 1;
 const ID_FQDN: u8 = 2;
 const ID_IPV4_ADDR_SUBNET: u8 = 4;
 
-/// A checked big-endian cursor over untrusted bytes.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ParseError> {
-        let (head, tail) = self.0.split_at_checked(n).ok_or(ParseError::Truncated)?;
-        self.0 = tail;
-        Ok(head)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], ParseError> {
-        self.take(N)?.try_into().map_err(|_| ParseError::Truncated)
-    }
-
-    fn u8(&mut self) -> Result<u8, ParseError> {
-        Ok(u8::from_be_bytes(self.array()?))
-    }
-
-    fn u16(&mut self) -> Result<u16, ParseError> {
-        Ok(u16::from_be_bytes(self.array()?))
-    }
-
-    fn u32(&mut self) -> Result<u32, ParseError> {
-        Ok(u32::from_be_bytes(self.array()?))
-    }
-}
-
 /// The fixed ISAKMP header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
@@ -158,7 +138,7 @@ pub struct Header {
 impl Header {
     /// Parses the header of a datagram and checks its version and length.
     pub fn peek(data: &[u8]) -> Result<(Header, u8), ParseError> {
-        let mut r = Reader(data);
+        let mut r = Reader::new(data);
         let cookie_i = u64::from_be_bytes(r.array()?);
         let cookie_r = u64::from_be_bytes(r.array()?);
         let next = r.u8()?;
@@ -245,7 +225,7 @@ impl Chain {
     /// Parses a chain starting with type `first`; trailing octets after the last payload
     /// (CBC padding) are ignored.
     pub fn parse(first: u8, data: &[u8]) -> Result<Chain, ParseError> {
-        let mut r = Reader(data);
+        let mut r = Reader::new(data);
         let mut kind = first;
         let mut payloads = Vec::new();
         let mut first_end = None;
@@ -364,7 +344,7 @@ pub struct Sa {
 impl Sa {
     /// Parses an SA payload body.
     pub fn parse(body: &[u8]) -> Result<Sa, ParseError> {
-        let mut r = Reader(body);
+        let mut r = Reader::new(body);
         if r.u32()? != DOI_IPSEC {
             return Err(ParseError::Malformed("SA DOI"));
         }
@@ -375,7 +355,7 @@ impl Sa {
             next = r.u8()?;
             r.u8()?;
             let len = usize::from(r.u16()?);
-            let mut p = Reader(
+            let mut p = Reader::new(
                 r.take(
                     len.checked_sub(4)
                         .ok_or(ParseError::Malformed("proposal"))?,
@@ -468,12 +448,12 @@ fn push_generic(out: &mut Vec<u8>, next: u8, body: &[u8]) {
 }
 
 fn parse_transform(data: &[u8]) -> Result<Transform, ParseError> {
-    let mut r = Reader(data);
+    let mut r = Reader::new(data);
     let number = r.u8()?;
     let id = r.u8()?;
     r.u16()?;
     let mut attrs = Vec::new();
-    while !r.0.is_empty() {
+    while !r.is_empty() {
         let kind = r.u16()?;
         let raw = r.u16()?;
         let attr = if kind & 0x8000 != 0 {
@@ -537,12 +517,12 @@ impl Id {
 
     /// Parses an ID payload body.
     pub fn parse(body: &[u8]) -> Result<Id, ParseError> {
-        let mut r = Reader(body);
+        let mut r = Reader::new(body);
         Ok(Id {
             kind: r.u8()?,
             protocol: r.u8()?,
             port: r.u16()?,
-            data: r.0.to_vec(),
+            data: r.rest().to_vec(),
         })
     }
 
@@ -575,14 +555,14 @@ impl Id {
 
     /// The prefix an ID_IPV4_ADDR or ID_IPV4_ADDR_SUBNET with a contiguous mask names.
     pub fn to_prefix(&self) -> Option<Ipv4Prefix> {
-        let mut r = Reader(&self.data);
+        let mut r = Reader::new(&self.data);
         let addr = Ipv4Addr::from(r.array::<4>().ok()?);
         match self.kind {
-            ID_IPV4_ADDR if r.0.is_empty() => Some(Ipv4Prefix::new(addr, 32)),
+            ID_IPV4_ADDR if r.is_empty() => Some(Ipv4Prefix::new(addr, 32)),
             ID_IPV4_ADDR_SUBNET => {
                 let mask = r.u32().ok()?;
                 let len = mask.leading_ones();
-                (r.0.is_empty() && mask.count_ones() == len)
+                (r.is_empty() && mask.count_ones() == len)
                     .then(|| Ipv4Prefix::new(addr, u8::try_from(len).unwrap_or(32)))
             }
             _ => None,
@@ -606,7 +586,7 @@ pub struct Notify {
 impl Notify {
     /// Parses a notification body.
     pub fn parse(body: &[u8]) -> Result<Notify, ParseError> {
-        let mut r = Reader(body);
+        let mut r = Reader::new(body);
         r.u32()?;
         let protocol = r.u8()?;
         let spi_len = usize::from(r.u8()?);
@@ -616,7 +596,7 @@ impl Notify {
             protocol,
             spi,
             kind,
-            data: r.0.to_vec(),
+            data: r.rest().to_vec(),
         })
     }
 
@@ -643,7 +623,7 @@ pub struct Delete {
 impl Delete {
     /// Parses a delete body.
     pub fn parse(body: &[u8]) -> Result<Delete, ParseError> {
-        let mut r = Reader(body);
+        let mut r = Reader::new(body);
         r.u32()?;
         let protocol = r.u8()?;
         let spi_len = usize::from(r.u8()?);

@@ -8,7 +8,9 @@ use strait_crypto::{Prf, fill_random};
 
 use super::config::Config;
 use super::event::{Event, SessionId, Transmit};
-use super::message::{ExchangeType, Header, Message, Notify, NotifyType, Payload, peek_header};
+use super::message::{
+    ExchangeType, Header, Message, Notify, NotifyType, Payload, first, peek_header,
+};
 use super::session::Session;
 
 /// Settings shared by every session of an endpoint.
@@ -120,13 +122,7 @@ impl Endpoint {
 
     /// COOKIE = prf(secret, Ni | IPi | SPIi) (RFC 7296 §2.6).
     fn cookie(&self, msg: &Message, remote: SocketAddrV4) -> Vec<u8> {
-        let ni = msg.payloads.iter().find_map(|p| {
-            if let Payload::Nonce(n) = p {
-                Some(n.as_slice())
-            } else {
-                None
-            }
-        });
+        let ni = first!(msg, Payload::Nonce).map(Vec::as_slice);
         let spi = msg.header.spi_i.to_be_bytes();
         Prf::HmacSha256.prf(
             &self.cookie_secret,

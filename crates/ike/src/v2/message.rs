@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::wire::Reader;
+use crate::wire::{Reader, Truncated};
 
 /// Length of the fixed IKE header.
 pub const HEADER_LEN: usize = 28;
@@ -35,6 +35,12 @@ pub enum ParseError {
     /// The Encrypted payload is not the last one.
     #[error("encrypted payload is not last")]
     EncryptedNotLast,
+}
+
+impl From<Truncated> for ParseError {
+    fn from(_: Truncated) -> Self {
+        Self::Truncated
+    }
 }
 
 /// IKEv2 exchange type (RFC 7296 §3.1).
@@ -762,6 +768,17 @@ pub struct Message {
     /// The Encrypted payload, if the message has one.
     pub encrypted: Option<EncryptedPart>,
 }
+
+/// The content of a message's first payload of one variant, e.g. `first!(msg, Payload::Nonce)`.
+macro_rules! first {
+    ($msg:expr, $variant:path) => {
+        $msg.payloads.iter().find_map(|p| match p {
+            $variant(content) => Some(content),
+            _ => None,
+        })
+    };
+}
+pub(crate) use first;
 
 impl Message {
     /// Parses a datagram; the Encrypted payload, if any, is located but not opened.

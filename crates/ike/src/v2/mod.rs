@@ -13,7 +13,6 @@ mod event;
 pub mod message;
 mod session;
 pub mod sk;
-mod wire;
 
 pub use config::{Config, Dpd, EspProposal, IkeProposal, Ipv4Prefix, Retransmit};
 pub use endpoint::{Endpoint, EndpointConfig};

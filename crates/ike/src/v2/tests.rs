@@ -1,21 +1,15 @@
 //! Two endpoints driven against each other in-process with a fake clock.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use strait_crypto::{DhGroup, Encr, Integ, Prf};
 
 use super::*;
+use crate::testing::{self, A_NAT_PRIVATE, NAT_PUBLIC, addr, count, failures, live_children};
 
 const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
-const A_NAT_PRIVATE: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 1);
-const NAT_PUBLIC: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
-const NAT_PORT_SHIFT: u16 = 10000;
-
-fn addr(ip: Ipv4Addr) -> SocketAddrV4 {
-    SocketAddrV4::new(ip, 500)
-}
 
 fn config(local: Ipv4Addr, remote: Ipv4Addr) -> Config {
     let mut c = Config::new(addr(local), addr(remote), b"fddsFF123".to_vec());
@@ -23,22 +17,7 @@ fn config(local: Ipv4Addr, remote: Ipv4Addr) -> Config {
     c
 }
 
-/// An initiator (a) and a responder (b) with a link that can drop packets and hide `a` behind a NAT.
-struct Pair {
-    a: Endpoint,
-    b: Endpoint,
-    a_id: SessionId,
-    b_id: SessionId,
-    now: Instant,
-    a_events: Vec<Event>,
-    b_events: Vec<Event>,
-    link_up: bool,
-    nat: bool,
-    /// Datagrams a sent (including retransmissions), delivered or not.
-    a_sent: usize,
-    /// Responses from b to drop before delivering (to force retransmissions).
-    drop_next_from_b: usize,
-}
+type Pair = testing::Pair<Endpoint>;
 
 impl Pair {
     fn new(ca: Config, cb: Config) -> Self {
@@ -51,19 +30,7 @@ impl Pair {
         let mut b = Endpoint::new(b_config);
         let a_id = a.add_session(ca);
         let b_id = b.add_session(cb);
-        Self {
-            a,
-            b,
-            a_id,
-            b_id,
-            now: Instant::now(),
-            a_events: vec![],
-            b_events: vec![],
-            link_up: true,
-            nat,
-            a_sent: 0,
-            drop_next_from_b: 0,
-        }
+        Self::link(a, a_id, b, b_id, nat)
     }
 
     fn establish(ca: Config, cb: Config) -> Self {
@@ -72,111 +39,6 @@ impl Pair {
         p.drive();
         p
     }
-
-    /// Delivers datagrams until both sides are quiet.
-    fn drive(&mut self) {
-        for _ in 0..1000 {
-            let mut moved = false;
-            while let Some(t) = self.a.poll_transmit() {
-                moved = true;
-                self.a_sent += 1;
-                if self.link_up {
-                    let (local, remote) = if self.nat {
-                        (
-                            t.remote,
-                            SocketAddrV4::new(NAT_PUBLIC, t.local.port() + NAT_PORT_SHIFT),
-                        )
-                    } else {
-                        (t.remote, t.local)
-                    };
-                    self.b.handle_datagram(self.now, local, remote, &t.data);
-                }
-            }
-            while let Some(t) = self.b.poll_transmit() {
-                moved = true;
-                if self.drop_next_from_b > 0 {
-                    self.drop_next_from_b -= 1;
-                    continue;
-                }
-                if self.link_up {
-                    let local = if self.nat {
-                        SocketAddrV4::new(A_NAT_PRIVATE, t.remote.port() - NAT_PORT_SHIFT)
-                    } else {
-                        t.remote
-                    };
-                    self.a.handle_datagram(self.now, local, t.local, &t.data);
-                }
-            }
-            while let Some((id, e)) = self.a.poll_event() {
-                assert_eq!(id, self.a_id);
-                self.a_events.push(e);
-            }
-            while let Some((id, e)) = self.b.poll_event() {
-                assert_eq!(id, self.b_id);
-                self.b_events.push(e);
-            }
-            if !moved {
-                return;
-            }
-        }
-        panic!("endpoints never went quiet");
-    }
-
-    /// Advances the fake clock by `d`, firing timers on the way.
-    fn advance(&mut self, d: Duration) {
-        let end = self.now + d;
-        for _ in 0..100_000 {
-            let next = [self.a.poll_timeout(), self.b.poll_timeout()]
-                .into_iter()
-                .flatten()
-                .min();
-            match next {
-                Some(t) if t <= end => {
-                    self.now = self.now.max(t);
-                    self.a.handle_timeout(self.now);
-                    self.b.handle_timeout(self.now);
-                    self.drive();
-                }
-                _ => {
-                    self.now = end;
-                    return;
-                }
-            }
-        }
-        panic!("timers never settled");
-    }
-}
-
-/// The CHILD_SA pairs a side currently has, from its event history: (inbound, outbound) keys.
-fn live_children(events: &[Event]) -> Vec<(EspKeys, EspKeys)> {
-    let mut live: Vec<(EspKeys, EspKeys)> = Vec::new();
-    for e in events {
-        match e {
-            Event::ChildSaEstablished {
-                inbound, outbound, ..
-            } => live.push((inbound.clone(), outbound.clone())),
-            Event::ChildSaDeleted { in_spi, .. } => live.retain(|(i, _)| i.spi != *in_spi),
-            _ => {}
-        }
-    }
-    live
-}
-
-fn count(events: &[Event], f: impl Fn(&Event) -> bool) -> usize {
-    events.iter().filter(|e| f(e)).count()
-}
-
-fn failures(events: &[Event]) -> Vec<FailureReason> {
-    events
-        .iter()
-        .filter_map(|e| {
-            if let Event::Failed { reason } = e {
-                Some(reason.clone())
-            } else {
-                None
-            }
-        })
-        .collect()
 }
 
 /// Exactly one CHILD_SA pair on each side, with a's outbound keys being b's inbound ones and back.
@@ -791,33 +653,7 @@ fn nat_is_detected_and_both_sides_float_to_4500() {
     cb.remote_id = Identity::Ipv4(A_NAT_PRIVATE);
     let p = Pair::establish(ca, cb);
     assert_one_matching_pair(&p);
-    let endpoints = |events: &[Event]| {
-        events.iter().find_map(|e| match e {
-            Event::ChildSaEstablished {
-                local,
-                remote,
-                udp_encap,
-                ..
-            } => Some((*local, *remote, *udp_encap)),
-            _ => None,
-        })
-    };
-    assert_eq!(
-        endpoints(&p.a_events),
-        Some((
-            SocketAddrV4::new(A_NAT_PRIVATE, 4500),
-            SocketAddrV4::new(B, 4500),
-            true
-        ))
-    );
-    assert_eq!(
-        endpoints(&p.b_events),
-        Some((
-            SocketAddrV4::new(B, 4500),
-            SocketAddrV4::new(NAT_PUBLIC, 4500 + NAT_PORT_SHIFT),
-            true
-        ))
-    );
+    p.assert_floated_through_nat(B);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Cisco ASA (9.15+, the form of seed 003) and Cisco IOS / IOS XE.
 
-use super::{Resolved, announce, line, uses_tunnel_interface};
+use super::{Resolved, announce, line, preamble, tunnel_banner, uses_tunnel_interface};
 use crate::view::{Ident, PeerView, TunnelView};
 use crate::{DeviceType, RenderError};
 use strait_model::{IkeMode, IkeVersion};
@@ -31,15 +31,7 @@ fn tunnel_address(o: &mut String, t: &TunnelView<'_>, unnumbered: &str) {
 pub(crate) fn asa(v: &PeerView<'_>, tunnels: &[Resolved<'_, '_>]) -> Result<String, RenderError> {
     let vti = uses_tunnel_interface(DeviceType::CiscoAsa, v)?;
     let mut o = String::new();
-    line!(
-        o,
-        "! Strait peer configuration for {}: Cisco ASA 9.15 or later",
-        v.id
-    );
-    line!(
-        o,
-        "! 'outside' is the interface facing the internet; rename it to yours."
-    );
+    preamble(&mut o, "!", v, "Cisco ASA 9.15 or later", "outside");
     for (t, a) in tunnels {
         let (ike, ipsec, n) = (t.ike, t.ipsec, t.index);
         let v1 = ike.ike_version == IkeVersion::V1;
@@ -51,12 +43,7 @@ pub(crate) fn asa(v: &PeerView<'_>, tunnels: &[Resolved<'_, '_>]) -> Result<Stri
                 what: "IKEv1 aggressive mode on a tunnel interface (ASA offers it only with crypto maps)".into(),
             });
         }
-        line!(
-            o,
-            "! ---- tunnel {n}: {} -> {} ----",
-            t.local_ip,
-            t.remote_ip
-        );
+        tunnel_banner(&mut o, "!", t);
         let set_proposal = if v1 {
             line!(o, "crypto ikev1 enable outside");
             line!(o, "crypto ikev1 policy {}", 10 + n);
@@ -184,24 +171,11 @@ pub(crate) fn asa(v: &PeerView<'_>, tunnels: &[Resolved<'_, '_>]) -> Result<Stri
 pub(crate) fn ios(v: &PeerView<'_>, tunnels: &[Resolved<'_, '_>]) -> Result<String, RenderError> {
     let vti = uses_tunnel_interface(DeviceType::CiscoIos, v)?;
     let mut o = String::new();
-    line!(
-        o,
-        "! Strait peer configuration for {}: Cisco IOS / IOS XE",
-        v.id
-    );
-    line!(
-        o,
-        "! 'GigabitEthernet1' is the interface facing the internet; rename it to yours."
-    );
+    preamble(&mut o, "!", v, "Cisco IOS / IOS XE", "GigabitEthernet1");
     for (t, a) in tunnels {
         let (ike, ipsec, n) = (t.ike, t.ipsec, t.index);
         let v1 = ike.ike_version == IkeVersion::V1;
-        line!(
-            o,
-            "! ---- tunnel {n}: {} -> {} ----",
-            t.local_ip,
-            t.remote_ip
-        );
+        tunnel_banner(&mut o, "!", t);
         if v1 {
             line!(o, "crypto isakmp policy {}", 10 + n);
             line!(o, " encryption {}", a.ike_enc);

@@ -1,32 +1,19 @@
 //! FortiGate: interface-mode IPsec (phase1-interface / phase2-interface), FortiOS CLI.
 
-use super::{Resolved, line};
+use super::{Resolved, line, preamble, tunnel_banner};
 use crate::view::{Ident, PeerView};
 use strait_model::{IkeMode, IkeVersion};
 
 /// FortiOS CLI; `wan1` stands for the interface facing the internet.
 pub(crate) fn fortigate(v: &PeerView<'_>, tunnels: &[Resolved<'_, '_>]) -> String {
     let mut o = String::new();
-    line!(
-        o,
-        "# Strait peer configuration for {}: FortiGate (FortiOS 6.4 or later)",
-        v.id
-    );
-    line!(
-        o,
-        "# 'wan1' is the interface facing the internet; rename it to yours."
-    );
+    preamble(&mut o, "#", v, "FortiGate (FortiOS 6.4 or later)", "wan1");
     for (t, a) in tunnels {
         let (ike, ipsec, n) = (t.ike, t.ipsec, t.index);
         let name = format!("strait-{n}");
         let v1 = ike.ike_version == IkeVersion::V1;
         let prf = if ike.ike_enc_alg.is_aead() { "prf" } else { "" };
-        line!(
-            o,
-            "# ---- tunnel {n}: {} -> {} ----",
-            t.local_ip,
-            t.remote_ip
-        );
+        tunnel_banner(&mut o, "#", t);
         line!(o, "config vpn ipsec phase1-interface");
         line!(o, "    edit \"{name}\"");
         line!(o, "        set interface \"wan1\"");

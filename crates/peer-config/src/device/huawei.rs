@@ -1,6 +1,6 @@
 //! Huawei VRP (AR / USG): IKE peer, IPsec proposal, and a tunnel interface or an IPsec policy.
 
-use super::{Resolved, announce, line, uses_tunnel_interface};
+use super::{Resolved, announce, line, preamble, tunnel_banner, uses_tunnel_interface};
 use crate::view::{Ident, PeerView};
 use crate::{DeviceType, RenderError};
 use strait_model::{IkeMode, IkeVersion};
@@ -28,20 +28,11 @@ pub(crate) fn huawei(
 ) -> Result<String, RenderError> {
     let tunnel_if = uses_tunnel_interface(DeviceType::Huawei, v)?;
     let mut o = String::new();
-    line!(o, "# Strait peer configuration for {}: Huawei VRP", v.id);
-    line!(
-        o,
-        "# 'GigabitEthernet0/0/1' is the interface facing the internet; rename it to yours."
-    );
+    preamble(&mut o, "#", v, "Huawei VRP", "GigabitEthernet0/0/1");
     for (t, a) in tunnels {
         let (ike, ipsec, n) = (t.ike, t.ipsec, t.index);
         let v1 = ike.ike_version == IkeVersion::V1;
-        line!(
-            o,
-            "# ---- tunnel {n}: {} -> {} ----",
-            t.local_ip,
-            t.remote_ip
-        );
+        tunnel_banner(&mut o, "#", t);
         line!(o, "ike proposal {}", 10 + n);
         line!(o, " encryption-algorithm {}", a.ike_enc);
         if v1 {

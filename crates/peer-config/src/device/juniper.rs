@@ -1,6 +1,6 @@
 //! Juniper SRX: route-based VPN on st0 units, Junos `set` commands.
 
-use super::{Resolved, line};
+use super::{Resolved, line, preamble, tunnel_banner};
 use crate::view::{Ident, PeerView};
 use strait_model::{IkeMode, IkeVersion};
 
@@ -15,11 +15,7 @@ fn identity(id: Ident<'_>) -> String {
 /// Junos `set` commands; `ge-0/0/0.0` stands for the interface facing the internet.
 pub(crate) fn srx(v: &PeerView<'_>, tunnels: &[Resolved<'_, '_>]) -> String {
     let mut o = String::new();
-    line!(o, "# Strait peer configuration for {}: Juniper SRX", v.id);
-    line!(
-        o,
-        "# 'ge-0/0/0.0' is the interface facing the internet; rename it to yours."
-    );
+    preamble(&mut o, "#", v, "Juniper SRX", "ge-0/0/0.0");
     for (t, a) in tunnels {
         let (ike, ipsec, n) = (t.ike, t.ipsec, t.index);
         let (p, g, vpn) = (
@@ -27,12 +23,7 @@ pub(crate) fn srx(v: &PeerView<'_>, tunnels: &[Resolved<'_, '_>]) -> String {
             format!("set security ike gateway STRAIT-GW-{n}"),
             format!("set security ipsec vpn STRAIT-VPN-{n}"),
         );
-        line!(
-            o,
-            "# ---- tunnel {n}: {} -> {} ----",
-            t.local_ip,
-            t.remote_ip
-        );
+        tunnel_banner(&mut o, "#", t);
         line!(o, "{p} authentication-method pre-shared-keys");
         line!(o, "{p} dh-group {}", a.ike_dh);
         if !ike.ike_enc_alg.is_aead() {

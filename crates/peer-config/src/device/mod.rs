@@ -42,6 +42,31 @@ pub(crate) fn render(device: DeviceType, v: &PeerView<'_>) -> Result<String, Ren
     }
 }
 
+/// The opening comments of a CLI configuration: whose it is, for which product, and the name
+/// standing for the interface facing the internet.
+pub(crate) fn preamble(o: &mut String, comment: &str, v: &PeerView<'_>, product: &str, wan: &str) {
+    line!(
+        o,
+        "{comment} Strait peer configuration for {}: {product}",
+        v.id
+    );
+    line!(
+        o,
+        "{comment} '{wan}' is the interface facing the internet; rename it to yours."
+    );
+}
+
+/// The comment opening a tunnel's section of a CLI configuration.
+pub(crate) fn tunnel_banner(o: &mut String, comment: &str, t: &TunnelView<'_>) {
+    line!(
+        o,
+        "{comment} ---- tunnel {}: {} -> {} ----",
+        t.index,
+        t.local_ip,
+        t.remote_ip
+    );
+}
+
 /// Writes one line per network the device announces over BGP, or, when routing is by destination
 /// (nothing to announce is known), `template` as a comment telling the operator to add theirs.
 pub(crate) fn announce(

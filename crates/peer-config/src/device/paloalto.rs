@@ -1,6 +1,6 @@
 //! Palo Alto Networks: route-based VPN on tunnel interfaces, PAN-OS `set` commands.
 
-use super::{Resolved, line};
+use super::{Resolved, line, preamble, tunnel_banner};
 use crate::view::{Ident, PeerView};
 use strait_model::{IkeMode, IkeVersion};
 
@@ -24,14 +24,12 @@ fn identity(id: Ident<'_>) -> String {
 /// PAN-OS `set` commands; `ethernet1/1` stands for the interface facing the internet.
 pub(crate) fn paloalto(v: &PeerView<'_>, tunnels: &[Resolved<'_, '_>]) -> String {
     let mut o = String::new();
-    line!(
-        o,
-        "# Strait peer configuration for {}: Palo Alto Networks (PAN-OS 10 or later)",
-        v.id
-    );
-    line!(
-        o,
-        "# 'ethernet1/1' is the interface facing the internet; rename it to yours."
+    preamble(
+        &mut o,
+        "#",
+        v,
+        "Palo Alto Networks (PAN-OS 10 or later)",
+        "ethernet1/1",
     );
     for (t, a) in tunnels {
         let (ike, ipsec, n) = (t.ike, t.ipsec, t.index);
@@ -40,12 +38,7 @@ pub(crate) fn paloalto(v: &PeerView<'_>, tunnels: &[Resolved<'_, '_>]) -> String
         let ipp = format!("set network ike crypto-profiles ipsec-crypto-profiles STRAIT-IPSEC-{n}");
         let gw = format!("set network ike gateway STRAIT-GW-{n}");
         let tun = format!("set network tunnel ipsec STRAIT-{n}");
-        line!(
-            o,
-            "# ---- tunnel {n}: {} -> {} ----",
-            t.local_ip,
-            t.remote_ip
-        );
+        tunnel_banner(&mut o, "#", t);
         line!(o, "{ikep} encryption {}", a.ike_enc);
         line!(o, "{ikep} hash {}", a.ike_integ);
         line!(o, "{ikep} dh-group {}", a.ike_dh);

@@ -134,7 +134,6 @@ impl Session {
         }
     }
 
-    /// An unprotected notification about a phase 1 we are negotiating.
     /// A notification about a phase 1 we are negotiating: unprotected, or protected with the
     /// keys of messages 5/6 (strongSwan reports a message 5 it cannot decrypt that way).
     pub(super) fn handle_phase1_info(

@@ -109,6 +109,20 @@ impl Isakmp {
             && (h.cookie_r == 0 || self.cookie_r == 0 || self.cookie_r == h.cookie_r)
     }
 
+    /// HASH_I (RFC 2409 §5) over the initiator's ID payload body, once keys are derived.
+    fn hash_i(&self, id_i: &[u8]) -> Result<Vec<u8>, Reject> {
+        let keys = self.keys.as_ref().ok_or(Reject::Drop)?;
+        let cookies = [self.cookie_i, self.cookie_r];
+        Ok(keys.auth_hash(&self.gxi, &self.gxr, cookies, &self.sai_b, id_i))
+    }
+
+    /// HASH_R (RFC 2409 §5) over the responder's ID payload body, once keys are derived.
+    fn hash_r(&self, id_r: &[u8]) -> Result<Vec<u8>, Reject> {
+        let keys = self.keys.as_ref().ok_or(Reject::Drop)?;
+        let cookies = [self.cookie_r, self.cookie_i];
+        Ok(keys.auth_hash(&self.gxr, &self.gxi, cookies, &self.sai_b, id_r))
+    }
+
     fn cookies(&self) -> Vec<u8> {
         let mut c = self.cookie_i.to_be_bytes().to_vec();
         c.extend_from_slice(&self.cookie_r.to_be_bytes());

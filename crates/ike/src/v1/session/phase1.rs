@@ -277,9 +277,7 @@ impl Session {
                 check_nat(sa, &chain, local, remote);
                 float(sa);
                 let id = Id::identity(&self.peering().local_id).encode();
-                let keys = sa.keys.as_ref().ok_or(Reject::Drop)?;
-                let hash_i =
-                    keys.auth_hash(&sa.gxi, &sa.gxr, [sa.cookie_i, sa.cookie_r], &sa.sai_b, &id);
+                let hash_i = sa.hash_i(&id)?;
                 let mut payloads = vec![
                     Payload::new(payload::ID, id),
                     Payload::new(payload::HASH, hash_i),
@@ -290,19 +288,11 @@ impl Session {
             }
             (P1State::MainWait5, false) => {
                 let id_i = self.check_id(&chain)?;
-                let keys = sa.keys.as_ref().ok_or(Reject::Drop)?;
-                let hash_i = keys.auth_hash(
-                    &sa.gxi,
-                    &sa.gxr,
-                    [sa.cookie_i, sa.cookie_r],
-                    &sa.sai_b,
-                    &id_i,
-                );
+                let hash_i = sa.hash_i(&id_i)?;
                 check_hash(&chain, &hash_i)?;
                 (sa.local, sa.remote) = (local, remote);
                 let id = Id::identity(&self.peering().local_id).encode();
-                let hash_r =
-                    keys.auth_hash(&sa.gxr, &sa.gxi, [sa.cookie_r, sa.cookie_i], &sa.sai_b, &id);
+                let hash_r = sa.hash_r(&id)?;
                 let payloads = [
                     Payload::new(payload::ID, id),
                     Payload::new(payload::HASH, hash_r),
@@ -313,14 +303,7 @@ impl Session {
             }
             (P1State::MainWait6, false) => {
                 let id_r = self.check_id(&chain)?;
-                let keys = sa.keys.as_ref().ok_or(Reject::Drop)?;
-                let hash_r = keys.auth_hash(
-                    &sa.gxr,
-                    &sa.gxi,
-                    [sa.cookie_r, sa.cookie_i],
-                    &sa.sai_b,
-                    &id_r,
-                );
+                let hash_r = sa.hash_r(&id_r)?;
                 check_hash(&chain, &hash_r)?;
                 sa.state = P1State::Up;
                 Ok(())
@@ -331,18 +314,10 @@ impl Session {
                 note_vendor_ids(sa, &chain);
                 let id_r = self.check_id(&chain)?;
                 self.take_ke(sa, &chain)?;
-                let keys = sa.keys.as_ref().ok_or(Reject::Drop)?;
-                let hash_r = keys.auth_hash(
-                    &sa.gxr,
-                    &sa.gxi,
-                    [sa.cookie_r, sa.cookie_i],
-                    &sa.sai_b,
-                    &id_r,
-                );
+                let hash_r = sa.hash_r(&id_r)?;
                 check_hash(&chain, &hash_r)?;
                 let id = Id::identity(&self.peering().local_id).encode();
-                let hash_i =
-                    keys.auth_hash(&sa.gxi, &sa.gxr, [sa.cookie_i, sa.cookie_r], &sa.sai_b, &id);
+                let hash_i = sa.hash_i(&id)?;
                 check_nat(sa, &chain, local, remote);
                 float(sa);
                 let mut payloads = vec![Payload::new(payload::HASH, hash_i)];
@@ -354,14 +329,7 @@ impl Session {
             }
             (P1State::AggrWait3, true) => {
                 let id_i = sa.flight_id_i.clone();
-                let keys = sa.keys.as_ref().ok_or(Reject::Drop)?;
-                let hash_i = keys.auth_hash(
-                    &sa.gxi,
-                    &sa.gxr,
-                    [sa.cookie_i, sa.cookie_r],
-                    &sa.sai_b,
-                    &id_i,
-                );
+                let hash_i = sa.hash_i(&id_i)?;
                 check_hash(&chain, &hash_i)?;
                 check_nat(sa, &chain, local, remote);
                 (sa.local, sa.remote) = (local, remote);
@@ -406,8 +374,7 @@ impl Session {
         sa.flight_id_i = self.check_id(chain)?;
         self.take_ke(sa, chain)?;
         let id = Id::identity(&self.peering().local_id).encode();
-        let keys = sa.keys.as_ref().ok_or(Reject::Drop)?;
-        let hash_r = keys.auth_hash(&sa.gxr, &sa.gxi, [sa.cookie_r, sa.cookie_i], &sa.sai_b, &id);
+        let hash_r = sa.hash_r(&id)?;
         payloads.push(Payload::new(payload::KE, sa.gxr.clone()));
         payloads.push(Payload::new(payload::NONCE, sa.nr.clone()));
         payloads.push(Payload::new(payload::ID, id));

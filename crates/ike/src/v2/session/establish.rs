@@ -271,20 +271,8 @@ pub(super) fn on_auth_response(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: &Received<
         return Outcome::Keep;
     };
     let (ni, nr, in_spi) = (ni.clone(), nr.clone(), *in_spi);
-    let idr = find(msg, |p| {
-        if let Payload::IdR(i) = p {
-            Some(i)
-        } else {
-            None
-        }
-    });
-    let auth = find(msg, |p| {
-        if let Payload::Auth(a) = p {
-            Some(a)
-        } else {
-            None
-        }
-    });
+    let idr = first!(msg, Payload::IdR);
+    let auth = first!(msg, Payload::Auth);
     let (Some(idr), Some(auth), Some(keys), Some(prop)) = (idr, auth, &sa.keys, sa.proposal) else {
         let what =
             error_notify(msg).map_or("no IDr/AUTH".to_owned(), |e| format!("notify {}", e.0));
@@ -445,20 +433,8 @@ pub(super) fn on_auth_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: &Received<'
     };
     let (init_req, init_resp, ni, nr) =
         (init_req.clone(), init_resp.clone(), ni.clone(), nr.clone());
-    let idi = find(msg, |p| {
-        if let Payload::IdI(i) = p {
-            Some(i)
-        } else {
-            None
-        }
-    });
-    let auth = find(msg, |p| {
-        if let Payload::Auth(a) = p {
-            Some(a)
-        } else {
-            None
-        }
-    });
+    let idi = first!(msg, Payload::IdI);
+    let auth = first!(msg, Payload::Auth);
     let (Some(idi), Some(auth), Some(keys), Some(prop)) = (idi, auth, &sa.keys, sa.proposal) else {
         ctx.send_response(
             sa,

@@ -15,7 +15,7 @@ use super::config::{Config, EspProposal, IkeProposal, describe_all};
 use super::event::{AuthFailure, DeleteReason, EspKeys, Event, FailureReason, Transmit};
 use super::message::{
     AUTH_SHARED_KEY, Auth, Delete, ExchangeType, Header, Identity, KeyExchange, Message, Notify,
-    NotifyType, Payload, Proposal, TrafficSelector, protocol,
+    NotifyType, Payload, Proposal, TrafficSelector, first, protocol,
 };
 use super::sk::{IkeKeyInput, IkeKeys, Split};
 

@@ -167,55 +167,21 @@ pub(super) fn intersect_all(a: &[TrafficSelector], b: &[TrafficSelector]) -> Vec
     out
 }
 
-pub(super) fn find<T>(msg: &Message, f: impl Fn(&Payload) -> Option<&T>) -> Option<&T> {
-    msg.payloads.iter().find_map(f)
-}
-
 pub(super) fn sa_of(msg: &Message) -> Option<&Vec<Proposal>> {
-    find(msg, |p| {
-        if let Payload::Sa(s) = p {
-            Some(s)
-        } else {
-            None
-        }
-    })
+    first!(msg, Payload::Sa)
 }
 
 pub(super) fn ke_of(msg: &Message) -> Option<&KeyExchange> {
-    find(msg, |p| {
-        if let Payload::Ke(k) = p {
-            Some(k)
-        } else {
-            None
-        }
-    })
+    first!(msg, Payload::Ke)
 }
 
 pub(super) fn nonce_of(msg: &Message) -> Option<&Vec<u8>> {
-    find(msg, |p| {
-        if let Payload::Nonce(n) = p {
-            Some(n)
-        } else {
-            None
-        }
-    })
+    first!(msg, Payload::Nonce)
 }
 
 pub(super) fn ts_of(msg: &Message) -> Option<(&Vec<TrafficSelector>, &Vec<TrafficSelector>)> {
-    let tsi = find(msg, |p| {
-        if let Payload::TsI(t) = p {
-            Some(t)
-        } else {
-            None
-        }
-    })?;
-    let tsr = find(msg, |p| {
-        if let Payload::TsR(t) = p {
-            Some(t)
-        } else {
-            None
-        }
-    })?;
+    let tsi = first!(msg, Payload::TsI)?;
+    let tsr = first!(msg, Payload::TsR)?;
     Some((tsi, tsr))
 }
 
