@@ -1,4 +1,4 @@
-//! The tokio runner: owns the UDP 500 sockets and the data plane, feeds the IKE endpoint bytes and
+//! The tokio runner: owns the UDP 500 sockets and the data plane, feeds the IKE endpoints bytes and
 //! time, carries out what it decides (datagrams, SAs, routes) and publishes each tunnel's status.
 
 use std::collections::HashMap;
