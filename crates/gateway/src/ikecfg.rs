@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use ipnet::Ipv4Net;
 use strait_crypto::{DhGroup as Group, Encr, Integ, Prf};
-use strait_ike::v2::{Config, Dpd, EspProposal, Identity, IkeProposal, Ipv4Prefix, Retransmit};
 use strait_ike::v1;
+use strait_ike::v2::{Config, Dpd, EspProposal, Identity, IkeProposal, Ipv4Prefix, Retransmit};
 use strait_model::{AuthAlg, DhGroup, EncAlg, IkeMode, Pfs};
 
 use crate::TunnelSpec;
@@ -248,7 +248,10 @@ mod tests {
             vec![Ipv4Prefix::new(Ipv4Addr::new(10, 1, 0, 0), 24)]
         );
         assert_eq!(c.peering.remote_ts, vec![Ipv4Prefix::any()]);
-        assert_eq!(c.peering.remote_id, Identity::Fqdn("peer.example.com".into()));
+        assert_eq!(
+            c.peering.remote_id,
+            Identity::Fqdn("peer.example.com".into())
+        );
         s.ike.ike_mode = IkeMode::Main;
         assert!(!v1_config(&s).aggressive);
     }
