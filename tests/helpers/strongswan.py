@@ -1,4 +1,4 @@
-"""strongSwan (charon + swanctl) as a real IKEv2/ESP peer inside a test namespace.
+"""strongSwan (charon + swanctl) as a real IKEv1/IKEv2 ESP peer inside a test namespace.
 
 Each `Charon` runs in its own network namespace *and* its own mount namespace with a tmpfs on /run
 (charon always writes /var/run/charon.pid, so two instances would clash otherwise), with its own
@@ -25,7 +25,7 @@ PLUGINS = ("random nonce aes sha1 sha2 md5 hmac gmp pem pkcs1 x509 pubkey kdf op
 
 @dataclass
 class Conn:
-    """One swanctl connection (IKEv2, PSK) with a single child SA."""
+    """One swanctl connection (IKEv2 or IKEv1, PSK) with a single child SA."""
 
     name: str
     local_addr: str
@@ -45,6 +45,7 @@ class Conn:
     rand_time: int | None = None  # jitter subtracted from rekey times (0 = rekey exactly on time)
     remote_port: int = 500
     keyingtries: int = 1
+    version: int = 2  # IKE version (1: main mode, or aggressive with extra={"aggressive": "yes"})
     extra: dict[str, str] = field(default_factory=dict)  # more connection-level settings
 
     def render(self) -> str:
@@ -52,7 +53,7 @@ class Conn:
         lid = self.local_id or self.local_addr
         rid = self.remote_id or self.remote_addr
         conn = {
-            "version": "2",
+            "version": str(self.version),
             "local_addrs": self.local_addr,
             "remote_addrs": self.remote_addr,
             "remote_port": str(self.remote_port),
@@ -117,7 +118,7 @@ class IkeSa:
     children: list[ChildSa]
 
 
-_IKE_RE = re.compile(r"^(\S+): #(\d+), (\w+), IKEv2")
+_IKE_RE = re.compile(r"^(\S+): #(\d+), (\w+), IKEv[12]")
 _CHILD_RE = re.compile(r"^  (\S+): #\d+, reqid \d+, (\w+), TUNNEL(?:-in-UDP)?, ESP:(\S+)")
 
 
@@ -165,6 +166,8 @@ class Charon:
         self.conns: list[Conn] = []
         self.conf.write_text(f"""charon {{
   install_routes = {"yes" if install_routes else "no"}
+  # IKEv1 aggressive mode with PSK is what the interop tests exercise.
+  i_dont_care_about_security_and_use_aggressive_mode_psk = yes
   retransmit_tries = 3
   retransmit_timeout = 1.0
   retransmit_base = 1.4

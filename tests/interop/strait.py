@@ -24,6 +24,8 @@ class TunnelSpec:
     local_subnet: list[str]
     remote_subnet: list[str]
     routes: list[str] | None = None  # Routes (default: RemoteSubnet)
+    ike_version: str = "ikev2"
+    ike_mode: str = "main"  # ikev1: main | aggressive
     ike_enc: str = "aes"
     ike_auth: str = "sha1"
     ike_dh: str = "group2"
@@ -55,8 +57,8 @@ class TunnelSpec:
             f"EffectImmediately = {b(self.effect_immediately)}",
             "[tunnel.IkeConfig]",
             f'Psk = "{self.psk}"',
-            'IkeVersion = "ikev2"',
-            'IkeMode = "main"',
+            f'IkeVersion = "{self.ike_version}"',
+            f'IkeMode = "{self.ike_mode}"',
             f'IkeEncAlg = "{self.ike_enc}"',
             f'IkeAuthAlg = "{self.ike_auth}"',
             f'IkePfs = "{self.ike_dh}"',

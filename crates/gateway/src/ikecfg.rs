@@ -1,12 +1,13 @@
-//! Maps a [`TunnelSpec`] (the API's names) onto the IKEv2 core's configuration.
+//! Maps a [`TunnelSpec`] (the API's names) onto the IKE cores' configurations.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
 use strait_crypto::{DhGroup as Group, Encr, Integ, Prf};
+use strait_ike::v1;
 use strait_ike::v2::{Config, Dpd, EspProposal, Identity, IkeProposal, Ipv4Prefix, Retransmit};
-use strait_model::{AuthAlg, DhGroup, EncAlg, Pfs};
+use strait_model::{AuthAlg, DhGroup, EncAlg, IkeMode, Pfs};
 
 use crate::TunnelSpec;
 
@@ -65,6 +66,17 @@ pub fn ike_config(spec: &TunnelSpec) -> Config {
     // The runner re-initiates itself, with backoff.
     cfg.reinitiate_after = None;
     cfg
+}
+
+/// The IKEv1 core's configuration: the same peering, one CIDR pair per quick mode, and the mode.
+pub fn v1_config(spec: &TunnelSpec) -> v1::Config {
+    let mut peering = ike_config(spec);
+    peering.local_ts.truncate(1);
+    peering.remote_ts.truncate(1);
+    v1::Config {
+        peering,
+        aggressive: spec.ike.ike_mode == IkeMode::Aggressive,
+    }
 }
 
 fn lifetime(secs: u32) -> Option<Duration> {
@@ -222,6 +234,26 @@ mod tests {
         );
         assert!(!c.nat_traversal);
         assert_eq!(c.reinitiate_after, None);
+    }
+
+    #[test]
+    fn ikev1_takes_the_mode_and_one_cidr_pair() {
+        let mut s = spec();
+        s.ike.ike_version = IkeVersion::V1;
+        s.ike.ike_mode = IkeMode::Aggressive;
+        let c = v1_config(&s);
+        assert!(c.aggressive);
+        assert_eq!(
+            c.peering.local_ts,
+            vec![Ipv4Prefix::new(Ipv4Addr::new(10, 1, 0, 0), 24)]
+        );
+        assert_eq!(c.peering.remote_ts, vec![Ipv4Prefix::any()]);
+        assert_eq!(
+            c.peering.remote_id,
+            Identity::Fqdn("peer.example.com".into())
+        );
+        s.ike.ike_mode = IkeMode::Main;
+        assert!(!v1_config(&s).aggressive);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! runs on); the runner negotiates it with the IKE core over real sockets, installs its SAs and
 //! routes into the data plane, and publishes each tunnel's state on a [`StatusBoard`].
 
+mod ike;
 mod ikecfg;
 mod runner;
 mod selectors;

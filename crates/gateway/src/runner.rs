@@ -1,4 +1,4 @@
-//! The tokio runner: owns the UDP 500 sockets and the data plane, feeds the IKE endpoint bytes and
+//! The tokio runner: owns the UDP 500 sockets and the data plane, feeds the IKE endpoints bytes and
 //! time, carries out what it decides (datagrams, SAs, routes) and publishes each tunnel's status.
 
 use std::collections::HashMap;
@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use strait_dataplane::{ChildSa, Dataplane, DataplaneConfig, DataplaneEvent, TunnelId};
-use strait_ike::v2::{DeleteReason, Endpoint, EndpointConfig, Event, FailureReason, SessionId};
+use strait_ike::v2::{DeleteReason, Event, FailureReason};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
-use crate::ikecfg::{IKE_PORT, ike_config};
+use crate::ike::{Ike, Session};
+use crate::ikecfg::IKE_PORT;
 use crate::status::{IkeState, IpsecState, Snapshot, StatusBoard};
 use crate::{GatewayError, TunnelSpec, selectors};
 
@@ -81,7 +82,7 @@ struct Datagram {
 /// One tunnel's runtime state beside its IKE session.
 struct Tunnel {
     spec: TunnelSpec,
-    session: SessionId,
+    session: Session,
     dp: TunnelId,
     /// Keep negotiating after failures (EffectImmediately, traffic arrived, or it was up once).
     wants_up: bool,
@@ -101,9 +102,9 @@ struct Tunnel {
 }
 
 struct Runner {
-    endpoint: Endpoint,
+    endpoint: Ike,
     tunnels: Vec<Tunnel>,
-    by_session: HashMap<SessionId, usize>,
+    by_session: HashMap<Session, usize>,
     ike_sockets: HashMap<Ipv4Addr, Arc<UdpSocket>>,
     inbox: mpsc::Receiver<Datagram>,
     readers: Vec<JoinHandle<()>>,
@@ -136,15 +137,15 @@ impl Runner {
             readers.push(tokio::spawn(read_ike(sock.clone(), addr, tx.clone())));
             ike_sockets.insert(ip, sock);
         }
-        let mut endpoint = Endpoint::new(EndpointConfig::default());
+        let mut endpoint = Ike::new();
         let mut tunnels = Vec::new();
         let mut by_session = HashMap::new();
         for (n, spec) in (1..).zip(specs) {
-            let session = endpoint.add_session(ike_config(&spec));
+            let session = endpoint.add_session(&spec);
             let tid = TunnelId(n);
             dp.add_tunnel(tid)?;
             dp.set_routes(tid, spec.routes.clone())?;
-            info!(tunnel = %spec.id, local = %spec.local_ip, peer = %spec.peer_ip,
+            info!(tunnel = %spec.id, version = %spec.ike.ike_version, local = %spec.local_ip, peer = %spec.peer_ip,
                   local_subnet = ?spec.local_subnet, remote_subnet = ?spec.remote_subnet,
                   routes = ?spec.routes, "tunnel configured");
             by_session.insert(session, tunnels.len());

@@ -38,12 +38,14 @@ pub struct TunnelSpec {
 }
 
 impl TunnelSpec {
-    /// Rejects what the gateway cannot run (today: IKEv1, whose core is not written yet).
+    /// Rejects what the gateway cannot run: IKEv1 negotiates one CIDR pair per tunnel.
     pub fn check(&self) -> Result<(), GatewayError> {
-        if self.ike.ike_version != IkeVersion::V2 {
+        if self.ike.ike_version == IkeVersion::V1
+            && (self.local_subnet.len() > 1 || self.remote_subnet.len() > 1)
+        {
             return Err(GatewayError::Unsupported {
                 tunnel: self.id.clone(),
-                what: "IkeVersion ikev1",
+                what: "IkeVersion ikev1 with more than one LocalSubnet or RemoteSubnet CIDR",
             });
         }
         Ok(())
@@ -55,7 +57,7 @@ impl TunnelSpec {
 pub struct Timing {
     /// Silence after which DPD sends a liveness check.
     pub dpd_interval: Duration,
-    /// Time without an answer after which the peer is dead (IKEv2: 130 s).
+    /// Time without an answer after which the peer is dead (IKEv1: 30 s, IKEv2: 130 s).
     pub dpd_timeout: Duration,
     /// First retransmission timeout of an IKE request.
     pub retransmit_base: Duration,
@@ -84,6 +86,17 @@ impl Default for Timing {
 }
 
 impl Timing {
+    /// The product's timers for an IKE version (IKEv1 declares a peer dead after 30 s).
+    pub fn for_version(version: IkeVersion) -> Timing {
+        match version {
+            IkeVersion::V1 => Timing {
+                dpd_timeout: Duration::from_secs(30),
+                ..Timing::default()
+            },
+            IkeVersion::V2 => Timing::default(),
+        }
+    }
+
     /// The delay before attempt `n` (0-based) after consecutive failures: min × 2ⁿ, capped.
     pub fn backoff(&self, n: u32) -> Duration {
         let factor = 2u32.checked_pow(n.min(16)).unwrap_or(u32::MAX);
@@ -156,7 +169,7 @@ mod tests {
     }
 
     #[test]
-    fn ikev1_is_refused_with_the_tunnel_id() {
+    fn ikev1_is_refused_only_with_several_cidrs() {
         use strait_model::{AuthAlg, DhGroup, EncAlg, IkeMode};
         let mut spec = TunnelSpec {
             id: "tun-9".into(),
@@ -174,8 +187,8 @@ mod tests {
                 remote_id: String::new(),
             },
             ipsec: IpsecConfig::default(),
-            local_subnet: vec![],
-            remote_subnet: vec![],
+            local_subnet: parse_subnets("LocalSubnet", "10.1.0.0/24").unwrap(),
+            remote_subnet: parse_subnets("RemoteSubnet", "10.2.0.0/24,10.3.0.0/24").unwrap(),
             routes: vec![],
             enable_dpd: false,
             enable_nat_traversal: false,
@@ -183,9 +196,27 @@ mod tests {
             timing: Timing::default(),
         };
         let err = spec.check().unwrap_err().to_string();
-        assert!(err.contains("tun-9") && err.contains("ikev1"), "{err}");
+        assert!(
+            err.contains("tun-9") && err.contains("ikev1") && err.contains("RemoteSubnet"),
+            "{err}"
+        );
         spec.ike.ike_version = IkeVersion::V2;
-        assert!(spec.check().is_ok());
+        assert!(spec.check().is_ok(), "IKEv2 negotiates several CIDRs");
+        spec.ike.ike_version = IkeVersion::V1;
+        spec.remote_subnet.truncate(1);
+        assert!(spec.check().is_ok(), "one IKEv1 CIDR pair runs");
+    }
+
+    #[test]
+    fn ikev1_declares_a_silent_peer_dead_sooner() {
+        assert_eq!(
+            Timing::for_version(IkeVersion::V1).dpd_timeout,
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            Timing::for_version(IkeVersion::V2).dpd_timeout,
+            Duration::from_secs(130)
+        );
     }
 
     #[test]

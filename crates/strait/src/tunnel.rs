@@ -19,8 +19,8 @@
 //!
 //! [tunnel.IkeConfig]                   # all fields required
 //! Psk = "fddsFF123"
-//! IkeVersion = "ikev2"                 # only ikev2 runs today
-//! IkeMode = "main"
+//! IkeVersion = "ikev2"                 # ikev1 or ikev2 (ikev1: one LocalSubnet/RemoteSubnet CIDR)
+//! IkeMode = "main"                     # ikev1: main or aggressive
 //! IkeEncAlg = "aes"                    # aes aes192 aes256 des 3des aes128gcm16 aes256gcm16
 //! IkeAuthAlg = "sha1"                  # md5 sha1 sha256 sha384 sha512
 //! IkePfs = "group2"                    # group1 group2 group5 group14 group19 group31
@@ -36,7 +36,7 @@
 //!
 //! [tunnel.Test]                        # optional timer overrides, for tests
 //! DpdIntervalSecs = 2                  # liveness check after this much silence (default 10)
-//! DpdTimeoutSecs = 10                  # dead after this long without an answer (default 130)
+//! DpdTimeoutSecs = 10                  # dead after this long without an answer (default 30 ikev1, 130 ikev2)
 //! RetransmitBaseMs = 500               # first IKE retransmission timeout (default 4000)
 //! RetransmitTries = 3                  # retransmissions before giving up (default 5)
 //! ReconnectMinMs = 1000                # first delay before negotiating again (default 2000)
@@ -140,7 +140,7 @@ fn load(text: &str) -> anyhow::Result<Vec<TunnelSpec>> {
                 None => remote_subnet.clone(),
             };
             Ok(TunnelSpec {
-                timing: e.test.apply(Timing::default()),
+                timing: e.test.apply(Timing::for_version(e.ike_config.ike_version)),
                 id: e.id,
                 local_ip: e.local_ip,
                 peer_ip: e.peer_ip,
