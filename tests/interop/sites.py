@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,18 @@ def ping(topo: Topology, ns: str, src: str, dst: str, count: int = 3, timeout: f
     wait_until(once, timeout=timeout, interval=0.5, what=f"ping {src} -> {dst}")
     r = topo.run(ns, f"ping -c {count} -i 0.2 -W 2 -I {src} {dst}", check=False)
     return r.returncode == 0
+
+
+def ping_through_rekeys(s: Sites, gw, count: int) -> tuple[int, int, int, str]:
+    """Pings dc -> vpc every 100 ms `count` times while the tunnel rekeys; returns
+    (lost packets, CHILD_SA rekeys, IKE SA rekeys, ping's output) as Strait's status counted them."""
+    first = gw.tunnel()
+    r = s.topo.run(s.dc, f"ping -q -i 0.1 -c {count} -W 1 -I {DC_HOSTS[0]} {VPC_HOSTS[0]}",
+                   check=False, timeout=count / 10 + 25)
+    sent, received = map(int, re.search(r"(\d+) packets transmitted, (\d+) received", r.stdout).groups())
+    st = gw.tunnel()
+    return (sent - received, st["child_sas_installed"] - first["child_sas_installed"],
+            st["ike_sas_established"] - first["ike_sas_established"], r.stdout)
 
 
 def transfer(topo: Topology, src_ns: str, src_ip: str, dst_ns: str, dst_ip: str, tmp: Path,

@@ -13,7 +13,8 @@ import time
 import pytest
 
 from helpers.netns import wait_until
-from interop.sites import CPE_IP, DC_HOSTS, DC_NETS, VPC_HOSTS, VPC_NETS, WAN_GW_SIDE, check_traffic, masquerade, ping
+from interop.sites import (CPE_IP, DC_HOSTS, DC_NETS, VPC_HOSTS, VPC_NETS, WAN_GW_SIDE, check_traffic, masquerade, ping,
+                          ping_through_rekeys)
 from interop.test_strait import MATRIX, Proposal, assert_up, cpe_conn, start, strait_spec
 
 # IKEv1 negotiates one CIDR pair per quick mode.
@@ -103,22 +104,18 @@ def test_nat_masquerade_uses_udp_4500(sites, tmp_path, strait):
 
 @pytest.mark.parametrize("driver", ["strait", "strongswan"])
 def test_rekeys_under_a_100ms_ping_lose_at_most_one_packet_each(sites, tmp_path, strait, driver):
-    """In 35 s both phases are rekeyed, by Strait (30 s lifetimes) or by strongSwan
-    (rekey after 27 s, Strait's lifetimes long)."""
+    """In 35 s both phases are rekeyed, by Strait (30 s lifetimes) or by strongSwan (quick mode
+    after 20 s, main mode after 27 s; Strait's lifetimes long). strongSwan 5.9 is not asked to rekey
+    both phases in the same second: its own jobs race then ("CHILD_SA ... not found for rekey") and
+    it lets the CHILD_SA expire instead of rekeying it."""
     if driver == "strait":
         spec, conn = v1_spec(ike_lifetime=30, ipsec_lifetime=30), v1_conn()
     else:
-        spec, conn = v1_spec(), v1_conn(child_rekey=27, ike_rekey=27, rand_time=0)
+        spec, conn = v1_spec(), v1_conn(child_rekey=20, ike_rekey=27, rand_time=0)
     gw, cpe = start(sites, tmp_path, strait, spec, conn)
     assert_up(gw, cpe)
-    first = gw.tunnel()
-    r = sites.topo.run(sites.dc, f"ping -q -i 0.1 -c 350 -W 1 -I {DC_HOSTS[0]} {VPC_HOSTS[0]}",
-                       check=False, timeout=60)
-    sent, received = map(int, re.search(r"(\d+) packets transmitted, (\d+) received", r.stdout).groups())
-    st = gw.tunnel()
-    child_rekeys = st["child_sas_installed"] - first["child_sas_installed"]
-    ike_rekeys = st["ike_sas_established"] - first["ike_sas_established"]
-    assert child_rekeys >= 1 and ike_rekeys >= 1, st
-    assert sent - received <= child_rekeys + ike_rekeys, f"lost {sent - received} of {sent}: {r.stdout}"
+    lost, child_rekeys, ike_rekeys, out = ping_through_rekeys(sites, gw, 350)
+    assert child_rekeys >= 1 and ike_rekeys >= 1, gw.tunnel()
+    assert lost <= child_rekeys + ike_rekeys, f"lost {lost}: {out}"
     assert_up(gw, cpe)
     assert ping(sites.topo, sites.vpc, VPC_HOSTS[0], DC_HOSTS[0])
