@@ -5,6 +5,7 @@ against strongSwan peers loaded with the configuration DownloadVpnConnectionConf
     10.0.1.2    10.0.1.1  203.0.113.1 ── 203.0.113.11   192.168.251.1/.2   192.168.10.2 (on lo)
                 (strait   203.0.113.2 ── 203.0.113.12   192.168.252.1/.2
                  serve)                    cpe2 ──────────┘
+                                      (each CPE: 192.168.10.1 on lo)
                    └── API veth to the root namespace (198.51.100.128/25, see api_harness)
 
 Zone A's address 203.0.113.1 (the gateway's InternetIp: tunnel 1, the master) faces cpe1 and zone B's
@@ -34,7 +35,7 @@ from test_api_download import download_device
 TIMING = {"dpd_interval_secs": 2, "dpd_timeout_secs": 8, "retransmit_base_ms": 500, "reconnect_min_ms": 500,
           "reconnect_max_ms": 3000}
 VPC_NET, VPC_GW, VPC_HOST = "10.0.1.0/24", "10.0.1.1", "10.0.1.2"
-DC_NET, DC_HOST = "192.168.10.0/24", "192.168.10.2"
+DC_NET, DC_HOST, DC_CPE = "192.168.10.0/24", "192.168.10.2", "192.168.10.1"
 CPE_IPS = ["203.0.113.11", "203.0.113.12"]
 UP = "ipsec_sa_established"
 _charon_runs = itertools.count(1)
@@ -70,7 +71,9 @@ class Site:
             cpe = topo.ns(f"cpe{n}")
             gw_if, _ = topo.link(self.gw, f"{zone_ip} peer {ip}", cpe, f"{ip} peer {zone_ip}")
             dc_if, _ = topo.link(self.dc, f"192.168.25{n}.2/30", cpe, f"192.168.25{n}.1/30")
-            topo.run(cpe, f"ip route add {DC_NET} via 192.168.25{n}.2")
+            # The CPE owns an address of the DC network, as a LAN-facing device does (kernel-libipsec
+            # refuses a policy when it has no local address inside the local traffic selector).
+            topo.run(cpe, f"ip addr add {DC_CPE}/32 dev lo && ip route add {DC_NET} via 192.168.25{n}.2")
             dc_ifs.append(dc_if)
             self.cpes.append(Cpe(cpe, ip, zone_ip, gw_if))
         self._answer_through_the_arriving_cpe(dc_ifs)
