@@ -95,6 +95,19 @@ impl StatusBoard {
         (StatusBoard { tx }, rx)
     }
 
+    /// Adds a tunnel in its initial state (replacing any status it had).
+    pub fn insert(&self, id: &str) {
+        self.tx.send_modify(|snap| {
+            Arc::make_mut(snap).insert(id.to_owned(), TunnelStatus::new(id));
+        });
+    }
+
+    /// Forgets a tunnel.
+    pub fn remove(&self, id: &str) {
+        self.tx
+            .send_if_modified(|snap| Arc::make_mut(snap).remove(id).is_some());
+    }
+
     /// Applies `f` to one tunnel's status and publishes the result if it changed.
     pub fn update(&self, id: &str, f: impl FnOnce(&mut TunnelStatus)) {
         self.tx.send_if_modified(|snap| {
