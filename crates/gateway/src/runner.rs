@@ -510,6 +510,9 @@ impl Runner {
                 self.board.update(&id, |s| {
                     s.ike_state = IkeState::Established;
                     s.ike_sas_established += 1;
+                    if !rekeyed {
+                        s.last_error = None;
+                    }
                 });
             }
             Event::ChildSaEstablished {
