@@ -165,6 +165,13 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_parses() {
+        let (config, section) = parse(include_str!("../../../../examples/strait.toml")).unwrap();
+        assert_eq!(config.zones.len(), 2);
+        assert_eq!(section, gateway::Section::default());
+    }
+
+    #[test]
     fn only_addresses_of_this_host_carry_tunnels() {
         let usable = gateway::usable_addresses([
             Ipv4Addr::LOCALHOST,
