@@ -15,13 +15,14 @@ use api::{Client, Credentials};
 use rand::Rng;
 use serde_json::Value;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use strongswan::Charon;
 use topology::{
-    CPE_IP, DC_HOST, DC_SUBNET, GATEWAY_IP, Process, Topology, VPC_HOST, VPC_SUBNET, in_ns,
+    CPE_INSIDE, CPE_IP, DC_HOST, DC_SUBNET, GATEWAY_IP, GW_INSIDE, Process, Topology, VPC_HOST,
+    VPC_SUBNET, in_ns,
 };
 
 /// Options of `strait demo`.
@@ -61,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     println!(
-        "\nCleaned up: stopped strait serve and charon, deleted the namespaces {prefix}-* and {}.",
+        "\nCleaned up: stopped what the demo started, deleted the namespaces {prefix}-* and {}.",
         dir.path().display()
     );
     if result.is_err() && stop.load(Ordering::Relaxed) {
@@ -74,9 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// The demo's steps; the processes and namespaces it holds are undone as it returns.
 fn scenario(prefix: &str, dir: &Path, stop: &AtomicBool, once: bool) -> anyhow::Result<()> {
-    println!(
-        "Strait demo: a site-to-site IPsec VPN between a cloud VPC and a data center, on this machine.\n"
-    );
+    println!("Strait demo: a site-to-site IPsec VPN between a cloud VPC and a data center.");
 
     step(
         1,
@@ -85,11 +84,11 @@ fn scenario(prefix: &str, dir: &Path, stop: &AtomicBool, once: bool) -> anyhow::
     let topo = Topology::build(prefix)?;
     println!("  {:<14} VPC host {VPC_HOST}", topo.vpc);
     println!(
-        "  {:<14} Strait gateway: 10.0.1.1 inside, {GATEWAY_IP} public",
+        "  {:<14} Strait gateway: {GW_INSIDE} inside, {GATEWAY_IP} public",
         topo.gw
     );
     println!(
-        "  {:<14} the data center's strongSwan router: {CPE_IP} public, 192.168.10.1 inside",
+        "  {:<14} data center's router (strongSwan): {CPE_IP} public, {CPE_INSIDE} inside",
         topo.cpe
     );
     println!("  {:<14} data-center host {DC_HOST}", topo.dc);
@@ -107,22 +106,7 @@ fn scenario(prefix: &str, dir: &Path, stop: &AtomicBool, once: bool) -> anyhow::
         stop,
         running: vec![&serve],
     };
-    let credentials = dir.join("data").join("credentials.json");
-    let client = watch.wait("strait serve to answer", Duration::from_secs(15), || {
-        if !credentials.exists() {
-            return Ok(None);
-        }
-        let client = Client::new(
-            &topo.gw,
-            API_LISTEN,
-            REGION,
-            Credentials::read(&credentials)?,
-        )?;
-        Ok(client
-            .call("DescribeVpnGateways", &[])
-            .is_ok()
-            .then_some(client))
-    })?;
+    let client = connect(&watch, &topo.gw, &dir.join("data").join("credentials.json"))?;
     println!(
         "  ready; the admin account's AccessKeyId is {}",
         client.access_key_id()
@@ -132,6 +116,83 @@ fn scenario(prefix: &str, dir: &Path, stop: &AtomicBool, once: bool) -> anyhow::
         3,
         "Creating the VPN through the API (signed requests, as the SDKs send them):",
     );
+    let connection = create_vpn(&watch, &client)?;
+
+    step(
+        4,
+        "Configuring the data center's router with what the API gives for it:",
+    );
+    let swanctl = download_swanctl(&client, &connection, dir)?;
+    let charon = Charon::start(&topo.cpe, dir)?;
+    watch.running.push(&charon.process);
+    watch.wait("charon to start", Duration::from_secs(10), || {
+        Ok(charon.ready().then_some(()))
+    })?;
+    charon.load(&swanctl)?;
+    println!(
+        "  loaded it unmodified into strongSwan (charon, pid {}) in {}",
+        charon.process.pid(),
+        topo.cpe
+    );
+
+    step(
+        5,
+        "Waiting for the tunnel (DescribeVpnConnection Status)...",
+    );
+    wait_for_tunnel(&watch, &client, &connection)?;
+    watch.wait(
+        "strongSwan to install its IPsec SA",
+        Duration::from_secs(10),
+        || Ok(charon.child_installed()?.then_some(())),
+    )?;
+    println!("  the tunnel is up: strongSwan has installed its IPsec SA too");
+
+    step(
+        6,
+        &format!("ping -c 3 {DC_HOST} from the VPC host, through the tunnel:"),
+    );
+    let ping = in_ns(&topo.vpc, "ping", &["-c", "3", "-W", "2", DC_HOST])
+        .status()
+        .context("running ping")?;
+    if !ping.success() {
+        bail!("ping through the tunnel failed ({ping})");
+    }
+
+    if once {
+        return Ok(());
+    }
+    println!("\nThe VPN is up. Look around while it runs, for example:");
+    println!("  sudo ip netns exec {} ping {DC_HOST}", topo.vpc);
+    println!(
+        "  sudo ip netns exec {} env STRONGSWAN_CONF={} swanctl --list-sas",
+        topo.cpe,
+        dir.join("strongswan.conf").display()
+    );
+    println!(
+        "  logs: {} and {}",
+        dir.join("serve.log").display(),
+        charon.log.display()
+    );
+    println!("Press Ctrl-C to stop and clean up.");
+    watch.until_stopped()
+}
+
+/// Waits until serve has written the admin credentials and answers a signed request with them.
+fn connect(watch: &Watch<'_>, ns: &str, credentials: &Path) -> anyhow::Result<Client> {
+    watch.wait("strait serve to answer", Duration::from_secs(15), || {
+        if !credentials.exists() {
+            return Ok(None);
+        }
+        let client = Client::new(ns, API_LISTEN, REGION, Credentials::read(credentials)?)?;
+        Ok(client
+            .call("DescribeVpnGateways", &[])
+            .is_ok()
+            .then_some(client))
+    })
+}
+
+/// Creates the VPN gateway, the customer gateway and the connection; returns the connection's id.
+fn create_vpn(watch: &Watch<'_>, client: &Client) -> anyhow::Result<String> {
     let gateway = id(
         &client.call(
             "CreateVpnGateway",
@@ -181,47 +242,36 @@ fn scenario(prefix: &str, dir: &Path, stop: &AtomicBool, once: bool) -> anyhow::
     println!(
         "  CreateVpnConnection    -> {connection} ({VPC_SUBNET} <-> {DC_SUBNET}, IKEv2, a random pre-shared key)"
     );
+    Ok(connection)
+}
 
-    step(
-        4,
-        "Configuring the data center's router with what the API gives for it:",
-    );
+/// Downloads the connection's strongSwan configuration, shows it and saves it as `dir/swanctl.conf`.
+fn download_swanctl(client: &Client, connection: &str, dir: &Path) -> anyhow::Result<PathBuf> {
     let download = client.call(
         "DownloadVpnConnectionConfig",
         &[
-            ("VpnConnectionId", &connection),
+            ("VpnConnectionId", connection),
             ("DeviceType", "strongswan"),
         ],
     )?;
     let swanctl = download["DeviceConfig"]
         .as_str()
         .context("DownloadVpnConnectionConfig answered no DeviceConfig")?;
-    let swanctl_path = dir.join("swanctl.conf");
-    std::fs::write(&swanctl_path, swanctl)?;
     println!("  DownloadVpnConnectionConfig (DeviceType=strongswan) gave this swanctl.conf:");
     for line in swanctl.lines() {
         println!("    | {line}");
     }
-    let charon = Charon::start(&topo.cpe, dir)?;
-    watch.running.push(&charon.process);
-    watch.wait("charon to start", Duration::from_secs(10), || {
-        Ok(charon.ready().then_some(()))
-    })?;
-    charon.load(&swanctl_path)?;
-    println!(
-        "  loaded it unmodified into strongSwan (charon, pid {}) in {}",
-        charon.process.pid(),
-        topo.cpe
-    );
+    let path = dir.join("swanctl.conf");
+    std::fs::write(&path, swanctl)?;
+    Ok(path)
+}
 
-    step(
-        5,
-        "Waiting for the tunnel (DescribeVpnConnection Status)...",
-    );
+/// Polls DescribeVpnConnection, printing each new Status, until the IPsec SA is established.
+fn wait_for_tunnel(watch: &Watch<'_>, client: &Client, connection: &str) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut last = String::new();
     watch.wait("the tunnel to come up", TUNNEL_TIMEOUT, || {
-        let c = client.call("DescribeVpnConnection", &[("VpnConnectionId", &connection)])?;
+        let c = client.call("DescribeVpnConnection", &[("VpnConnectionId", connection)])?;
         let status = c["Status"].as_str().unwrap_or("?").to_string();
         if status != last {
             println!(
@@ -232,42 +282,7 @@ fn scenario(prefix: &str, dir: &Path, stop: &AtomicBool, once: bool) -> anyhow::
         let up = status == "ipsec_sa_established";
         last = status;
         Ok(up.then_some(()))
-    })?;
-    watch.wait(
-        "strongSwan to install its IPsec SA",
-        Duration::from_secs(10),
-        || Ok(charon.child_installed()?.then_some(())),
-    )?;
-    println!("  the tunnel is up: strongSwan has installed its IPsec SA too");
-
-    step(
-        6,
-        &format!("ping -c 3 {DC_HOST} from the VPC host, through the tunnel:"),
-    );
-    let ping = in_ns(&topo.vpc, "ping", &["-c", "3", "-W", "2", DC_HOST])
-        .status()
-        .context("running ping")?;
-    if !ping.success() {
-        bail!("ping through the tunnel failed ({ping})");
-    }
-
-    if once {
-        return Ok(());
-    }
-    println!("\nThe VPN is up. Look around while it runs, for example:");
-    println!("  sudo ip netns exec {} ping {DC_HOST}", topo.vpc);
-    println!(
-        "  sudo ip netns exec {} env STRONGSWAN_CONF={} swanctl --list-sas",
-        topo.cpe,
-        dir.join("strongswan.conf").display()
-    );
-    println!(
-        "  logs: {} and {}",
-        dir.join("serve.log").display(),
-        charon.log.display()
-    );
-    println!("Press Ctrl-C to stop and clean up.");
-    watch.until_stopped()
+    })
 }
 
 /// Prints a numbered step.

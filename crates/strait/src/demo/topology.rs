@@ -16,13 +16,13 @@ pub const VPC_HOST: &str = "10.0.1.2";
 /// The VPC's subnet, the connection's LocalSubnet.
 pub const VPC_SUBNET: &str = "10.0.1.0/24";
 /// The gateway's address on the VPC side (the VPC host's next hop).
-const GW_INSIDE: &str = "10.0.1.1";
+pub const GW_INSIDE: &str = "10.0.1.1";
 /// The gateway's public address (its zone's gateway IP).
 pub const GATEWAY_IP: &str = "203.0.113.1";
 /// The customer router's public address (the customer gateway).
 pub const CPE_IP: &str = "203.0.113.2";
 /// The customer router's address on the data-center side.
-const CPE_INSIDE: &str = "192.168.10.1";
+pub const CPE_INSIDE: &str = "192.168.10.1";
 /// The data-center host's address (behind the customer router).
 pub const DC_HOST: &str = "192.168.10.2";
 /// The data center's subnet, the connection's RemoteSubnet.
