@@ -234,13 +234,15 @@ fn create_vpn(watch: &Watch<'_>, client: &Client) -> anyhow::Result<String> {
                 ("LocalSubnet", VPC_SUBNET),
                 ("RemoteSubnet", DC_SUBNET),
                 ("EffectImmediately", "true"),
+                // strongSwan's userspace ESP (kernel-libipsec) only sends ESP inside UDP.
+                ("EnableNatTraversal", "true"),
                 ("IkeConfig", &ike_config),
             ],
         )?,
         "VpnConnectionId",
     )?;
     println!(
-        "  CreateVpnConnection    -> {connection} ({VPC_SUBNET} <-> {DC_SUBNET}, IKEv2, a random pre-shared key)"
+        "  CreateVpnConnection    -> {connection} ({VPC_SUBNET} <-> {DC_SUBNET}, IKEv2, NAT traversal, a random pre-shared key)"
     );
     Ok(connection)
 }
