@@ -13,6 +13,11 @@ use crate::GatewayError;
 pub struct TunnelSpec {
     /// Tunnel id; every log line and status entry carries it.
     pub id: String,
+    /// The connection this tunnel belongs to (its tunnels fail over to each other); may be empty.
+    pub connection: String,
+    /// For a dual-tunnel slave: the master tunnel's id. Its routes carry traffic only while the
+    /// master has no IPsec SA.
+    pub standby_of: Option<String>,
     /// Our gateway IP (IKE on UDP 500/4500, ESP).
     pub local_ip: Ipv4Addr,
     /// The customer gateway's IP.
@@ -38,6 +43,15 @@ pub struct TunnelSpec {
 }
 
 impl TunnelSpec {
+    /// Whether `other` negotiates exactly as this one does (only routes or failover role differ).
+    pub fn same_peering(&self, other: &TunnelSpec) -> bool {
+        let mut other = other.clone();
+        other.routes.clone_from(&self.routes);
+        other.standby_of.clone_from(&self.standby_of);
+        other.connection.clone_from(&self.connection);
+        *self == other
+    }
+
     /// Rejects what the gateway cannot run: IKEv1 negotiates one CIDR pair per tunnel.
     pub fn check(&self) -> Result<(), GatewayError> {
         if self.ike.ike_version == IkeVersion::V1
@@ -103,6 +117,49 @@ impl Timing {
         self.reconnect_min
             .saturating_mul(factor)
             .min(self.reconnect_max)
+    }
+}
+
+/// Timer overrides for tests (`[gateway.timing]` of `strait serve`, `[tunnel.Test]` of a tunnel file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimingOverrides {
+    /// [`Timing::dpd_interval`] in seconds.
+    #[serde(alias = "DpdIntervalSecs")]
+    pub dpd_interval_secs: Option<u64>,
+    /// [`Timing::dpd_timeout`] in seconds.
+    #[serde(alias = "DpdTimeoutSecs")]
+    pub dpd_timeout_secs: Option<u64>,
+    /// [`Timing::retransmit_base`] in milliseconds.
+    #[serde(alias = "RetransmitBaseMs")]
+    pub retransmit_base_ms: Option<u64>,
+    /// [`Timing::retransmit_tries`].
+    #[serde(alias = "RetransmitTries")]
+    pub retransmit_tries: Option<u32>,
+    /// [`Timing::reconnect_min`] in milliseconds.
+    #[serde(alias = "ReconnectMinMs")]
+    pub reconnect_min_ms: Option<u64>,
+    /// [`Timing::reconnect_max`] in milliseconds.
+    #[serde(alias = "ReconnectMaxMs")]
+    pub reconnect_max_ms: Option<u64>,
+    /// [`Timing::rekey_jitter`] in milliseconds.
+    #[serde(alias = "RekeyJitterMs")]
+    pub rekey_jitter_ms: Option<u64>,
+}
+
+impl TimingOverrides {
+    /// `t` with the overridden timers replaced.
+    pub fn apply(&self, mut t: Timing) -> Timing {
+        let secs = Duration::from_secs;
+        let ms = Duration::from_millis;
+        t.dpd_interval = self.dpd_interval_secs.map_or(t.dpd_interval, secs);
+        t.dpd_timeout = self.dpd_timeout_secs.map_or(t.dpd_timeout, secs);
+        t.retransmit_base = self.retransmit_base_ms.map_or(t.retransmit_base, ms);
+        t.retransmit_tries = self.retransmit_tries.unwrap_or(t.retransmit_tries);
+        t.reconnect_min = self.reconnect_min_ms.map_or(t.reconnect_min, ms);
+        t.reconnect_max = self.reconnect_max_ms.map_or(t.reconnect_max, ms);
+        t.rekey_jitter = self.rekey_jitter_ms.map(ms).or(t.rekey_jitter);
+        t
     }
 }
 
@@ -173,6 +230,8 @@ mod tests {
         use strait_model::{AuthAlg, DhGroup, EncAlg, IkeMode};
         let mut spec = TunnelSpec {
             id: "tun-9".into(),
+            connection: "vco-9".into(),
+            standby_of: None,
             local_ip: Ipv4Addr::new(198, 51, 100, 1),
             peer_ip: Ipv4Addr::new(192, 0, 2, 1),
             ike: IkeConfig {
