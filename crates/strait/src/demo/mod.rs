@@ -82,16 +82,16 @@ fn scenario(prefix: &str, dir: &Path, stop: &AtomicBool, once: bool) -> anyhow::
         "Building the network in namespaces (no route leaves this machine):",
     );
     let topo = Topology::build(prefix)?;
-    println!("  {:<14} VPC host {VPC_HOST}", topo.vpc);
+    println!("  {:<17} VPC host {VPC_HOST}", topo.vpc);
     println!(
-        "  {:<14} Strait gateway: {GW_INSIDE} inside, {GATEWAY_IP} public",
+        "  {:<17} Strait gateway: {GW_INSIDE} inside, {GATEWAY_IP} public",
         topo.gw
     );
     println!(
-        "  {:<14} data center's router (strongSwan): {CPE_IP} public, {CPE_INSIDE} inside",
+        "  {:<17} data center's router (strongSwan): {CPE_IP} public, {CPE_INSIDE} inside",
         topo.cpe
     );
-    println!("  {:<14} data-center host {DC_HOST}", topo.dc);
+    println!("  {:<17} data-center host {DC_HOST}", topo.dc);
 
     step(
         2,
