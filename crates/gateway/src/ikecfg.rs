@@ -180,6 +180,7 @@ mod tests {
             enable_nat_traversal: false,
             effect_immediately: true,
             timing: Timing::default(),
+            bgp: None,
         }
     }
 

@@ -12,10 +12,10 @@ mod selectors;
 mod spec;
 mod status;
 
-pub use desired::connection_tunnels;
+pub use desired::{GatewayContext, connection_tunnels};
 pub use runner::Gateway;
-pub use spec::{Timing, TimingOverrides, TunnelSpec, is_any, parse_subnets};
-pub use status::{IkeState, IpsecState, Snapshot, StatusBoard, TunnelStatus};
+pub use spec::{BgpPeering, Timing, TimingOverrides, TunnelSpec, is_any, parse_subnets};
+pub use status::{BgpStatus, IkeState, IpsecState, Snapshot, StatusBoard, TunnelStatus};
 
 /// Errors of the gateway.
 #[derive(Debug, thiserror::Error)]

@@ -7,17 +7,20 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ipnet::Ipv4Net;
+use strait_bgp::{
+    DriverConfig, Prefix, SessionConfig, Speaker, State as BgpState, Status as BgpSnapshot,
+};
 use strait_dataplane::{ChildSa, Dataplane, DataplaneConfig, DataplaneEvent, TunnelId};
 use strait_ike::v2::{DeleteReason, Event, FailureReason};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use ipnet::Ipv4Net;
 use tracing::{Span, debug, error, info, info_span, warn};
 
 use crate::ike::{Ike, Session};
 use crate::ikecfg::IKE_PORT;
-use crate::status::{IkeState, IpsecState, Snapshot, StatusBoard};
+use crate::status::{BgpStatus, IkeState, IpsecState, Snapshot, StatusBoard};
 use crate::{GatewayError, TunnelSpec, selectors};
 
 /// How often inbound traffic is checked (it tells DPD the peer is alive).
@@ -118,6 +121,10 @@ struct Tunnel {
     encap: Option<(SocketAddrV4, SocketAddrV4)>,
     /// When the last NAT keepalive was sent.
     keepalive_at: Option<Instant>,
+    /// The eBGP speaker inside this tunnel, when BGP is enabled.
+    speaker: Option<Speaker>,
+    /// Prefixes the BGP peer announces (empty while its session is down).
+    learned: Vec<Ipv4Net>,
 }
 
 struct Runner {
@@ -132,6 +139,9 @@ struct Runner {
     dp: Dataplane,
     dp_events: mpsc::Receiver<DataplaneEvent>,
     board: StatusBoard,
+    /// BGP session snapshots of each tunnel's speaker, by tunnel key.
+    bgp_tx: mpsc::UnboundedSender<(u64, BgpSnapshot)>,
+    bgp_rx: mpsc::UnboundedReceiver<(u64, BgpSnapshot)>,
 }
 
 impl Runner {
@@ -157,7 +167,10 @@ impl Runner {
             readers.push(tokio::spawn(read_ike(sock.clone(), addr, tx.clone())));
             ike_sockets.insert(ip, sock);
         }
+        let (bgp_tx, bgp_rx) = mpsc::unbounded_channel();
         Ok(Runner {
+            bgp_tx,
+            bgp_rx,
             endpoint: Ike::new(),
             tunnels: BTreeMap::new(),
             next_dp_id: 1,
@@ -195,6 +208,7 @@ impl Runner {
             tokio::select! {
                 _ = &mut stop => break,
                 Some(specs) = desired.recv() => self.apply(specs).await,
+                Some((k, snapshot)) = self.bgp_rx.recv() => self.on_bgp(k, &snapshot),
                 Some(d) = self.inbox.recv() => {
                     self.endpoint.handle_datagram(Instant::now(), d.local, d.remote, &d.data);
                 }
@@ -230,15 +244,22 @@ impl Runner {
                 Ok(()) => {
                     wanted.insert(spec.id.clone(), spec);
                 }
-                Err(e) => error!(connection = %spec.connection, tunnel = %spec.id, "cannot run: {e}"),
+                Err(e) => {
+                    error!(connection = %spec.connection, tunnel = %spec.id, "cannot run: {e}")
+                }
             }
         }
         let mut gone = Vec::new();
+        let mut bgp_changed = Vec::new();
         for (&k, t) in &mut self.tunnels {
             match wanted.remove(&t.spec.id) {
                 Some(spec) if spec == t.spec => {}
                 Some(spec) if t.spec.same_peering(&spec) => {
-                    info!(parent: &t.span, tunnel = %spec.id, routes = ?spec.routes, "routes changed");
+                    info!(parent: &t.span, tunnel = %spec.id, routes = ?spec.routes, bgp = ?spec.bgp,
+                          "routes or BGP changed");
+                    if spec.bgp != t.spec.bgp {
+                        bgp_changed.push(k);
+                    }
                     t.spec = spec;
                 }
                 Some(spec) => {
@@ -263,16 +284,125 @@ impl Runner {
         for k in gone {
             self.remove(k);
         }
+        for k in bgp_changed {
+            self.start_bgp(k).await;
+        }
         for spec in wanted.into_values() {
-            if let Err(e) = self.add(spec, now) {
-                error!("adding a tunnel to the data plane failed: {e}");
+            match self.add(spec, now) {
+                Ok(k) => self.start_bgp(k).await,
+                Err(e) => error!("adding a tunnel to the data plane failed: {e}"),
             }
         }
         self.reroute();
     }
 
-    /// Starts running a tunnel.
-    fn add(&mut self, spec: TunnelSpec, now: Instant) -> Result<(), GatewayError> {
+    /// (Re)starts the BGP speaker of a tunnel as its spec says (stopping any running one).
+    async fn start_bgp(&mut self, k: u64) {
+        let Some(t) = self.tunnels.get_mut(&k) else {
+            return;
+        };
+        t.speaker = None;
+        t.learned.clear();
+        let Some(b) = t.spec.bgp.clone() else {
+            self.board.update(&t.spec.id, |s| s.bgp = None);
+            return;
+        };
+        // The session runs from our tunnel address, which must exist on this host.
+        if let Err(e) = self.dp.add_address(b.local_ip) {
+            error!(parent: &t.span, tunnel = %t.spec.id, "adding BGP address {}: {e}", b.local_ip);
+        }
+        let session = SessionConfig {
+            local_asn: b.local_asn,
+            peer_asn: b.peer_asn,
+            router_id: b.local_ip,
+            next_hop: b.local_ip,
+            hold_time: t.spec.timing.bgp_hold_time,
+        };
+        let mut cfg = DriverConfig::new(session, b.local_ip, b.peer_ip);
+        cfg.md5_key = b.md5_key.map(String::into_bytes);
+        cfg.max_backoff = Duration::from_secs(10);
+        let speaker = match Speaker::start(cfg).await {
+            Ok(s) => s,
+            Err(e) => {
+                error!(parent: &t.span, tunnel = %t.spec.id, "starting BGP to {}: {e}", b.peer_ip);
+                return;
+            }
+        };
+        info!(parent: &t.span, tunnel = %t.spec.id, local = %b.local_ip, peer = %b.peer_ip,
+              local_asn = b.local_asn, peer_asn = b.peer_asn, advertise = ?b.advertise, "BGP configured");
+        speaker.advertise(
+            b.advertise
+                .iter()
+                .filter_map(|n| Prefix::new(n.network(), n.prefix_len()).ok())
+                .collect(),
+        );
+        let mut status = speaker.watch_status();
+        let tx = self.bgp_tx.clone();
+        tokio::spawn(async move {
+            // Ends when the speaker is dropped (its status sender goes with it).
+            while status.changed().await.is_ok() {
+                let snap = status.borrow_and_update().clone();
+                if tx.send((k, snap)).is_err() {
+                    return;
+                }
+            }
+        });
+        t.speaker = Some(speaker);
+        self.board.update(&t.spec.id, |s| {
+            s.bgp = Some(BgpStatus {
+                established: false,
+                learned: Vec::new(),
+            });
+        });
+    }
+
+    /// A BGP session changed: its learned prefixes follow it into (or out of) the forwarding table.
+    fn on_bgp(&mut self, k: u64, snap: &BgpSnapshot) {
+        let Some(t) = self.tunnels.get_mut(&k) else {
+            return;
+        };
+        if t.speaker.is_none() {
+            return;
+        }
+        let up = snap.state == BgpState::Established;
+        let learned: Vec<Ipv4Net> = if up {
+            snap.learned
+                .keys()
+                .filter_map(|p| Ipv4Net::new(p.addr(), p.prefix_len()).ok())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let was_up = self
+            .board
+            .snapshot()
+            .get(&t.spec.id)
+            .and_then(|s| s.bgp.as_ref())
+            .is_some_and(|b| b.established);
+        if up != was_up {
+            match (&snap.last_down, up) {
+                (_, true) => info!(parent: &t.span, tunnel = %t.spec.id, "BGP session established"),
+                (Some(why), false) => {
+                    warn!(parent: &t.span, tunnel = %t.spec.id, "BGP session down: {why:?}")
+                }
+                (None, false) => warn!(parent: &t.span, tunnel = %t.spec.id, "BGP session down"),
+            }
+        }
+        if learned != t.learned {
+            info!(parent: &t.span, tunnel = %t.spec.id, prefixes = ?learned, "BGP routes learned");
+            t.learned.clone_from(&learned);
+        }
+        self.board.update(&t.spec.id, |s| {
+            s.bgp = Some(BgpStatus {
+                established: up,
+                learned,
+            });
+        });
+        self.reroute();
+    }
+
+    /// Starts running a tunnel; returns its key.
+    fn add(&mut self, spec: TunnelSpec, now: Instant) -> Result<u64, GatewayError> {
         let key = self.next_dp_id;
         self.next_dp_id += 1;
         let dp = TunnelId(key);
@@ -302,12 +432,14 @@ impl Runner {
                 last_inbound: None,
                 encap: None,
                 keepalive_at: None,
+                speaker: None,
+                learned: Vec::new(),
             },
         );
         if immediately {
             self.initiate(key, now, "EffectImmediately");
         }
-        Ok(())
+        Ok(key)
     }
 
     /// Stops running a tunnel whose SAs were deleted; its data-plane SAs and routes go with it.
@@ -320,11 +452,17 @@ impl Runner {
         if let Err(e) = self.dp.remove_tunnel(t.dp) {
             warn!(parent: &t.span, tunnel = %t.spec.id, "removing the tunnel from the data plane: {e}");
         }
+        if let Some(b) = t.spec.bgp.as_ref().filter(|_| t.speaker.is_some()) {
+            if let Err(e) = self.dp.remove_address(b.local_ip) {
+                warn!(parent: &t.span, tunnel = %t.spec.id, "removing BGP address {}: {e}", b.local_ip);
+            }
+        }
         self.board.remove(&t.spec.id);
     }
 
-    /// Gives each tunnel's routes to the data plane: a standby tunnel's only while its master has
-    /// no IPsec SA, so traffic takes the master whenever it can.
+    /// Gives each tunnel's routes to the data plane: its BGP peer always; its destinations, and
+    /// the BGP routes while it has an IPsec SA; a standby tunnel's only while its master has no
+    /// IPsec SA, so traffic takes the master whenever it can.
     fn reroute(&mut self) {
         let masters_up: HashMap<String, bool> = self
             .tunnels
@@ -337,21 +475,36 @@ impl Runner {
                 .standby_of
                 .as_ref()
                 .is_some_and(|m| masters_up.get(m).copied().unwrap_or(false));
-            let routes = if master_up {
-                Vec::new()
-            } else {
-                t.spec.routes.clone()
-            };
+            let mut routes: Vec<Ipv4Net> = t
+                .spec
+                .bgp
+                .iter()
+                .map(|b| Ipv4Net::from(b.peer_ip))
+                .collect();
+            if !master_up {
+                routes.extend(&t.spec.routes);
+                if !t.children.is_empty() {
+                    routes.extend(&t.learned);
+                }
+            }
+            routes.sort();
+            routes.dedup();
             if routes == t.active_routes {
                 continue;
             }
             if t.spec.standby_of.is_some() {
-                let side = if master_up { "the master" } else { "this standby tunnel" };
+                let side = if master_up {
+                    "the master"
+                } else {
+                    "this standby tunnel"
+                };
                 info!(parent: &t.span, tunnel = %t.spec.id, "traffic now takes {side}");
             }
             match self.dp.set_routes(t.dp, routes.clone()) {
                 Ok(()) => t.active_routes = routes,
-                Err(e) => error!(parent: &t.span, tunnel = %t.spec.id, "setting routes failed: {e}"),
+                Err(e) => {
+                    error!(parent: &t.span, tunnel = %t.spec.id, "setting routes failed: {e}")
+                }
             }
         }
     }
@@ -399,7 +552,10 @@ impl Runner {
             }
             DataplaneEvent::Acquire { tunnel } => {
                 // Traffic for a connection starts all its tunnels, so the standby is ready too.
-                let Some(connection) = self.tunnels.get(&tunnel.0).map(|t| t.spec.connection.clone())
+                let Some(connection) = self
+                    .tunnels
+                    .get(&tunnel.0)
+                    .map(|t| t.spec.connection.clone())
                 else {
                     return;
                 };
@@ -407,7 +563,8 @@ impl Runner {
                     .tunnels
                     .iter()
                     .filter(|(k, t)| {
-                        (**k == tunnel.0 || (!connection.is_empty() && t.spec.connection == connection))
+                        (**k == tunnel.0
+                            || (!connection.is_empty() && t.spec.connection == connection))
                             && !t.ike_up
                             && !t.connecting
                             && t.retry_at.is_none()

@@ -40,15 +40,36 @@ pub struct TunnelSpec {
     pub effect_immediately: bool,
     /// Timers (product values by default; tests shorten them).
     pub timing: Timing,
+    /// The eBGP session this tunnel carries, if BGP is enabled.
+    pub bgp: Option<BgpPeering>,
+}
+
+/// An eBGP session inside a tunnel, between the two hosts of its /30 tunnel CIDR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BgpPeering {
+    /// Our ASN (LocalAsn).
+    pub local_asn: u32,
+    /// The customer gateway's ASN.
+    pub peer_asn: u32,
+    /// Our address in the tunnel CIDR (LocalBgpIp).
+    pub local_ip: Ipv4Addr,
+    /// The peer's address: the other host of the tunnel CIDR.
+    pub peer_ip: Ipv4Addr,
+    /// The customer gateway's AuthKey: TCP MD5 signature key.
+    pub md5_key: Option<String>,
+    /// Prefixes advertised to the peer (the gateway's local networks).
+    pub advertise: Vec<Ipv4Net>,
 }
 
 impl TunnelSpec {
-    /// Whether `other` negotiates exactly as this one does (only routes or failover role differ).
+    /// Whether `other` negotiates IKE exactly as this one does (only routes, failover role or BGP
+    /// differ).
     pub fn same_peering(&self, other: &TunnelSpec) -> bool {
         let mut other = other.clone();
         other.routes.clone_from(&self.routes);
         other.standby_of.clone_from(&self.standby_of);
         other.connection.clone_from(&self.connection);
+        other.bgp.clone_from(&self.bgp);
         *self == other
     }
 
@@ -83,6 +104,8 @@ pub struct Timing {
     pub reconnect_max: Duration,
     /// Upper bound of the random time taken off each rekey (None: a third of the rekey margin).
     pub rekey_jitter: Option<Duration>,
+    /// BGP hold time we propose, in seconds (keepalives every third of it).
+    pub bgp_hold_time: u16,
 }
 
 impl Default for Timing {
@@ -95,6 +118,7 @@ impl Default for Timing {
             reconnect_min: Duration::from_secs(2),
             reconnect_max: Duration::from_secs(60),
             rekey_jitter: None,
+            bgp_hold_time: 30,
         }
     }
 }
@@ -145,6 +169,9 @@ pub struct TimingOverrides {
     /// [`Timing::rekey_jitter`] in milliseconds.
     #[serde(alias = "RekeyJitterMs")]
     pub rekey_jitter_ms: Option<u64>,
+    /// [`Timing::bgp_hold_time`] in seconds.
+    #[serde(alias = "BgpHoldSecs")]
+    pub bgp_hold_secs: Option<u16>,
 }
 
 impl TimingOverrides {
@@ -159,6 +186,7 @@ impl TimingOverrides {
         t.reconnect_min = self.reconnect_min_ms.map_or(t.reconnect_min, ms);
         t.reconnect_max = self.reconnect_max_ms.map_or(t.reconnect_max, ms);
         t.rekey_jitter = self.rekey_jitter_ms.map(ms).or(t.rekey_jitter);
+        t.bgp_hold_time = self.bgp_hold_secs.unwrap_or(t.bgp_hold_time);
         t
     }
 }
@@ -253,6 +281,7 @@ mod tests {
             enable_nat_traversal: false,
             effect_immediately: false,
             timing: Timing::default(),
+            bgp: None,
         };
         let err = spec.check().unwrap_err().to_string();
         assert!(

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use ipnet::Ipv4Net;
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -29,6 +30,15 @@ pub enum IpsecState {
     Established,
 }
 
+/// The BGP session of a tunnel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BgpStatus {
+    /// The session is Established.
+    pub established: bool,
+    /// Prefixes learned from the peer and now forwarded into the tunnel.
+    pub learned: Vec<Ipv4Net>,
+}
+
 /// A snapshot of one tunnel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TunnelStatus {
@@ -52,6 +62,8 @@ pub struct TunnelStatus {
     pub spi_out: Option<String>,
     /// Whether ESP is UDP-encapsulated (NAT-T).
     pub udp_encap: bool,
+    /// The tunnel's BGP session, when BGP is enabled.
+    pub bgp: Option<BgpStatus>,
     /// When this status last changed, seconds since the Unix epoch.
     pub changed_at: u64,
 }
@@ -70,6 +82,7 @@ impl TunnelStatus {
             spi_in: None,
             spi_out: None,
             udp_encap: false,
+            bgp: None,
             changed_at: unix_now(),
         }
     }
@@ -94,7 +107,13 @@ impl TunnelStatus {
         strait_model::TunnelStatus {
             status,
             detail,
-            bgp_status: None,
+            bgp_status: self.bgp.as_ref().map(|b| {
+                if b.established {
+                    strait_model::ProbeStatus::Success
+                } else {
+                    strait_model::ProbeStatus::Failed
+                }
+            }),
             health_check_status: None,
         }
     }
@@ -188,7 +207,10 @@ mod tests {
         s.last_error = Some("old failure".into());
         let seen = s.observed();
         assert_eq!(seen.status, N::IpsecSaEstablished);
-        assert_eq!(seen.detail, "", "an established tunnel shows no stale error");
+        assert_eq!(
+            seen.detail, "",
+            "an established tunnel shows no stale error"
+        );
     }
 
     #[test]

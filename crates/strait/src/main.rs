@@ -1,6 +1,7 @@
 //! `strait`: the gateway daemon, its admin commands and its tools.
 
 mod account;
+mod demo;
 mod peer_config;
 mod serve;
 mod tunnel;
@@ -26,6 +27,8 @@ enum Command {
     Tunnel(tunnel::Args),
     /// Print a connection's peer configuration (standard JSON or a device's).
     PeerConfig(peer_config::Args),
+    /// Show a whole VPN on this machine: namespaces, serve, strongSwan, a ping (root only).
+    Demo(demo::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,5 +52,6 @@ fn main() -> anyhow::Result<()> {
         Command::Account(cmd) => account::run(cmd),
         Command::Tunnel(args) => tunnel::run(args),
         Command::PeerConfig(args) => peer_config::run(args),
+        Command::Demo(args) => demo::run(args),
     }
 }

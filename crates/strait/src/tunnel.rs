@@ -128,6 +128,7 @@ fn load(text: &str) -> anyhow::Result<Vec<TunnelSpec>> {
                 enable_dpd: e.enable_dpd,
                 enable_nat_traversal: e.enable_nat_traversal,
                 effect_immediately: e.effect_immediately,
+                bgp: None,
             })
         })
         .collect()

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use strait_api::Change;
-use strait_gateway::{Gateway, Snapshot, TimingOverrides, TunnelSpec, connection_tunnels};
-use strait_model::{CustomerGateway, VpnConnection, VpnRouteEntry};
+use strait_gateway::{
+    Gateway, GatewayContext, Snapshot, TimingOverrides, TunnelSpec, connection_tunnels,
+};
+use strait_model::{CustomerGateway, Ipv4Net, VpnConnection, VpnGateway, VpnRouteEntry};
 use strait_store::{Store, StoreError};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{error, info, warn};
@@ -56,13 +58,21 @@ struct Desired {
     owners: Owners,
 }
 
+/// Local networks (CIDRs) of each VPC, by VPC id.
+pub type Vpcs = HashMap<String, Vec<Ipv4Net>>;
+
 /// Reads every account's connections into tunnel specs.
-fn desired(store: &Store, timing: &TimingOverrides) -> Result<Desired, StoreError> {
+fn desired(store: &Store, timing: &TimingOverrides, vpcs: &Vpcs) -> Result<Desired, StoreError> {
     store.read(|tx| {
-        let cgws: HashMap<(String, String), Ipv4Addr> = tx
+        let cgws: HashMap<(String, String), CustomerGateway> = tx
             .list_all::<CustomerGateway>()?
             .into_iter()
-            .map(|(account, c)| ((account, c.customer_gateway_id), c.ip_address))
+            .map(|(account, c)| ((account, c.customer_gateway_id.clone()), c))
+            .collect();
+        let gateway_vpcs: HashMap<(String, String), String> = tx
+            .list_all::<VpnGateway>()?
+            .into_iter()
+            .map(|(account, g)| ((account, g.vpn_gateway_id), g.vpc_id))
             .collect();
         let mut routes: BTreeMap<(String, String), Vec<VpnRouteEntry>> = BTreeMap::new();
         for (account, r) in tx.list_all::<VpnRouteEntry>()? {
@@ -76,13 +86,20 @@ fn desired(store: &Store, timing: &TimingOverrides) -> Result<Desired, StoreErro
             owners: Owners::new(),
         };
         for (account, conn) in tx.list_all::<VpnConnection>()? {
-            let gw_routes = conn
-                .vpn_gateway_id
-                .clone()
-                .and_then(|gw| routes.get(&(account.clone(), gw)))
-                .map_or(&[][..], Vec::as_slice);
-            let peer = |cgw: &str| cgws.get(&(account.clone(), cgw.to_owned())).copied();
-            for spec in connection_tunnels(&conn, peer, gw_routes, timing) {
+            let gw_key = (
+                account.clone(),
+                conn.vpn_gateway_id.clone().unwrap_or_default(),
+            );
+            let context = GatewayContext {
+                routes: routes.get(&gw_key).map_or(&[][..], Vec::as_slice),
+                local_networks: gateway_vpcs
+                    .get(&gw_key)
+                    .and_then(|vpc| vpcs.get(vpc))
+                    .map_or(&[][..], Vec::as_slice),
+                timing,
+            };
+            let cgw = |id: &str| cgws.get(&(account.clone(), id.to_owned())).cloned();
+            for spec in connection_tunnels(&conn, cgw, &context) {
                 out.owners.insert(
                     spec.id.clone(),
                     (account.clone(), conn.vpn_connection_id.clone()),
@@ -113,6 +130,7 @@ pub fn usable_addresses(zone_ips: impl IntoIterator<Item = Ipv4Addr>) -> Vec<Ipv
 pub async fn run(
     store: Arc<Store>,
     section: Section,
+    vpcs: Vpcs,
     addrs: Vec<Ipv4Addr>,
     mut changes: broadcast::Receiver<Change>,
     mut lines: mpsc::Receiver<TunnelLine>,
@@ -125,7 +143,7 @@ pub async fn run(
     let mut written: HashMap<String, strait_model::TunnelStatus> = HashMap::new();
     let mut resync = tokio::time::interval(RESYNC);
     loop {
-        match desired(&store, &section.timing) {
+        match desired(&store, &section.timing, &vpcs) {
             Ok(d) => {
                 owners = d.owners;
                 if applied.as_ref() != Some(&d.specs) {

@@ -74,8 +74,15 @@ pub fn run(args: Args, lines: mpsc::Receiver<logs::TunnelLine>) -> anyhow::Resul
         tracing::info!(account = %admin.account_id, "created the admin account; credentials in {}", data_dir.join("credentials.json").display());
     }
     let listen = config.api.listen;
-    let addrs =
-        gateway::usable_addresses(config.zones.iter().flat_map(|z| z.gateway_ips.clone()));
+    let addrs = gateway::usable_addresses(config.zones.iter().flat_map(|z| z.gateway_ips.clone()));
+    let vpcs = config
+        .vpcs
+        .iter()
+        .map(|v| {
+            let cidrs = v.cidrs.iter().filter_map(|c| c.parse().ok()).collect();
+            (v.id.clone(), cidrs)
+        })
+        .collect();
     let api = Api::new(config, store.clone());
     let changes = api.subscribe();
     tokio::runtime::Builder::new_multi_thread()
@@ -91,7 +98,7 @@ pub fn run(args: Args, lines: mpsc::Receiver<logs::TunnelLine>) -> anyhow::Resul
                 tracing::warn!("no zone gateway IP is an address of this host: serving the API only, no tunnels");
                 None
             } else {
-                Some(tokio::spawn(gateway::run(store, section, addrs, changes, lines, stopped)))
+                Some(tokio::spawn(gateway::run(store, section, vpcs, addrs, changes, lines, stopped)))
             };
             tokio::select! {
                 served = api.serve(listener) => served.context("serving the API")?,
@@ -127,5 +134,66 @@ async fn shutdown() {
         Err(_) => {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
+    #[test]
+    fn the_gateway_section_is_read_beside_the_api_configuration() {
+        let (config, section) = parse(
+            "region = \"r\"\n[gateway]\ntun = \"vpn9\"\n[gateway.timing]\ndpd_timeout_secs = 8\n\
+             reconnect_min_ms = 500\n[[zones]]\nid = \"z\"\ngateway_ips = [\"203.0.113.7\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.region, "r");
+        assert_eq!(
+            config.zones[0].gateway_ips,
+            vec![Ipv4Addr::new(203, 0, 113, 7)]
+        );
+        assert_eq!(section.tun, "vpn9");
+        let timing = section.timing.apply(strait_gateway::Timing::default());
+        assert_eq!(timing.dpd_timeout, Duration::from_secs(8));
+        assert_eq!(timing.reconnect_min, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn without_a_gateway_section_the_defaults_apply_and_mistakes_are_named() {
+        let (_, section) = parse("region = \"r\"\n").unwrap();
+        assert_eq!(section, gateway::Section::default());
+        assert_eq!(section.tun, "strait0");
+        let err = format!(
+            "{:#}",
+            parse("[gateway]\ntun = \"x\"\nbogus = 1\n").unwrap_err()
+        );
+        assert!(err.contains("bogus"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse("[gateway.timing]\ndpd_timeout = 3\n").unwrap_err()
+        );
+        assert!(err.contains("dpd_timeout"), "{err}");
+        let err = format!("{:#}", parse("[api]\nlisten = \"nowhere\"\n").unwrap_err());
+        assert!(err.contains("listen") || err.contains("invalid"), "{err}");
+    }
+
+    #[test]
+    fn the_example_file_parses() {
+        let (config, section) = parse(include_str!("../../../../examples/strait.toml")).unwrap();
+        assert_eq!(config.zones.len(), 2);
+        assert_eq!(section, gateway::Section::default());
+    }
+
+    #[test]
+    fn only_addresses_of_this_host_carry_tunnels() {
+        let usable = gateway::usable_addresses([
+            Ipv4Addr::LOCALHOST,
+            Ipv4Addr::new(192, 0, 2, 254),
+            Ipv4Addr::LOCALHOST,
+        ]);
+        assert_eq!(usable, vec![Ipv4Addr::LOCALHOST]);
     }
 }
