@@ -770,6 +770,7 @@ async fn describe_shows_the_tunnel_state_the_gateway_observed() {
         detail: String::new(),
         bgp_status: Some(ProbeStatus::Success),
         health_check_status: None,
+        diagnosis: None,
     };
     let tunnel_id = &conn.tunnel_options[0].tunnel_id;
     w.store
