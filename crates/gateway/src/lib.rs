@@ -4,6 +4,7 @@
 //! runs on); the runner negotiates it with the IKE core over real sockets, installs its SAs and
 //! routes into the data plane, and publishes each tunnel's state on a [`StatusBoard`].
 
+mod diagnose;
 mod ike;
 mod ikecfg;
 mod runner;
@@ -11,6 +12,7 @@ mod selectors;
 mod spec;
 mod status;
 
+pub use diagnose::{diagnose, refine};
 pub use runner::Gateway;
 pub use spec::{Timing, TunnelSpec, is_any, parse_subnets};
 pub use status::{IkeState, IpsecState, Snapshot, StatusBoard, TunnelStatus};
