@@ -32,23 +32,41 @@ struct Args {
 
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
-    let get = |name: &str, it: &mut dyn Iterator<Item = String>| it.next().ok_or(format!("{name} needs a value"));
-    let (mut side, mut local, mut remote, mut local_net, mut remote_net) = (None, None, None, None, None);
-    let (mut udp, mut suite, mut tun, mut tun_mtu, mut tun_addr, mut workers, mut offload) =
-        (false, "aes-sha1".to_string(), "strait0".to_string(), 1400u16, None, 0usize, true);
+    let get = |name: &str, it: &mut dyn Iterator<Item = String>| {
+        it.next().ok_or(format!("{name} needs a value"))
+    };
+    let (mut side, mut local, mut remote, mut local_net, mut remote_net) =
+        (None, None, None, None, None);
+    let (mut udp, mut suite, mut tun, mut tun_mtu, mut tun_addr, mut workers, mut offload) = (
+        false,
+        "aes-sha1".to_string(),
+        "strait0".to_string(),
+        1400u16,
+        None,
+        0usize,
+        true,
+    );
     while let Some(a) = it.next() {
         let bad = |e: &dyn std::fmt::Display| format!("{a}: {e}");
         match a.as_str() {
             "--side" => side = Some(get(&a, &mut it)? == "a"),
             "--local" => local = Some(get(&a, &mut it)?.parse::<Ipv4Addr>().map_err(|e| bad(&e))?),
-            "--remote" => remote = Some(get(&a, &mut it)?.parse::<Ipv4Addr>().map_err(|e| bad(&e))?),
-            "--local-net" => local_net = Some(get(&a, &mut it)?.parse::<Ipv4Net>().map_err(|e| bad(&e))?),
-            "--remote-net" => remote_net = Some(get(&a, &mut it)?.parse::<Ipv4Net>().map_err(|e| bad(&e))?),
+            "--remote" => {
+                remote = Some(get(&a, &mut it)?.parse::<Ipv4Addr>().map_err(|e| bad(&e))?)
+            }
+            "--local-net" => {
+                local_net = Some(get(&a, &mut it)?.parse::<Ipv4Net>().map_err(|e| bad(&e))?)
+            }
+            "--remote-net" => {
+                remote_net = Some(get(&a, &mut it)?.parse::<Ipv4Net>().map_err(|e| bad(&e))?)
+            }
             "--udp" => udp = true,
             "--suite" => suite = get(&a, &mut it)?,
             "--tun" => tun = get(&a, &mut it)?,
             "--tun-mtu" => tun_mtu = get(&a, &mut it)?.parse().map_err(|e| bad(&e))?,
-            "--tun-addr" => tun_addr = Some(get(&a, &mut it)?.parse::<Ipv4Net>().map_err(|e| bad(&e))?),
+            "--tun-addr" => {
+                tun_addr = Some(get(&a, &mut it)?.parse::<Ipv4Net>().map_err(|e| bad(&e))?)
+            }
             "--workers" => workers = get(&a, &mut it)?.parse().map_err(|e| bad(&e))?,
             "--no-offload" => offload = false,
             _ => return Err(format!("unknown argument {a}")),
@@ -84,7 +102,9 @@ fn keys(sender_a: bool, encr: Encr, integ: Option<Integ>) -> SaKeys {
         encr,
         enc_key: (0..encr.key_len() as u8).map(|i| seed ^ i).collect(),
         integ,
-        integ_key: integ.map_or(vec![], |i| (0..i.key_len() as u8).map(|i| seed ^ 0x0f ^ i).collect()),
+        integ_key: integ.map_or(vec![], |i| {
+            (0..i.key_len() as u8).map(|i| seed ^ 0x0f ^ i).collect()
+        }),
     }
 }
 
@@ -114,7 +134,10 @@ fn main() {
         remote: SocketAddrV4::new(args.remote, port),
         udp_encap: args.udp,
     };
-    let setup = dp.add_tunnel(id).and_then(|()| dp.install_child_sa(id, child)).and_then(|()| dp.set_routes(id, vec![args.remote_net]));
+    let setup = dp
+        .add_tunnel(id)
+        .and_then(|()| dp.install_child_sa(id, child))
+        .and_then(|()| dp.set_routes(id, vec![args.remote_net]));
     if let Err(e) = setup {
         eprintln!("static_tunnel: {e}");
         std::process::exit(1);

@@ -36,7 +36,10 @@ pub struct AddrRange {
 
 impl AddrRange {
     /// Every IPv4 address (the selector of destination routing).
-    pub const ANY: Self = Self { start: Ipv4Addr::UNSPECIFIED, end: Ipv4Addr::BROADCAST };
+    pub const ANY: Self = Self {
+        start: Ipv4Addr::UNSPECIFIED,
+        end: Ipv4Addr::BROADCAST,
+    };
 
     /// Whether `addr` lies in the range.
     pub fn contains(&self, addr: Ipv4Addr) -> bool {
@@ -46,7 +49,10 @@ impl AddrRange {
 
 impl From<Ipv4Net> for AddrRange {
     fn from(net: Ipv4Net) -> Self {
-        Self { start: net.network(), end: net.broadcast() }
+        Self {
+            start: net.network(),
+            end: net.broadcast(),
+        }
     }
 }
 
@@ -62,7 +68,10 @@ pub struct Selectors {
 impl Selectors {
     /// Selectors that admit every address on both sides.
     pub fn any() -> Self {
-        Self { local: vec![AddrRange::ANY], remote: vec![AddrRange::ANY] }
+        Self {
+            local: vec![AddrRange::ANY],
+            remote: vec![AddrRange::ANY],
+        }
     }
 
     /// Whether a packet from `src` to `dst` travelling in `dir` is covered.
@@ -205,7 +214,9 @@ impl EspError {
             Self::Dummy | Self::UnsupportedNextHeader(_) => DropReason::NextHeader,
             Self::MalformedInner => DropReason::MalformedInner,
             Self::SelectorMismatch { .. } => DropReason::SelectorMismatch,
-            Self::Transform(_) | Self::SequenceExhausted | Self::BufferTooSmall => DropReason::Other,
+            Self::Transform(_) | Self::SequenceExhausted | Self::BufferTooSmall => {
+                DropReason::Other
+            }
         }
     }
 }
@@ -291,15 +302,30 @@ impl Transform {
         let integ = match (p.encr.is_aead(), p.integ) {
             (true, None) => None,
             (false, Some(integ)) => Some(IntegKey::new(integ, &p.integ_key)?),
-            (true, Some(_)) => return Err(EspError::Transform("AEAD with a separate integrity transform".into())),
-            (false, None) => return Err(EspError::Transform("no integrity transform for a non-AEAD cipher".into())),
+            (true, Some(_)) => {
+                return Err(EspError::Transform(
+                    "AEAD with a separate integrity transform".into(),
+                ));
+            }
+            (false, None) => {
+                return Err(EspError::Transform(
+                    "no integrity transform for a non-AEAD cipher".into(),
+                ));
+            }
         };
         let icv_len = match p.integ {
             Some(i) => i.icv_len(),
             None => p.encr.icv_len(),
         };
         let align = p.encr.block_size().max(4);
-        Ok(Self { encr: p.encr, cipher: Cipher::new(p.encr, &p.enc_key)?, integ, iv_len: p.encr.iv_len(), icv_len, align })
+        Ok(Self {
+            encr: p.encr,
+            cipher: Cipher::new(p.encr, &p.enc_key)?,
+            integ,
+            iv_len: p.encr.iv_len(),
+            icv_len,
+            align,
+        })
     }
 
     /// Bytes an ESP packet adds to an inner packet of `inner_len` bytes.
@@ -328,7 +354,10 @@ struct RandomPool {
 
 impl Default for RandomPool {
     fn default() -> Self {
-        Self { buf: [0; 4096], used: 4096 }
+        Self {
+            buf: [0; 4096],
+            used: 4096,
+        }
     }
 }
 
@@ -409,8 +438,14 @@ impl OutboundSa {
 
     fn seal(&self, inner: &[u8], out: &mut [u8]) -> Result<usize, EspError> {
         let ip = Ipv4View::new(inner).ok_or(EspError::MalformedInner)?;
-        if !self.selectors.admits(ip.src(), ip.dst(), Direction::Outbound) {
-            return Err(EspError::SelectorMismatch { src: ip.src(), dst: ip.dst() });
+        if !self
+            .selectors
+            .admits(ip.src(), ip.dst(), Direction::Outbound)
+        {
+            return Err(EspError::SelectorMismatch {
+                src: ip.src(),
+                dst: ip.dst(),
+            });
         }
         let t = &self.t;
         let total = t.esp_len(inner.len());
@@ -507,7 +542,11 @@ impl InboundSa {
         let (head, rest) = packet.split_at_mut(ESP_HEADER_LEN + t.iv_len);
         let (body, icv) = rest.split_at_mut(rest.len() - t.icv_len);
         let (hdr, iv) = head.split_at_mut(ESP_HEADER_LEN);
-        let seq = hdr.get(4..8).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_be_bytes).ok_or(EspError::Truncated)?;
+        let seq = hdr
+            .get(4..8)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes)
+            .ok_or(EspError::Truncated)?;
         let seq = u64::from(seq);
         self.window_check(seq, false)?;
         if body.len() % t.align != 0 {
@@ -528,9 +567,16 @@ impl InboundSa {
 
         let (&next_header, rest) = body.split_last().ok_or(EspError::Truncated)?;
         let (&pad_len, rest) = rest.split_last().ok_or(EspError::Truncated)?;
-        let inner_len = rest.len().checked_sub(usize::from(pad_len)).ok_or(EspError::BadPadding)?;
+        let inner_len = rest
+            .len()
+            .checked_sub(usize::from(pad_len))
+            .ok_or(EspError::BadPadding)?;
         let padding = rest.get(inner_len..).ok_or(EspError::BadPadding)?;
-        if padding.iter().enumerate().any(|(i, &b)| usize::from(b) != i + 1) {
+        if padding
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| usize::from(b) != i + 1)
+        {
             return Err(EspError::BadPadding);
         }
         match next_header {
@@ -541,8 +587,14 @@ impl InboundSa {
         let inner = rest.get(..inner_len).ok_or(EspError::BadPadding)?;
         // The IPv4 total length also strips any TFC padding (RFC 4303 §2.4).
         let ip = Ipv4View::new(inner).ok_or(EspError::MalformedInner)?;
-        if !self.selectors.admits(ip.src(), ip.dst(), Direction::Inbound) {
-            return Err(EspError::SelectorMismatch { src: ip.src(), dst: ip.dst() });
+        if !self
+            .selectors
+            .admits(ip.src(), ip.dst(), Direction::Inbound)
+        {
+            return Err(EspError::SelectorMismatch {
+                src: ip.src(),
+                dst: ip.dst(),
+            });
         }
         let start = ESP_HEADER_LEN + t.iv_len;
         Ok(start..start + ip.total_len())
@@ -565,8 +617,20 @@ mod tests {
     /// Every ESP transform combination the product offers.
     pub(crate) fn suites() -> Vec<(Encr, Option<Integ>)> {
         let mut v = vec![(Encr::AesGcm16_128, None), (Encr::AesGcm16_256, None)];
-        for e in [Encr::DesCbc, Encr::TripleDesCbc, Encr::AesCbc128, Encr::AesCbc192, Encr::AesCbc256] {
-            for i in [Integ::HmacMd5_96, Integ::HmacSha1_96, Integ::HmacSha256_128, Integ::HmacSha384_192, Integ::HmacSha512_256] {
+        for e in [
+            Encr::DesCbc,
+            Encr::TripleDesCbc,
+            Encr::AesCbc128,
+            Encr::AesCbc192,
+            Encr::AesCbc256,
+        ] {
+            for i in [
+                Integ::HmacMd5_96,
+                Integ::HmacSha1_96,
+                Integ::HmacSha256_128,
+                Integ::HmacSha384_192,
+                Integ::HmacSha512_256,
+            ] {
                 v.push((e, Some(i)));
             }
         }
@@ -579,26 +643,53 @@ mod tests {
             encr,
             enc_key: (0..encr.key_len()).map(|i| i as u8 ^ 0x5a).collect(),
             integ,
-            integ_key: integ.map_or(vec![], |i| (0..i.key_len()).map(|i| i as u8 ^ 0xa5).collect()),
+            integ_key: integ.map_or(vec![], |i| {
+                (0..i.key_len()).map(|i| i as u8 ^ 0xa5).collect()
+            }),
         }
     }
 
     /// A UDP/IPv4 packet from `src` to `dst` with `len` payload bytes.
     pub(crate) fn packet(src: [u8; 4], dst: [u8; 4], len: usize) -> Vec<u8> {
         let total = 28 + len;
-        let mut p = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, PROTO_UDP, 0, 0];
+        let mut p = vec![
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            PROTO_UDP,
+            0,
+            0,
+        ];
         p.extend_from_slice(&src);
         p.extend_from_slice(&dst);
         let c = checksum(&p);
         p[10..12].copy_from_slice(&c.to_be_bytes());
-        p.extend_from_slice(&[0x30, 0x39, 0x30, 0x39, ((len + 8) >> 8) as u8, (len + 8) as u8, 0, 0]);
+        p.extend_from_slice(&[
+            0x30,
+            0x39,
+            0x30,
+            0x39,
+            ((len + 8) >> 8) as u8,
+            (len + 8) as u8,
+            0,
+            0,
+        ]);
         p.extend((0..len).map(|i| (i * 7) as u8));
         p
     }
 
     fn pair(encr: Encr, integ: Option<Integ>) -> (OutboundSa, InboundSa) {
         let k = keys(0x1234_5678, encr, integ);
-        (OutboundSa::new(&k, Selectors::any()).unwrap(), InboundSa::new(&k, Selectors::any()).unwrap())
+        (
+            OutboundSa::new(&k, Selectors::any()).unwrap(),
+            InboundSa::new(&k, Selectors::any()).unwrap(),
+        )
     }
 
     fn seal(out: &OutboundSa, inner: &[u8]) -> Vec<u8> {
@@ -620,9 +711,13 @@ mod tests {
         let mut icv = vec![0u8; icv_len];
         let (head, body) = p.split_at_mut(body_at);
         let tag_len = k.encr.icv_len();
-        cipher.encrypt(&head[8..], &head[..8], body, &mut icv[..tag_len]).unwrap();
+        cipher
+            .encrypt(&head[8..], &head[..8], body, &mut icv[..tag_len])
+            .unwrap();
         if let Some(i) = k.integ {
-            IntegKey::new(i, &k.integ_key).unwrap().compute(&[&p], &mut icv);
+            IntegKey::new(i, &k.integ_key)
+                .unwrap()
+                .compute(&[&p], &mut icv);
         }
         p.extend_from_slice(&icv);
         p
@@ -638,11 +733,24 @@ mod tests {
                 assert_eq!(esp.len(), o.esp_len(inner.len()));
                 let icv = integ.map_or(16, |i| i.icv_len());
                 let ct = esp.len() - 8 - encr.iv_len() - icv;
-                assert_eq!(ct % encr.block_size().max(4), 0, "{encr:?} pads to its block");
-                assert!(ct - inner.len() - 2 < encr.block_size().max(4), "{encr:?} pads minimally");
+                assert_eq!(
+                    ct % encr.block_size().max(4),
+                    0,
+                    "{encr:?} pads to its block"
+                );
+                assert!(
+                    ct - inner.len() - 2 < encr.block_size().max(4),
+                    "{encr:?} pads minimally"
+                );
                 assert_eq!(spi_of(&esp), Some(0x1234_5678));
-                assert!(!esp.windows(inner.len().clamp(8, 16)).any(|w| inner.starts_with(w)), "{encr:?} encrypts");
-                let r = i.decapsulate(&mut esp).unwrap_or_else(|e| panic!("{encr:?}/{integ:?} len {len}: {e}"));
+                assert!(
+                    !esp.windows(inner.len().clamp(8, 16))
+                        .any(|w| inner.starts_with(w)),
+                    "{encr:?} encrypts"
+                );
+                let r = i
+                    .decapsulate(&mut esp)
+                    .unwrap_or_else(|e| panic!("{encr:?}/{integ:?} len {len}: {e}"));
                 assert_eq!(&esp[r], &inner[..]);
             }
             assert_eq!(i.stats().packets, 10);
@@ -666,17 +774,24 @@ mod tests {
     fn cbc_ivs_are_random() {
         let (o, _) = pair(Encr::AesCbc128, Some(Integ::HmacSha1_96));
         let inner = packet([10, 1, 0, 1], [10, 2, 0, 1], 10);
-        let ivs: std::collections::HashSet<Vec<u8>> = (0..500).map(|_| seal(&o, &inner)[8..24].to_vec()).collect();
+        let ivs: std::collections::HashSet<Vec<u8>> =
+            (0..500).map(|_| seal(&o, &inner)[8..24].to_vec()).collect();
         assert_eq!(ivs.len(), 500);
     }
 
     #[test]
     fn a_replayed_packet_is_dropped_and_counted() {
-        for (encr, integ) in [(Encr::AesCbc128, Some(Integ::HmacSha1_96)), (Encr::AesGcm16_128, None)] {
+        for (encr, integ) in [
+            (Encr::AesCbc128, Some(Integ::HmacSha1_96)),
+            (Encr::AesGcm16_128, None),
+        ] {
             let (o, i) = pair(encr, integ);
             let esp = seal(&o, &packet([10, 1, 0, 1], [10, 2, 0, 1], 100));
             i.decapsulate(&mut esp.clone()).unwrap();
-            assert_eq!(i.decapsulate(&mut esp.clone()), Err(EspError::ReplayedPacket(1)));
+            assert_eq!(
+                i.decapsulate(&mut esp.clone()),
+                Err(EspError::ReplayedPacket(1))
+            );
             assert_eq!(i.stats().dropped(DropReason::Replayed), 1);
             assert_eq!(i.stats().packets, 1);
         }
@@ -696,16 +811,26 @@ mod tests {
 
     #[test]
     fn tampering_anywhere_fails_the_icv() {
-        for (encr, integ) in [(Encr::AesCbc256, Some(Integ::HmacSha256_128)), (Encr::AesGcm16_128, None)] {
+        for (encr, integ) in [
+            (Encr::AesCbc256, Some(Integ::HmacSha256_128)),
+            (Encr::AesGcm16_128, None),
+        ] {
             let (o, i) = pair(encr, integ);
             let esp = seal(&o, &packet([10, 1, 0, 1], [10, 2, 0, 1], 64));
             // Byte 0..4 is the SPI (the SA lookup's business); everything after is authenticated.
             for at in 4..esp.len() {
                 let mut bad = esp.clone();
                 bad[at] ^= 0x80;
-                assert_eq!(i.decapsulate(&mut bad), Err(EspError::BadIcv), "{encr:?} byte {at}");
+                assert_eq!(
+                    i.decapsulate(&mut bad),
+                    Err(EspError::BadIcv),
+                    "{encr:?} byte {at}"
+                );
             }
-            assert_eq!(i.stats().dropped(DropReason::BadIcv), (esp.len() - 4) as u64);
+            assert_eq!(
+                i.stats().dropped(DropReason::BadIcv),
+                (esp.len() - 4) as u64
+            );
             // A forged packet must not advance the window: the genuine one is still accepted.
             i.decapsulate(&mut esp.clone()).unwrap();
         }
@@ -713,20 +838,33 @@ mod tests {
 
     #[test]
     fn every_truncation_is_rejected_without_panicking() {
-        for (encr, integ) in [(Encr::AesCbc128, Some(Integ::HmacSha1_96)), (Encr::AesGcm16_128, None), (Encr::DesCbc, Some(Integ::HmacMd5_96))] {
+        for (encr, integ) in [
+            (Encr::AesCbc128, Some(Integ::HmacSha1_96)),
+            (Encr::AesGcm16_128, None),
+            (Encr::DesCbc, Some(Integ::HmacMd5_96)),
+        ] {
             let (o, i) = pair(encr, integ);
             let esp = seal(&o, &packet([10, 1, 0, 1], [10, 2, 0, 1], 30));
             for cut in 0..esp.len() {
                 let mut p = esp[..cut].to_vec();
                 let e = i.decapsulate(&mut p).unwrap_err();
-                assert!(matches!(e, EspError::Truncated | EspError::BadLength | EspError::BadIcv), "{encr:?} cut {cut}: {e}");
+                assert!(
+                    matches!(
+                        e,
+                        EspError::Truncated | EspError::BadLength | EspError::BadIcv
+                    ),
+                    "{encr:?} cut {cut}: {e}"
+                );
             }
         }
     }
 
     #[test]
     fn padding_next_header_and_inner_packet_are_checked() {
-        for (encr, integ) in [(Encr::AesCbc128, Some(Integ::HmacSha1_96)), (Encr::AesGcm16_128, None)] {
+        for (encr, integ) in [
+            (Encr::AesCbc128, Some(Integ::HmacSha1_96)),
+            (Encr::AesGcm16_128, None),
+        ] {
             let k = keys(7, encr, integ);
             let i = InboundSa::new(&k, Selectors::any()).unwrap();
             let inner = packet([10, 1, 0, 1], [10, 2, 0, 1], 30 - 28 + 2); // 32 bytes of IPv4
@@ -741,23 +879,49 @@ mod tests {
             let good_pad: Vec<u8> = (1..=(block - 2) as u8).collect();
             let mut ok = seal_raw(&k, 1, &trailer(&good_pad, NEXT_HEADER_IPV4));
             let r = i.decapsulate(&mut ok).unwrap();
-            assert_eq!(&ok[r], &inner[..], "hand-built packet decodes: the wire format matches");
+            assert_eq!(
+                &ok[r],
+                &inner[..],
+                "hand-built packet decodes: the wire format matches"
+            );
 
             let mut wrong = good_pad.clone();
             wrong[0] = 9;
-            assert_eq!(i.decapsulate(&mut seal_raw(&k, 2, &trailer(&wrong, 4))), Err(EspError::BadPadding));
+            assert_eq!(
+                i.decapsulate(&mut seal_raw(&k, 2, &trailer(&wrong, 4))),
+                Err(EspError::BadPadding)
+            );
             // Claim more padding than there is plaintext.
             let mut pt = trailer(&good_pad, 4);
             let n = pt.len();
             pt[n - 2] = 250;
-            assert_eq!(i.decapsulate(&mut seal_raw(&k, 3, &pt)), Err(EspError::BadPadding));
-            assert_eq!(i.decapsulate(&mut seal_raw(&k, 4, &trailer(&good_pad, 41))), Err(EspError::UnsupportedNextHeader(41)));
-            assert_eq!(i.decapsulate(&mut seal_raw(&k, 5, &trailer(&good_pad, 59))), Err(EspError::Dummy));
+            assert_eq!(
+                i.decapsulate(&mut seal_raw(&k, 3, &pt)),
+                Err(EspError::BadPadding)
+            );
+            assert_eq!(
+                i.decapsulate(&mut seal_raw(&k, 4, &trailer(&good_pad, 41))),
+                Err(EspError::UnsupportedNextHeader(41))
+            );
+            assert_eq!(
+                i.decapsulate(&mut seal_raw(&k, 5, &trailer(&good_pad, 59))),
+                Err(EspError::Dummy)
+            );
             let mut garbage = trailer(&good_pad, 4);
             garbage[0] = 0x60;
-            assert_eq!(i.decapsulate(&mut seal_raw(&k, 6, &garbage)), Err(EspError::MalformedInner));
+            assert_eq!(
+                i.decapsulate(&mut seal_raw(&k, 6, &garbage)),
+                Err(EspError::MalformedInner)
+            );
             let s = i.stats();
-            assert_eq!((s.dropped(DropReason::BadPadding), s.dropped(DropReason::NextHeader), s.dropped(DropReason::MalformedInner)), (2, 2, 1));
+            assert_eq!(
+                (
+                    s.dropped(DropReason::BadPadding),
+                    s.dropped(DropReason::NextHeader),
+                    s.dropped(DropReason::MalformedInner)
+                ),
+                (2, 2, 1)
+            );
         }
     }
 
@@ -777,22 +941,48 @@ mod tests {
         let k = keys(9, Encr::AesGcm16_128, None);
         // The peer sends from 10.2/16 to 10.1/16; we are 10.1/16.
         let peer = OutboundSa::new(&k, Selectors::any()).unwrap();
-        let ours = InboundSa::new(&k, Selectors { local: vec![net("10.1.0.0/16")], remote: vec![net("10.2.0.0/16"), net("10.3.0.0/16")] }).unwrap();
+        let ours = InboundSa::new(
+            &k,
+            Selectors {
+                local: vec![net("10.1.0.0/16")],
+                remote: vec![net("10.2.0.0/16"), net("10.3.0.0/16")],
+            },
+        )
+        .unwrap();
         let mut ok = seal(&peer, &packet([10, 3, 9, 9], [10, 1, 0, 1], 10));
         assert!(ours.decapsulate(&mut ok).is_ok());
         let mut spoofed = seal(&peer, &packet([10, 9, 0, 1], [10, 1, 0, 1], 10));
         assert_eq!(
             ours.decapsulate(&mut spoofed),
-            Err(EspError::SelectorMismatch { src: "10.9.0.1".parse().unwrap(), dst: "10.1.0.1".parse().unwrap() })
+            Err(EspError::SelectorMismatch {
+                src: "10.9.0.1".parse().unwrap(),
+                dst: "10.1.0.1".parse().unwrap()
+            })
         );
         let mut elsewhere = seal(&peer, &packet([10, 2, 0, 1], [192, 168, 0, 1], 10));
-        assert!(matches!(ours.decapsulate(&mut elsewhere), Err(EspError::SelectorMismatch { .. })));
+        assert!(matches!(
+            ours.decapsulate(&mut elsewhere),
+            Err(EspError::SelectorMismatch { .. })
+        ));
         assert_eq!(ours.stats().dropped(DropReason::SelectorMismatch), 2);
         // Outbound: only traffic from local to remote selectors is sent.
-        let out = OutboundSa::new(&k, Selectors { local: vec![net("10.1.0.0/16")], remote: vec![net("10.2.0.0/16")] }).unwrap();
+        let out = OutboundSa::new(
+            &k,
+            Selectors {
+                local: vec![net("10.1.0.0/16")],
+                remote: vec![net("10.2.0.0/16")],
+            },
+        )
+        .unwrap();
         let mut buf = [0u8; 200];
-        assert!(out.encapsulate(&packet([10, 1, 0, 1], [10, 2, 0, 1], 10), &mut buf).is_ok());
-        assert!(matches!(out.encapsulate(&packet([10, 1, 0, 1], [10, 4, 0, 1], 10), &mut buf), Err(EspError::SelectorMismatch { .. })));
+        assert!(
+            out.encapsulate(&packet([10, 1, 0, 1], [10, 2, 0, 1], 10), &mut buf)
+                .is_ok()
+        );
+        assert!(matches!(
+            out.encapsulate(&packet([10, 1, 0, 1], [10, 4, 0, 1], 10), &mut buf),
+            Err(EspError::SelectorMismatch { .. })
+        ));
     }
 
     #[test]
@@ -800,9 +990,15 @@ mod tests {
         let (o, _) = pair(Encr::AesCbc128, Some(Integ::HmacSha1_96));
         let inner = packet([10, 1, 0, 1], [10, 2, 0, 1], 100);
         let mut small = vec![0u8; o.esp_len(inner.len()) - 1];
-        assert_eq!(o.encapsulate(&inner, &mut small), Err(EspError::BufferTooSmall));
+        assert_eq!(
+            o.encapsulate(&inner, &mut small),
+            Err(EspError::BufferTooSmall)
+        );
         let mut buf = vec![0u8; 400];
-        assert_eq!(o.encapsulate(&inner[..50], &mut buf), Err(EspError::MalformedInner));
+        assert_eq!(
+            o.encapsulate(&inner[..50], &mut buf),
+            Err(EspError::MalformedInner)
+        );
         assert_eq!(o.stats().total_drops(), 2);
     }
 
@@ -814,20 +1010,35 @@ mod tests {
         let mut buf = vec![0u8; 200];
         assert!(o.encapsulate(&inner, &mut buf).is_ok());
         assert_eq!(&buf[4..8], &u32::MAX.to_be_bytes());
-        assert_eq!(o.encapsulate(&inner, &mut buf), Err(EspError::SequenceExhausted));
-        assert_eq!(o.encapsulate(&inner, &mut buf), Err(EspError::SequenceExhausted));
+        assert_eq!(
+            o.encapsulate(&inner, &mut buf),
+            Err(EspError::SequenceExhausted)
+        );
+        assert_eq!(
+            o.encapsulate(&inner, &mut buf),
+            Err(EspError::SequenceExhausted)
+        );
     }
 
     #[test]
     fn invalid_transforms_are_refused() {
         let mut k = keys(1, Encr::AesGcm16_128, None);
         k.integ = Some(Integ::HmacSha1_96);
-        assert!(matches!(OutboundSa::new(&k, Selectors::any()), Err(EspError::Transform(_))));
+        assert!(matches!(
+            OutboundSa::new(&k, Selectors::any()),
+            Err(EspError::Transform(_))
+        ));
         let k = keys(1, Encr::AesCbc128, None);
-        assert!(matches!(InboundSa::new(&k, Selectors::any()), Err(EspError::Transform(_))));
+        assert!(matches!(
+            InboundSa::new(&k, Selectors::any()),
+            Err(EspError::Transform(_))
+        ));
         let mut k = keys(1, Encr::AesCbc128, Some(Integ::HmacSha1_96));
         k.enc_key.pop();
-        assert!(matches!(InboundSa::new(&k, Selectors::any()), Err(EspError::Transform(_))));
+        assert!(matches!(
+            InboundSa::new(&k, Selectors::any()),
+            Err(EspError::Transform(_))
+        ));
     }
 
     #[test]
@@ -837,12 +1048,22 @@ mod tests {
             for (udp, outer) in [(true, 28), (false, 20)] {
                 for path in [576u16, 1280, 1500, 9000] {
                     let mtu = usize::from(o.tunnel_mtu(path, udp));
-                    assert!(o.esp_len(mtu) + outer <= usize::from(path), "{encr:?} {path}");
-                    assert!(o.esp_len(mtu + 1) + outer > usize::from(path), "{encr:?} {path}: not the largest");
+                    assert!(
+                        o.esp_len(mtu) + outer <= usize::from(path),
+                        "{encr:?} {path}"
+                    );
+                    assert!(
+                        o.esp_len(mtu + 1) + outer > usize::from(path),
+                        "{encr:?} {path}: not the largest"
+                    );
                 }
             }
         }
         let (o, _) = pair(Encr::AesCbc128, Some(Integ::HmacSha1_96));
-        assert_eq!(o.tunnel_mtu(1500, true), 1422, "20 IP + 8 UDP + 8 ESP + 16 IV + 12 ICV, 16-byte blocks");
+        assert_eq!(
+            o.tunnel_mtu(1500, true),
+            1422,
+            "20 IP + 8 UDP + 8 ESP + 16 IV + 12 ICV, 16-byte blocks"
+        );
     }
 }

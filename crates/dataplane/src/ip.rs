@@ -37,7 +37,10 @@ impl<'a> Ipv4View<'a> {
         if header_len < IPV4_HEADER_LEN || total < header_len || total > bytes.len() {
             return None;
         }
-        Some(Self { bytes: bytes.get(..total)?, header_len })
+        Some(Self {
+            bytes: bytes.get(..total)?,
+            header_len,
+        })
     }
 
     /// Header length in bytes (20..=60).
@@ -143,13 +146,19 @@ const TCP_OPT_MSS: u8 = 2;
 /// Returns whether the packet was changed. Non-TCP packets, non-SYN segments, later fragments and
 /// malformed headers or options are left untouched.
 pub fn clamp_tcp_mss(packet: &mut [u8], max_mss: u16) -> bool {
-    let Some(ip) = Ipv4View::new(packet) else { return false };
+    let Some(ip) = Ipv4View::new(packet) else {
+        return false;
+    };
     if ip.protocol() != PROTO_TCP || !ip.is_first_fragment() {
         return false;
     }
     let (ihl, total) = (ip.header_len(), ip.total_len());
-    let Some(tcp) = packet.get_mut(ihl..total) else { return false };
-    let Some(&flags) = tcp.get(13) else { return false };
+    let Some(tcp) = packet.get_mut(ihl..total) else {
+        return false;
+    };
+    let Some(&flags) = tcp.get(13) else {
+        return false;
+    };
     if flags & 0x02 == 0 {
         return false;
     }
@@ -159,24 +168,34 @@ pub fn clamp_tcp_mss(packet: &mut [u8], max_mss: u16) -> bool {
     }
     let mut at = 20;
     while at < data_off {
-        let Some(&kind) = tcp.get(at) else { return false };
+        let Some(&kind) = tcp.get(at) else {
+            return false;
+        };
         match kind {
             0 => return false,
             1 => at += 1,
             _ => {
-                let Some(&len) = tcp.get(at + 1) else { return false };
+                let Some(&len) = tcp.get(at + 1) else {
+                    return false;
+                };
                 let len = usize::from(len);
                 if len < 2 || at + len > data_off {
                     return false;
                 }
                 if kind == TCP_OPT_MSS && len == 4 {
-                    let Some(mss) = be16(tcp, at + 2) else { return false };
+                    let Some(mss) = be16(tcp, at + 2) else {
+                        return false;
+                    };
                     if mss <= max_mss {
                         return false;
                     }
-                    let Some(csum) = be16(tcp, 16) else { return false };
+                    let Some(csum) = be16(tcp, 16) else {
+                        return false;
+                    };
                     let fixed = checksum_adjust(csum, mss, max_mss);
-                    return put16(tcp, at + 2, max_mss).and_then(|()| put16(tcp, 16, fixed)).is_some();
+                    return put16(tcp, at + 2, max_mss)
+                        .and_then(|()| put16(tcp, 16, fixed))
+                        .is_some();
                 }
                 at += len;
             }
@@ -195,7 +214,12 @@ const ICMP_QUOTE_MAX: usize = 548;
 /// sent on a raw socket) to the packet's source and advertises `next_hop_mtu`. Returns the answer's length, or `None` if `packet` is not an IPv4
 /// packet worth answering (malformed, not the first fragment, or itself an ICMP error) or `out`
 /// is too small.
-pub fn icmp_frag_needed(packet: &[u8], from: Ipv4Addr, next_hop_mtu: u16, out: &mut [u8]) -> Option<usize> {
+pub fn icmp_frag_needed(
+    packet: &[u8],
+    from: Ipv4Addr,
+    next_hop_mtu: u16,
+    out: &mut [u8],
+) -> Option<usize> {
     let ip = Ipv4View::new(packet)?;
     if !ip.is_first_fragment() {
         return None;
@@ -211,13 +235,16 @@ pub fn icmp_frag_needed(packet: &[u8], from: Ipv4Addr, next_hop_mtu: u16, out: &
     let total = IPV4_HEADER_LEN + 8 + quote.len();
     let out = out.get_mut(..total)?;
     let (hdr, icmp) = out.split_at_mut(IPV4_HEADER_LEN);
-    hdr.copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, PROTO_ICMP, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    hdr.copy_from_slice(&[
+        0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, PROTO_ICMP, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
     put16(hdr, 2, u16::try_from(total).ok()?)?;
     hdr.get_mut(12..16)?.copy_from_slice(&from.octets());
     hdr.get_mut(16..20)?.copy_from_slice(&ip.src().octets());
     let hc = checksum(hdr);
     put16(hdr, 10, hc)?;
-    icmp.get_mut(..8)?.copy_from_slice(&[3, 4, 0, 0, 0, 0, 0, 0]);
+    icmp.get_mut(..8)?
+        .copy_from_slice(&[3, 4, 0, 0, 0, 0, 0, 0]);
     put16(icmp, 6, next_hop_mtu)?;
     icmp.get_mut(8..)?.copy_from_slice(quote);
     let ic = checksum(icmp);
@@ -232,8 +259,10 @@ mod tests {
     /// A TCP SYN 10.0.0.1:1234 -> 10.0.0.2:80 with options [MSS=1460, NOP, NOP, SACK-permitted].
     fn syn(mss: u16, flags: u8) -> Vec<u8> {
         let mut p = vec![
-            0x45, 0, 0, 48, 0, 1, 0x40, 0, 64, PROTO_TCP, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, // IP
-            0x04, 0xd2, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x70, flags, 0xff, 0xff, 0, 0, 0, 0, // TCP
+            0x45, 0, 0, 48, 0, 1, 0x40, 0, 64, PROTO_TCP, 0, 0, 10, 0, 0, 1, 10, 0, 0,
+            2, // IP
+            0x04, 0xd2, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x70, flags, 0xff, 0xff, 0, 0, 0,
+            0, // TCP
             2, 4, 0, 0, 1, 1, 4, 2,
         ];
         put16(&mut p, 42, mss).unwrap();
@@ -267,7 +296,10 @@ mod tests {
         assert!(Ipv4View::new(&p).is_none());
         let p = syn(1460, 0x02);
         let v = Ipv4View::new(&p).unwrap();
-        assert_eq!((v.src(), v.dst(), v.protocol()), ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), 6));
+        assert_eq!(
+            (v.src(), v.dst(), v.protocol()),
+            ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), 6)
+        );
         assert!(v.dont_fragment());
     }
 
@@ -344,6 +376,9 @@ mod tests {
         assert!(icmp_frag_needed(&p, Ipv4Addr::LOCALHOST, 1400, &mut out).is_none());
         assert!(icmp_frag_needed(&[0x45, 0, 0], Ipv4Addr::LOCALHOST, 1400, &mut out).is_none());
         let p = syn(1460, 0x02);
-        assert!(icmp_frag_needed(&p, Ipv4Addr::LOCALHOST, 1400, &mut out[..30]).is_none(), "small buffer");
+        assert!(
+            icmp_frag_needed(&p, Ipv4Addr::LOCALHOST, 1400, &mut out[..30]).is_none(),
+            "small buffer"
+        );
     }
 }

@@ -42,7 +42,10 @@ pub mod replay;
 mod engine;
 
 #[cfg(target_os = "linux")]
-pub use engine::{ChildSa, Dataplane, DataplaneConfig, DataplaneError, DataplaneEvent, DataplaneStats, TunnelCounters, TunnelId};
+pub use engine::{
+    ChildSa, Dataplane, DataplaneConfig, DataplaneError, DataplaneEvent, DataplaneStats,
+    TunnelCounters, TunnelId,
+};
 pub use esp::{AddrRange, SaKeys, Selectors};
 /// The transform types [`SaKeys`] is made of.
 pub use strait_crypto::{Encr, Integ};

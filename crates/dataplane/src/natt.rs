@@ -48,7 +48,10 @@ mod tests {
     fn tells_the_three_kinds_apart() {
         assert_eq!(demux(&[0xff]), Ok(Udp4500::Keepalive));
         assert_eq!(demux(&[0, 0, 0, 0, 1, 2, 3]), Ok(Udp4500::Ike(&[1, 2, 3])));
-        assert_eq!(demux(&[0, 0, 0, 1, 0, 0, 0, 1]), Ok(Udp4500::Esp(&[0, 0, 0, 1, 0, 0, 0, 1])));
+        assert_eq!(
+            demux(&[0, 0, 0, 1, 0, 0, 0, 1]),
+            Ok(Udp4500::Esp(&[0, 0, 0, 1, 0, 0, 0, 1]))
+        );
     }
 
     #[test]

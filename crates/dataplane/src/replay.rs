@@ -51,7 +51,11 @@ impl ReplayWindow {
             return Err(ReplayVerdict::TooOld);
         }
         let (block, bit) = slot(seq);
-        if self.blocks[block] & bit != 0 { Err(ReplayVerdict::Replayed) } else { Ok(()) }
+        if self.blocks[block] & bit != 0 {
+            Err(ReplayVerdict::Replayed)
+        } else {
+            Ok(())
+        }
     }
 
     /// Checks `seq` and records it; call only once the packet is authenticated.

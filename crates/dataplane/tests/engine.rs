@@ -10,7 +10,8 @@ use ipnet::Ipv4Net;
 use strait_dataplane::esp::OutboundSa;
 use strait_dataplane::ip::checksum;
 use strait_dataplane::{
-    AddrRange, ChildSa, Dataplane, DataplaneConfig, DataplaneError, DataplaneEvent, Encr, Integ, SaKeys, Selectors, TunnelId,
+    AddrRange, ChildSa, Dataplane, DataplaneConfig, DataplaneError, DataplaneEvent, Encr, Integ,
+    SaKeys, Selectors, TunnelId,
 };
 use tokio::sync::mpsc::Receiver;
 
@@ -18,8 +19,15 @@ const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const REMOTE_NET: &str = "10.9.0.0/24";
 
 fn ip(args: &str) -> String {
-    let out = Command::new("ip").args(args.split_whitespace()).output().expect("run ip");
-    assert!(out.status.success(), "ip {args}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("ip")
+        .args(args.split_whitespace())
+        .output()
+        .expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {args}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -27,7 +35,11 @@ fn ip(args: &str) -> String {
 /// namespace with loopback up and LOCAL on it, then starts a one-worker data plane there.
 fn start() -> (Dataplane, Receiver<DataplaneEvent>) {
     // SAFETY: unshare has no memory-safety preconditions; it affects only this thread.
-    assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare(CLONE_NEWNET): needs root");
+    assert_eq!(
+        unsafe { libc::unshare(libc::CLONE_NEWNET) },
+        0,
+        "unshare(CLONE_NEWNET): needs root"
+    );
     ip("link set lo up");
     ip(&format!("addr add {LOCAL}/32 dev lo"));
     let mut cfg = DataplaneConfig::new("dpt0", vec![LOCAL]);
@@ -49,12 +61,19 @@ fn next_event(rx: &mut Receiver<DataplaneEvent>, within: Duration) -> Option<Dat
 
 fn udp(port: u16) -> UdpSocket {
     let s = UdpSocket::bind(SocketAddrV4::new(LOCAL, port)).expect("bind");
-    s.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
     s
 }
 
 fn keys(spi: u32) -> SaKeys {
-    SaKeys { spi, encr: Encr::AesCbc128, enc_key: vec![spi as u8; 16], integ: Some(Integ::HmacSha1_96), integ_key: vec![3; 20] }
+    SaKeys {
+        spi,
+        encr: Encr::AesCbc128,
+        enc_key: vec![spi as u8; 16],
+        integ: Some(Integ::HmacSha1_96),
+        integ_key: vec![3; 20],
+    }
 }
 
 /// A CHILD_SA whose peer is a plain UDP socket of ours at LOCAL:`peer_port`.
@@ -87,21 +106,39 @@ fn ike_and_keepalives_on_port_4500() {
     peer.send_to(b"\0\0\0\0hello ike", ours).unwrap();
     assert_eq!(
         next_event(&mut rx, Duration::from_secs(2)),
-        Some(DataplaneEvent::Ike { local: ours, remote: SocketAddrV4::new(LOCAL, 5000), data: b"hello ike".to_vec() })
+        Some(DataplaneEvent::Ike {
+            local: ours,
+            remote: SocketAddrV4::new(LOCAL, 5000),
+            data: b"hello ike".to_vec()
+        })
     );
     peer.send_to(&[0xff], ours).unwrap();
-    assert_eq!(next_event(&mut rx, Duration::from_millis(300)), None, "a keepalive is not an event");
+    assert_eq!(
+        next_event(&mut rx, Duration::from_millis(300)),
+        None,
+        "a keepalive is not an event"
+    );
     assert_eq!(dp.stats().keepalives, 1);
 
-    dp.send_ike(ours, SocketAddrV4::new(LOCAL, 5000), b"reply").unwrap();
+    dp.send_ike(ours, SocketAddrV4::new(LOCAL, 5000), b"reply")
+        .unwrap();
     let mut buf = [0u8; 64];
     let n = peer.recv(&mut buf).unwrap();
-    assert_eq!(&buf[..n], b"\0\0\0\0reply", "IKE on 4500 carries the non-ESP marker");
-    dp.send_nat_keepalive(ours, SocketAddrV4::new(LOCAL, 5000)).unwrap();
+    assert_eq!(
+        &buf[..n],
+        b"\0\0\0\0reply",
+        "IKE on 4500 carries the non-ESP marker"
+    );
+    dp.send_nat_keepalive(ours, SocketAddrV4::new(LOCAL, 5000))
+        .unwrap();
     let n = peer.recv(&mut buf).unwrap();
     assert_eq!(&buf[..n], &[0xff]);
     assert!(matches!(
-        dp.send_ike(SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 1), 4500), SocketAddrV4::new(LOCAL, 5000), b"x"),
+        dp.send_ike(
+            SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 1), 4500),
+            SocketAddrV4::new(LOCAL, 5000),
+            b"x"
+        ),
         Err(DataplaneError::UnknownLocalAddress(_))
     ));
 }
@@ -111,17 +148,31 @@ fn traffic_routed_to_a_tunnel_without_sa_raises_one_acquire() {
     let (dp, mut rx) = start();
     let id = TunnelId(7);
     dp.add_tunnel(id).unwrap();
-    dp.set_routes(id, vec![REMOTE_NET.parse().unwrap()]).unwrap();
-    assert!(ip("route show").contains("10.9.0.0/24 dev dpt0"), "kernel route into the TUN device");
+    dp.set_routes(id, vec![REMOTE_NET.parse().unwrap()])
+        .unwrap();
+    assert!(
+        ip("route show").contains("10.9.0.0/24 dev dpt0"),
+        "kernel route into the TUN device"
+    );
     let app = UdpSocket::bind("0.0.0.0:0").unwrap();
     for _ in 0..5 {
         app.send_to(b"data", "10.9.0.5:9").unwrap();
     }
-    assert_eq!(next_event(&mut rx, Duration::from_secs(2)), Some(DataplaneEvent::Acquire { tunnel: id }));
-    assert_eq!(next_event(&mut rx, Duration::from_millis(300)), None, "Acquire is rate-limited");
+    assert_eq!(
+        next_event(&mut rx, Duration::from_secs(2)),
+        Some(DataplaneEvent::Acquire { tunnel: id })
+    );
+    assert_eq!(
+        next_event(&mut rx, Duration::from_millis(300)),
+        None,
+        "Acquire is rate-limited"
+    );
     assert_eq!(dp.counters(id).unwrap().no_sa_drops, 5);
     dp.remove_tunnel(id).unwrap();
-    assert!(!ip("route show").contains("10.9.0.0/24"), "route removed with the tunnel");
+    assert!(
+        !ip("route show").contains("10.9.0.0/24"),
+        "route removed with the tunnel"
+    );
 }
 
 #[test]
@@ -130,23 +181,37 @@ fn the_newest_sa_carries_traffic_and_older_inbound_sas_keep_working() {
     let peer = udp(5001);
     let id = TunnelId(1);
     dp.add_tunnel(id).unwrap();
-    dp.set_routes(id, vec![REMOTE_NET.parse().unwrap()]).unwrap();
+    dp.set_routes(id, vec![REMOTE_NET.parse().unwrap()])
+        .unwrap();
     dp.install_child_sa(id, child(0x100, 0x1000, 5001)).unwrap();
     dp.install_child_sa(id, child(0x200, 0x2000, 5001)).unwrap(); // the rekeyed pair
     let app = UdpSocket::bind(SocketAddrV4::new(LOCAL, 0)).unwrap();
     app.send_to(b"after rekey", "10.9.0.5:9").unwrap();
-    assert_eq!(received_spi(&peer), 0x2000, "the new outbound SA takes over");
+    assert_eq!(
+        received_spi(&peer),
+        0x2000,
+        "the new outbound SA takes over"
+    );
 
     // Inbound: the peer still sends on the old SA during the overlap, and on the new one.
     let host = udp(7000);
     for (n, spi) in [(1u8, 0x100u32), (2, 0x200)] {
         let inner = udp_packet(Ipv4Addr::new(10, 9, 0, 5), LOCAL, 7000, &[n; 10]);
         let mut esp = vec![0u8; 200];
-        let len = OutboundSa::new(&keys(spi), Selectors::any()).unwrap().encapsulate(&inner, &mut esp).unwrap();
-        peer.send_to(&esp[..len], SocketAddrV4::new(LOCAL, 4500)).unwrap();
+        let len = OutboundSa::new(&keys(spi), Selectors::any())
+            .unwrap()
+            .encapsulate(&inner, &mut esp)
+            .unwrap();
+        peer.send_to(&esp[..len], SocketAddrV4::new(LOCAL, 4500))
+            .unwrap();
         let mut buf = [0u8; 64];
-        let (got, from) = host.recv_from(&mut buf).expect("decapsulated packet delivered to the host");
-        assert_eq!((&buf[..got], from), (&[n; 10][..], "10.9.0.5:4000".parse().unwrap()));
+        let (got, from) = host
+            .recv_from(&mut buf)
+            .expect("decapsulated packet delivered to the host");
+        assert_eq!(
+            (&buf[..got], from),
+            (&[n; 10][..], "10.9.0.5:4000".parse().unwrap())
+        );
     }
     let c = dp.counters(id).unwrap();
     assert_eq!(c.inbound.packets, 2);
@@ -155,12 +220,23 @@ fn the_newest_sa_carries_traffic_and_older_inbound_sas_keep_working() {
 
     dp.remove_sa(0x200).unwrap();
     app.send_to(b"rolled back", "10.9.0.5:9").unwrap();
-    assert_eq!(received_spi(&peer), 0x1000, "removing the newest pair falls back to the older one");
+    assert_eq!(
+        received_spi(&peer),
+        0x1000,
+        "removing the newest pair falls back to the older one"
+    );
     dp.remove_sa(0x100).unwrap();
     app.send_to(b"no sa", "10.9.0.5:9").unwrap();
-    assert_eq!(next_event(&mut rx, Duration::from_secs(2)), Some(DataplaneEvent::Acquire { tunnel: id }));
+    assert_eq!(
+        next_event(&mut rx, Duration::from_secs(2)),
+        Some(DataplaneEvent::Acquire { tunnel: id })
+    );
     let c = dp.counters(id).unwrap();
-    assert_eq!((c.outbound.packets, c.inbound.packets), (2, 2), "counters survive SA removal");
+    assert_eq!(
+        (c.outbound.packets, c.inbound.packets),
+        (2, 2),
+        "counters survive SA removal"
+    );
 }
 
 #[test]
@@ -169,16 +245,31 @@ fn control_errors_are_precise() {
     let id = TunnelId(3);
     assert!(matches!(dp.set_routes(id, vec![]), Err(DataplaneError::UnknownTunnel(t)) if t == id));
     dp.add_tunnel(id).unwrap();
-    assert!(matches!(dp.add_tunnel(id), Err(DataplaneError::TunnelExists(_))));
+    assert!(matches!(
+        dp.add_tunnel(id),
+        Err(DataplaneError::TunnelExists(_))
+    ));
     let mut c = child(0x300, 0x3000, 5002);
     c.local = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 1), 4500);
-    assert!(matches!(dp.install_child_sa(id, c), Err(DataplaneError::UnknownLocalAddress(_))));
+    assert!(matches!(
+        dp.install_child_sa(id, c),
+        Err(DataplaneError::UnknownLocalAddress(_))
+    ));
     dp.install_child_sa(id, child(0x300, 0x3000, 5002)).unwrap();
-    assert!(matches!(dp.install_child_sa(id, child(0x300, 0x3001, 5002)), Err(DataplaneError::DuplicateSpi(0x300))));
+    assert!(matches!(
+        dp.install_child_sa(id, child(0x300, 0x3001, 5002)),
+        Err(DataplaneError::DuplicateSpi(0x300))
+    ));
     let mut bad = child(0x301, 0x3001, 5002);
     bad.outbound.enc_key.pop();
-    assert!(matches!(dp.install_child_sa(id, bad), Err(DataplaneError::Esp(_))));
-    assert!(matches!(dp.remove_sa(0x999), Err(DataplaneError::UnknownSpi(0x999))));
+    assert!(matches!(
+        dp.install_child_sa(id, bad),
+        Err(DataplaneError::Esp(_))
+    ));
+    assert!(matches!(
+        dp.remove_sa(0x999),
+        Err(DataplaneError::UnknownSpi(0x999))
+    ));
     assert_eq!(dp.tunnel_mtu(id), Some(1422));
 }
 
@@ -203,8 +294,17 @@ fn udp_packet(src: Ipv4Addr, dst: Ipv4Addr, dport: u16, payload: &[u8]) -> Vec<u
 #[test]
 fn unusable_configurations_are_refused_before_touching_the_system() {
     let mut cfg = DataplaneConfig::new("dpt0", vec![]);
-    assert!(matches!(Dataplane::start(cfg.clone()), Err(DataplaneError::Config(_))), "no local address");
+    assert!(
+        matches!(
+            Dataplane::start(cfg.clone()),
+            Err(DataplaneError::Config(_))
+        ),
+        "no local address"
+    );
     cfg.local_addrs = vec![LOCAL];
     cfg.tun_mtu = 500;
-    assert!(matches!(Dataplane::start(cfg), Err(DataplaneError::Config(_))), "MTU below the IPv4 minimum");
+    assert!(
+        matches!(Dataplane::start(cfg), Err(DataplaneError::Config(_))),
+        "MTU below the IPv4 minimum"
+    );
 }

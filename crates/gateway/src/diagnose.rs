@@ -290,6 +290,8 @@ mod tests {
     fn spec() -> TunnelSpec {
         TunnelSpec {
             id: "tun-1".into(),
+            connection: "vco-1".into(),
+            standby_of: None,
             local_ip: Ipv4Addr::new(203, 0, 113, 1),
             peer_ip: PEER,
             ike: IkeConfig {
@@ -315,6 +317,7 @@ mod tests {
             enable_nat_traversal: true,
             effect_immediately: true,
             timing: Timing::default(),
+            bgp: None,
         }
     }
 

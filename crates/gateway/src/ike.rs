@@ -63,6 +63,14 @@ impl Ike {
         }
     }
 
+    /// Forgets a session (after [`Ike::delete`] told the peer).
+    pub fn remove_session(&mut self, s: Session) {
+        match s.version {
+            IkeVersion::V1 => self.v1.remove_session(s.id),
+            IkeVersion::V2 => self.v2.remove_session(s.id),
+        }
+    }
+
     /// ESP arrived for a session at `at`.
     pub fn note_inbound_traffic(&mut self, s: Session, at: Instant) {
         match s.version {

@@ -153,6 +153,8 @@ mod tests {
     fn spec() -> TunnelSpec {
         TunnelSpec {
             id: "t".into(),
+            connection: String::new(),
+            standby_of: None,
             local_ip: Ipv4Addr::new(198, 51, 100, 1),
             peer_ip: Ipv4Addr::new(192, 0, 2, 1),
             ike: IkeConfig {
@@ -178,6 +180,7 @@ mod tests {
             enable_nat_traversal: false,
             effect_immediately: true,
             timing: Timing::default(),
+            bgp: None,
         }
     }
 

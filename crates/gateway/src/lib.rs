@@ -4,6 +4,7 @@
 //! runs on); the runner negotiates it with the IKE core over real sockets, installs its SAs and
 //! routes into the data plane, and publishes each tunnel's state on a [`StatusBoard`].
 
+mod desired;
 mod diagnose;
 mod ike;
 mod ikecfg;
@@ -12,10 +13,11 @@ mod selectors;
 mod spec;
 mod status;
 
+pub use desired::{GatewayContext, connection_tunnels};
 pub use diagnose::{diagnose, refine};
 pub use runner::Gateway;
-pub use spec::{Timing, TunnelSpec, is_any, parse_subnets};
-pub use status::{IkeState, IpsecState, Snapshot, StatusBoard, TunnelStatus};
+pub use spec::{BgpPeering, Timing, TimingOverrides, TunnelSpec, is_any, parse_subnets};
+pub use status::{BgpStatus, IkeState, IpsecState, Snapshot, StatusBoard, TunnelStatus};
 
 /// Errors of the gateway.
 #[derive(Debug, thiserror::Error)]

@@ -1,22 +1,26 @@
 //! The tokio runner: owns the UDP 500 sockets and the data plane, feeds the IKE endpoints bytes and
 //! time, carries out what it decides (datagrams, SAs, routes) and publishes each tunnel's status.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::pending;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ipnet::Ipv4Net;
+use strait_bgp::{
+    DriverConfig, Prefix, SessionConfig, Speaker, State as BgpState, Status as BgpSnapshot,
+};
 use strait_dataplane::{ChildSa, Dataplane, DataplaneConfig, DataplaneEvent, TunnelId};
 use strait_ike::v2::{DeleteReason, Event, FailureReason};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tracing::{debug, error, info, warn};
+use tracing::{Span, debug, error, info, info_span, warn};
 
 use crate::ike::{Ike, Session};
 use crate::ikecfg::IKE_PORT;
-use crate::status::{IkeState, IpsecState, Snapshot, StatusBoard};
+use crate::status::{BgpStatus, IkeState, IpsecState, Snapshot, StatusBoard};
 use crate::{GatewayError, TunnelSpec, selectors};
 
 /// How often inbound traffic is checked (it tells DPD the peer is alive).
@@ -28,30 +32,44 @@ const NAT_KEEPALIVE: Duration = Duration::from_secs(20);
 /// A running gateway; dropping it without [`Gateway::shutdown`] stops it without telling peers.
 pub struct Gateway {
     stop: Option<oneshot::Sender<()>>,
+    desired: mpsc::UnboundedSender<Vec<TunnelSpec>>,
     task: JoinHandle<Result<(), GatewayError>>,
 }
 
 impl Gateway {
-    /// Starts the data plane (TUN device `tun_name`) and the tunnels; returns the gateway and a
-    /// receiver of status snapshots.
+    /// Starts the data plane (TUN device `tun_name`, IKE and ESP on `local_addrs`) and the tunnels;
+    /// returns the gateway and a receiver of status snapshots.
     pub async fn start(
         tun_name: &str,
+        local_addrs: Vec<Ipv4Addr>,
         specs: Vec<TunnelSpec>,
     ) -> Result<(Gateway, watch::Receiver<Snapshot>), GatewayError> {
         for spec in &specs {
             spec.check()?;
         }
-        let (board, status) = StatusBoard::new(specs.iter().map(|s| s.id.as_str()));
-        let runner = Runner::new(tun_name, specs, board).await?;
+        let (board, status) = StatusBoard::new([]);
+        let runner = Runner::new(tun_name, local_addrs, board).await?;
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(runner.run(stopped));
+        let (desired, commands) = mpsc::unbounded_channel();
+        // The runner takes the first set like any later one.
+        let _ = desired.send(specs);
+        let task = tokio::spawn(runner.run(stopped, commands));
         Ok((
             Gateway {
                 stop: Some(stop),
+                desired,
                 task,
             },
             status,
         ))
+    }
+
+    /// Makes `specs` the gateway's tunnels: new ones start, removed ones are deleted (telling the
+    /// peer), changed ones renegotiate; a change of routes or failover role only reroutes.
+    pub fn apply(&self, specs: Vec<TunnelSpec>) -> Result<(), GatewayError> {
+        self.desired
+            .send(specs)
+            .map_err(|_| GatewayError::Runner("the runner has stopped".into()))
     }
 
     /// Deletes every SA (telling the peers), stops, and returns the runner's error if it failed.
@@ -84,6 +102,8 @@ struct Tunnel {
     spec: TunnelSpec,
     session: Session,
     dp: TunnelId,
+    /// Carries `connection=` on every line logged about this tunnel.
+    span: Span,
     /// Keep negotiating after failures (EffectImmediately, traffic arrived, or it was up once).
     wants_up: bool,
     /// A negotiation we started has not ended yet.
@@ -93,33 +113,43 @@ struct Tunnel {
     retry_at: Option<Instant>,
     /// Installed CHILD_SA pairs, (inbound SPI, outbound SPI).
     children: Vec<(u32, u32)>,
+    /// The routes now given to the data plane (a standby's are empty while its master is up).
+    active_routes: Vec<Ipv4Net>,
     /// The data plane's last authenticated inbound packet at the last check.
     last_inbound: Option<Instant>,
     /// Outer addresses of the newest CHILD_SA when it is UDP-encapsulated (NAT keepalives go there).
     encap: Option<(SocketAddrV4, SocketAddrV4)>,
     /// When the last NAT keepalive was sent.
     keepalive_at: Option<Instant>,
+    /// The eBGP speaker inside this tunnel, when BGP is enabled.
+    speaker: Option<Speaker>,
+    /// Prefixes the BGP peer announces (empty while its session is down).
+    learned: Vec<Ipv4Net>,
 }
 
 struct Runner {
     endpoint: Ike,
-    tunnels: Vec<Tunnel>,
-    by_session: HashMap<Session, usize>,
+    /// Running tunnels by their data-plane id.
+    tunnels: BTreeMap<u64, Tunnel>,
+    next_dp_id: u64,
+    by_session: HashMap<Session, u64>,
     ike_sockets: HashMap<Ipv4Addr, Arc<UdpSocket>>,
     inbox: mpsc::Receiver<Datagram>,
     readers: Vec<JoinHandle<()>>,
     dp: Dataplane,
     dp_events: mpsc::Receiver<DataplaneEvent>,
     board: StatusBoard,
+    /// BGP session snapshots of each tunnel's speaker, by tunnel key.
+    bgp_tx: mpsc::UnboundedSender<(u64, BgpSnapshot)>,
+    bgp_rx: mpsc::UnboundedReceiver<(u64, BgpSnapshot)>,
 }
 
 impl Runner {
     async fn new(
         tun_name: &str,
-        specs: Vec<TunnelSpec>,
+        mut local_addrs: Vec<Ipv4Addr>,
         board: StatusBoard,
     ) -> Result<Runner, GatewayError> {
-        let mut local_addrs: Vec<Ipv4Addr> = specs.iter().map(|s| s.local_ip).collect();
         local_addrs.sort();
         local_addrs.dedup();
         let (dp, dp_events) =
@@ -137,37 +167,14 @@ impl Runner {
             readers.push(tokio::spawn(read_ike(sock.clone(), addr, tx.clone())));
             ike_sockets.insert(ip, sock);
         }
-        let mut endpoint = Ike::new();
-        let mut tunnels = Vec::new();
-        let mut by_session = HashMap::new();
-        for (n, spec) in (1..).zip(specs) {
-            let session = endpoint.add_session(&spec);
-            let tid = TunnelId(n);
-            dp.add_tunnel(tid)?;
-            dp.set_routes(tid, spec.routes.clone())?;
-            info!(tunnel = %spec.id, version = %spec.ike.ike_version, local = %spec.local_ip, peer = %spec.peer_ip,
-                  local_subnet = ?spec.local_subnet, remote_subnet = ?spec.remote_subnet,
-                  routes = ?spec.routes, "tunnel configured");
-            by_session.insert(session, tunnels.len());
-            tunnels.push(Tunnel {
-                wants_up: spec.effect_immediately,
-                spec,
-                session,
-                dp: tid,
-                connecting: false,
-                ike_up: false,
-                failures: 0,
-                retry_at: None,
-                children: Vec::new(),
-                last_inbound: None,
-                encap: None,
-                keepalive_at: None,
-            });
-        }
+        let (bgp_tx, bgp_rx) = mpsc::unbounded_channel();
         Ok(Runner {
-            endpoint,
-            tunnels,
-            by_session,
+            bgp_tx,
+            bgp_rx,
+            endpoint: Ike::new(),
+            tunnels: BTreeMap::new(),
+            next_dp_id: 1,
+            by_session: HashMap::new(),
             ike_sockets,
             inbox,
             readers,
@@ -177,19 +184,17 @@ impl Runner {
         })
     }
 
-    async fn run(mut self, mut stop: oneshot::Receiver<()>) -> Result<(), GatewayError> {
-        let now = Instant::now();
-        for i in 0..self.tunnels.len() {
-            if self.tunnels[i].wants_up {
-                self.initiate(i, now, "EffectImmediately");
-            }
-        }
+    async fn run(
+        mut self,
+        mut stop: oneshot::Receiver<()>,
+        mut desired: mpsc::UnboundedReceiver<Vec<TunnelSpec>>,
+    ) -> Result<(), GatewayError> {
         let mut check = tokio::time::interval(TRAFFIC_CHECK);
         loop {
             self.flush().await;
             let wake = [
                 self.endpoint.poll_timeout(),
-                self.tunnels.iter().filter_map(|t| t.retry_at).min(),
+                self.tunnels.values().filter_map(|t| t.retry_at).min(),
             ]
             .into_iter()
             .flatten()
@@ -202,6 +207,8 @@ impl Runner {
             };
             tokio::select! {
                 _ = &mut stop => break,
+                Some(specs) = desired.recv() => self.apply(specs).await,
+                Some((k, snapshot)) = self.bgp_rx.recv() => self.on_bgp(k, &snapshot),
                 Some(d) = self.inbox.recv() => {
                     self.endpoint.handle_datagram(Instant::now(), d.local, d.remote, &d.data);
                 }
@@ -218,11 +225,288 @@ impl Runner {
             }
         }
         let now = Instant::now();
-        for t in &self.tunnels {
+        for t in self.tunnels.values() {
             self.endpoint.delete(t.session, now);
         }
         self.flush().await;
         Ok(())
+    }
+
+    /// Brings the running tunnels to `specs`.
+    async fn apply(&mut self, specs: Vec<TunnelSpec>) {
+        let mut wanted: BTreeMap<String, TunnelSpec> = BTreeMap::new();
+        for spec in specs {
+            match spec.check() {
+                Ok(()) if !self.ike_sockets.contains_key(&spec.local_ip) => {
+                    error!(connection = %spec.connection, tunnel = %spec.id,
+                           "cannot run: gateway IP {} is not an address of this host", spec.local_ip);
+                }
+                Ok(()) => {
+                    wanted.insert(spec.id.clone(), spec);
+                }
+                Err(e) => {
+                    error!(connection = %spec.connection, tunnel = %spec.id, "cannot run: {e}")
+                }
+            }
+        }
+        let mut gone = Vec::new();
+        let mut bgp_changed = Vec::new();
+        for (&k, t) in &mut self.tunnels {
+            match wanted.remove(&t.spec.id) {
+                Some(spec) if spec == t.spec => {}
+                Some(spec) if t.spec.same_peering(&spec) => {
+                    info!(parent: &t.span, tunnel = %spec.id, routes = ?spec.routes, bgp = ?spec.bgp,
+                          "routes or BGP changed");
+                    if spec.bgp != t.spec.bgp {
+                        bgp_changed.push(k);
+                    }
+                    t.spec = spec;
+                }
+                Some(spec) => {
+                    info!(parent: &t.span, tunnel = %spec.id, "configuration changed: negotiating again");
+                    gone.push(k);
+                    wanted.insert(spec.id.clone(), spec);
+                }
+                None => {
+                    info!(parent: &t.span, tunnel = %t.spec.id, "connection deleted: deleting its SAs");
+                    gone.push(k);
+                }
+            }
+        }
+        let now = Instant::now();
+        for &k in &gone {
+            if let Some(t) = self.tunnels.get(&k) {
+                self.endpoint.delete(t.session, now);
+            }
+        }
+        // Sends the Deletes and acts on the sessions' last events before they are forgotten.
+        self.flush().await;
+        for k in gone {
+            self.remove(k);
+        }
+        for k in bgp_changed {
+            self.start_bgp(k).await;
+        }
+        for spec in wanted.into_values() {
+            match self.add(spec, now) {
+                Ok(k) => self.start_bgp(k).await,
+                Err(e) => error!("adding a tunnel to the data plane failed: {e}"),
+            }
+        }
+        self.reroute();
+    }
+
+    /// (Re)starts the BGP speaker of a tunnel as its spec says (stopping any running one).
+    async fn start_bgp(&mut self, k: u64) {
+        let Some(t) = self.tunnels.get_mut(&k) else {
+            return;
+        };
+        t.speaker = None;
+        t.learned.clear();
+        let Some(b) = t.spec.bgp.clone() else {
+            self.board.update(&t.spec.id, |s| s.bgp = None);
+            return;
+        };
+        // The session runs from our tunnel address, which must exist on this host.
+        if let Err(e) = self.dp.add_address(b.local_ip) {
+            error!(parent: &t.span, tunnel = %t.spec.id, "adding BGP address {}: {e}", b.local_ip);
+        }
+        let session = SessionConfig {
+            local_asn: b.local_asn,
+            peer_asn: b.peer_asn,
+            router_id: b.local_ip,
+            next_hop: b.local_ip,
+            hold_time: t.spec.timing.bgp_hold_time,
+        };
+        let mut cfg = DriverConfig::new(session, b.local_ip, b.peer_ip);
+        cfg.md5_key = b.md5_key.map(String::into_bytes);
+        cfg.max_backoff = Duration::from_secs(10);
+        let speaker = match Speaker::start(cfg).await {
+            Ok(s) => s,
+            Err(e) => {
+                error!(parent: &t.span, tunnel = %t.spec.id, "starting BGP to {}: {e}", b.peer_ip);
+                return;
+            }
+        };
+        info!(parent: &t.span, tunnel = %t.spec.id, local = %b.local_ip, peer = %b.peer_ip,
+              local_asn = b.local_asn, peer_asn = b.peer_asn, advertise = ?b.advertise, "BGP configured");
+        speaker.advertise(
+            b.advertise
+                .iter()
+                .filter_map(|n| Prefix::new(n.network(), n.prefix_len()).ok())
+                .collect(),
+        );
+        let mut status = speaker.watch_status();
+        let tx = self.bgp_tx.clone();
+        tokio::spawn(async move {
+            // Ends when the speaker is dropped (its status sender goes with it).
+            while status.changed().await.is_ok() {
+                let snap = status.borrow_and_update().clone();
+                if tx.send((k, snap)).is_err() {
+                    return;
+                }
+            }
+        });
+        t.speaker = Some(speaker);
+        self.board.update(&t.spec.id, |s| {
+            s.bgp = Some(BgpStatus {
+                established: false,
+                learned: Vec::new(),
+            });
+        });
+    }
+
+    /// A BGP session changed: its learned prefixes follow it into (or out of) the forwarding table.
+    fn on_bgp(&mut self, k: u64, snap: &BgpSnapshot) {
+        let Some(t) = self.tunnels.get_mut(&k) else {
+            return;
+        };
+        if t.speaker.is_none() {
+            return;
+        }
+        let up = snap.state == BgpState::Established;
+        let learned: Vec<Ipv4Net> = if up {
+            snap.learned
+                .keys()
+                .filter_map(|p| Ipv4Net::new(p.addr(), p.prefix_len()).ok())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let was_up = self
+            .board
+            .snapshot()
+            .get(&t.spec.id)
+            .and_then(|s| s.bgp.as_ref())
+            .is_some_and(|b| b.established);
+        if up != was_up {
+            match (&snap.last_down, up) {
+                (_, true) => info!(parent: &t.span, tunnel = %t.spec.id, "BGP session established"),
+                (Some(why), false) => {
+                    warn!(parent: &t.span, tunnel = %t.spec.id, "BGP session down: {why:?}")
+                }
+                (None, false) => warn!(parent: &t.span, tunnel = %t.spec.id, "BGP session down"),
+            }
+        }
+        if learned != t.learned {
+            info!(parent: &t.span, tunnel = %t.spec.id, prefixes = ?learned, "BGP routes learned");
+            t.learned.clone_from(&learned);
+        }
+        self.board.update(&t.spec.id, |s| {
+            s.bgp = Some(BgpStatus {
+                established: up,
+                learned,
+            });
+        });
+        self.reroute();
+    }
+
+    /// Starts running a tunnel; returns its key.
+    fn add(&mut self, spec: TunnelSpec, now: Instant) -> Result<u64, GatewayError> {
+        let key = self.next_dp_id;
+        self.next_dp_id += 1;
+        let dp = TunnelId(key);
+        self.dp.add_tunnel(dp)?;
+        let session = self.endpoint.add_session(&spec);
+        let span = info_span!("vpn", connection = %spec.connection);
+        info!(parent: &span, tunnel = %spec.id, version = %spec.ike.ike_version, local = %spec.local_ip,
+              peer = %spec.peer_ip, local_subnet = ?spec.local_subnet, remote_subnet = ?spec.remote_subnet,
+              routes = ?spec.routes, standby_of = ?spec.standby_of, "tunnel configured");
+        self.board.insert(&spec.id);
+        self.by_session.insert(session, key);
+        let immediately = spec.effect_immediately;
+        self.tunnels.insert(
+            key,
+            Tunnel {
+                wants_up: immediately,
+                spec,
+                session,
+                dp,
+                span,
+                connecting: false,
+                ike_up: false,
+                failures: 0,
+                retry_at: None,
+                children: Vec::new(),
+                active_routes: Vec::new(),
+                last_inbound: None,
+                encap: None,
+                keepalive_at: None,
+                speaker: None,
+                learned: Vec::new(),
+            },
+        );
+        if immediately {
+            self.initiate(key, now, "EffectImmediately");
+        }
+        Ok(key)
+    }
+
+    /// Stops running a tunnel whose SAs were deleted; its data-plane SAs and routes go with it.
+    fn remove(&mut self, k: u64) {
+        let Some(t) = self.tunnels.remove(&k) else {
+            return;
+        };
+        self.endpoint.remove_session(t.session);
+        self.by_session.remove(&t.session);
+        if let Err(e) = self.dp.remove_tunnel(t.dp) {
+            warn!(parent: &t.span, tunnel = %t.spec.id, "removing the tunnel from the data plane: {e}");
+        }
+        if let Some(b) = t.spec.bgp.as_ref().filter(|_| t.speaker.is_some()) {
+            if let Err(e) = self.dp.remove_address(b.local_ip) {
+                warn!(parent: &t.span, tunnel = %t.spec.id, "removing BGP address {}: {e}", b.local_ip);
+            }
+        }
+        self.board.remove(&t.spec.id);
+    }
+
+    /// Gives each tunnel's routes to the data plane: its BGP peer always; its destinations, and
+    /// the BGP routes while it has an IPsec SA; a standby tunnel's only while its master has no
+    /// IPsec SA, so traffic takes the master whenever it can.
+    fn reroute(&mut self) {
+        let masters_up: HashMap<String, bool> = self
+            .tunnels
+            .values()
+            .map(|t| (t.spec.id.clone(), !t.children.is_empty()))
+            .collect();
+        for t in self.tunnels.values_mut() {
+            let master_up = t
+                .spec
+                .standby_of
+                .as_ref()
+                .is_some_and(|m| masters_up.get(m).copied().unwrap_or(false));
+            let mut routes: Vec<Ipv4Net> = t
+                .spec
+                .bgp
+                .iter()
+                .map(|b| Ipv4Net::from(b.peer_ip))
+                .collect();
+            if !master_up {
+                routes.extend(&t.spec.routes);
+                if !t.children.is_empty() {
+                    routes.extend(&t.learned);
+                }
+            }
+            routes.sort();
+            routes.dedup();
+            if routes == t.active_routes {
+                continue;
+            }
+            if t.spec.standby_of.is_some() {
+                let side = if master_up {
+                    "the master"
+                } else {
+                    "this standby tunnel"
+                };
+                info!(parent: &t.span, tunnel = %t.spec.id, "traffic now takes {side}");
+            }
+            match self.dp.set_routes(t.dp, routes.clone()) {
+                Ok(()) => t.active_routes = routes,
+                Err(e) => {
+                    error!(parent: &t.span, tunnel = %t.spec.id, "setting routes failed: {e}")
+                }
+            }
+        }
     }
 
     /// Sends what the endpoint wants sent and acts on its events, until it has nothing more.
@@ -231,8 +515,8 @@ impl Runner {
             if let Some(tx) = self.endpoint.poll_transmit() {
                 self.send(tx.local, tx.remote, &tx.data).await;
             } else if let Some((session, ev)) = self.endpoint.poll_event() {
-                if let Some(&i) = self.by_session.get(&session) {
-                    self.on_event(i, ev, Instant::now());
+                if let Some(&k) = self.by_session.get(&session) {
+                    self.on_event(k, ev, Instant::now());
                 }
             } else {
                 return;
@@ -267,20 +551,38 @@ impl Runner {
                     .handle_datagram(Instant::now(), local, remote, &data);
             }
             DataplaneEvent::Acquire { tunnel } => {
-                let Some(i) = self.tunnels.iter().position(|t| t.dp == tunnel) else {
+                // Traffic for a connection starts all its tunnels, so the standby is ready too.
+                let Some(connection) = self
+                    .tunnels
+                    .get(&tunnel.0)
+                    .map(|t| t.spec.connection.clone())
+                else {
                     return;
                 };
-                let t = &self.tunnels[i];
-                if !t.ike_up && !t.connecting && t.retry_at.is_none() {
-                    self.initiate(i, Instant::now(), "traffic for the remote networks");
+                let idle: Vec<u64> = self
+                    .tunnels
+                    .iter()
+                    .filter(|(k, t)| {
+                        (**k == tunnel.0
+                            || (!connection.is_empty() && t.spec.connection == connection))
+                            && !t.ike_up
+                            && !t.connecting
+                            && t.retry_at.is_none()
+                    })
+                    .map(|(k, _)| *k)
+                    .collect();
+                for k in idle {
+                    self.initiate(k, Instant::now(), "traffic for the remote networks");
                 }
             }
         }
     }
 
-    fn initiate(&mut self, i: usize, now: Instant, why: &str) {
-        let t = &mut self.tunnels[i];
-        info!(tunnel = %t.spec.id, peer = %t.spec.peer_ip, "negotiating: {why}");
+    fn initiate(&mut self, k: u64, now: Instant, why: &str) {
+        let Some(t) = self.tunnels.get_mut(&k) else {
+            return;
+        };
+        info!(parent: &t.span, tunnel = %t.spec.id, peer = %t.spec.peer_ip, "negotiating: {why}");
         t.wants_up = true;
         t.connecting = true;
         t.retry_at = None;
@@ -295,35 +597,41 @@ impl Runner {
     }
 
     fn retry_due(&mut self, now: Instant) {
-        for i in 0..self.tunnels.len() {
-            if self.tunnels[i].retry_at.is_some_and(|at| at <= now) {
-                self.initiate(i, now, "retry after failure");
-            }
+        let due: Vec<u64> = self
+            .tunnels
+            .iter()
+            .filter(|(_, t)| t.retry_at.is_some_and(|at| at <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in due {
+            self.initiate(k, now, "retry after failure");
         }
     }
 
     /// Schedules the next negotiation attempt with backoff, if the tunnel should be up.
-    fn schedule_retry(&mut self, i: usize, now: Instant) {
-        let t = &mut self.tunnels[i];
+    fn schedule_retry(&mut self, k: u64, now: Instant) {
+        let Some(t) = self.tunnels.get_mut(&k) else {
+            return;
+        };
         if !t.wants_up || t.ike_up || t.retry_at.is_some() {
             return;
         }
         let delay = t.spec.timing.backoff(t.failures.saturating_sub(1));
-        info!(tunnel = %t.spec.id, "negotiating again in {delay:?}");
+        info!(parent: &t.span, tunnel = %t.spec.id, "negotiating again in {delay:?}");
         t.retry_at = Some(now + delay);
     }
 
     /// Tells the endpoint about ESP that arrived, so DPD does not probe a peer that is talking,
     /// and keeps NAT mappings of UDP-encapsulated tunnels open.
     fn check_traffic(&mut self, now: Instant) {
-        for t in &mut self.tunnels {
+        for t in self.tunnels.values_mut() {
             if let Some((local, remote)) = t.encap {
                 if t.keepalive_at
                     .is_none_or(|at| now.duration_since(at) >= NAT_KEEPALIVE)
                 {
                     t.keepalive_at = Some(now);
                     if let Err(e) = self.dp.send_nat_keepalive(local, remote) {
-                        debug!(tunnel = %t.spec.id, "NAT keepalive to {remote} failed: {e}");
+                        debug!(parent: &t.span, tunnel = %t.spec.id, "NAT keepalive to {remote} failed: {e}");
                     }
                 }
             }
@@ -337,9 +645,12 @@ impl Runner {
         }
     }
 
-    fn on_event(&mut self, i: usize, ev: Event, now: Instant) {
-        let t = &mut self.tunnels[i];
+    fn on_event(&mut self, k: u64, ev: Event, now: Instant) {
+        let Some(t) = self.tunnels.get_mut(&k) else {
+            return;
+        };
         let id = t.spec.id.clone();
+        let _span = t.span.clone().entered();
         match ev {
             Event::IkeSaEstablished {
                 local,
@@ -356,6 +667,9 @@ impl Runner {
                 self.board.update(&id, |s| {
                     s.ike_state = IkeState::Established;
                     s.ike_sas_established += 1;
+                    if !rekeyed {
+                        s.last_error = None;
+                    }
                 });
             }
             Event::ChildSaEstablished {
@@ -396,10 +710,11 @@ impl Runner {
                     s.spi_out = Some(format!("{spi_out:08x}"));
                     s.udp_encap = udp_encap;
                 });
+                self.reroute();
             }
             Event::ChildSaDeleted { in_spi, out_spi } => {
                 debug!(tunnel = %id, in_spi = %format!("{in_spi:08x}"), out_spi = %format!("{out_spi:08x}"), "CHILD_SA deleted");
-                self.remove_child(i, in_spi, out_spi);
+                self.remove_child(k, in_spi, out_spi);
             }
             Event::IkeSaDeleted {
                 reason: DeleteReason::Replaced,
@@ -411,7 +726,7 @@ impl Runner {
                 t.ike_up = false;
                 t.connecting = false;
                 for (in_spi, out_spi) in std::mem::take(&mut t.children) {
-                    self.remove_child(i, in_spi, out_spi);
+                    self.remove_child(k, in_spi, out_spi);
                 }
                 let error = match &reason {
                     DeleteReason::Failed(r) => Some(r.to_string()),
@@ -425,7 +740,7 @@ impl Runner {
                     }
                 });
                 if reason != DeleteReason::Local {
-                    self.schedule_retry(i, now);
+                    self.schedule_retry(k, now);
                 }
             }
             Event::Failed { reason } => {
@@ -440,16 +755,18 @@ impl Runner {
                     }
                 });
                 if reason != FailureReason::TsUnacceptable {
-                    self.schedule_retry(i, now);
+                    self.schedule_retry(k, now);
                 }
             }
         }
     }
 
-    fn remove_child(&mut self, i: usize, in_spi: u32, out_spi: u32) {
-        let t = &mut self.tunnels[i];
+    fn remove_child(&mut self, k: u64, in_spi: u32, out_spi: u32) {
+        let Some(t) = self.tunnels.get_mut(&k) else {
+            return;
+        };
         if let Err(e) = self.dp.remove_sa(in_spi) {
-            debug!(tunnel = %t.spec.id, "removing CHILD_SA {in_spi:08x}: {e}");
+            debug!(parent: &t.span, tunnel = %t.spec.id, "removing CHILD_SA {in_spi:08x}: {e}");
         }
         t.children.retain(|&(a, b)| (a, b) != (in_spi, out_spi));
         if t.children.is_empty() {
@@ -459,6 +776,7 @@ impl Runner {
                 s.spi_in = None;
                 s.spi_out = None;
             });
+            self.reroute();
         }
     }
 }

@@ -13,6 +13,11 @@ use crate::GatewayError;
 pub struct TunnelSpec {
     /// Tunnel id; every log line and status entry carries it.
     pub id: String,
+    /// The connection this tunnel belongs to (its tunnels fail over to each other); may be empty.
+    pub connection: String,
+    /// For a dual-tunnel slave: the master tunnel's id. Its routes carry traffic only while the
+    /// master has no IPsec SA.
+    pub standby_of: Option<String>,
     /// Our gateway IP (IKE on UDP 500/4500, ESP).
     pub local_ip: Ipv4Addr,
     /// The customer gateway's IP.
@@ -35,9 +40,39 @@ pub struct TunnelSpec {
     pub effect_immediately: bool,
     /// Timers (product values by default; tests shorten them).
     pub timing: Timing,
+    /// The eBGP session this tunnel carries, if BGP is enabled.
+    pub bgp: Option<BgpPeering>,
+}
+
+/// An eBGP session inside a tunnel, between the two hosts of its /30 tunnel CIDR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BgpPeering {
+    /// Our ASN (LocalAsn).
+    pub local_asn: u32,
+    /// The customer gateway's ASN.
+    pub peer_asn: u32,
+    /// Our address in the tunnel CIDR (LocalBgpIp).
+    pub local_ip: Ipv4Addr,
+    /// The peer's address: the other host of the tunnel CIDR.
+    pub peer_ip: Ipv4Addr,
+    /// The customer gateway's AuthKey: TCP MD5 signature key.
+    pub md5_key: Option<String>,
+    /// Prefixes advertised to the peer (the gateway's local networks).
+    pub advertise: Vec<Ipv4Net>,
 }
 
 impl TunnelSpec {
+    /// Whether `other` negotiates IKE exactly as this one does (only routes, failover role or BGP
+    /// differ).
+    pub fn same_peering(&self, other: &TunnelSpec) -> bool {
+        let mut other = other.clone();
+        other.routes.clone_from(&self.routes);
+        other.standby_of.clone_from(&self.standby_of);
+        other.connection.clone_from(&self.connection);
+        other.bgp.clone_from(&self.bgp);
+        *self == other
+    }
+
     /// Rejects what the gateway cannot run: IKEv1 negotiates one CIDR pair per tunnel.
     pub fn check(&self) -> Result<(), GatewayError> {
         if self.ike.ike_version == IkeVersion::V1
@@ -69,6 +104,8 @@ pub struct Timing {
     pub reconnect_max: Duration,
     /// Upper bound of the random time taken off each rekey (None: a third of the rekey margin).
     pub rekey_jitter: Option<Duration>,
+    /// BGP hold time we propose, in seconds (keepalives every third of it).
+    pub bgp_hold_time: u16,
 }
 
 impl Default for Timing {
@@ -81,6 +118,7 @@ impl Default for Timing {
             reconnect_min: Duration::from_secs(2),
             reconnect_max: Duration::from_secs(60),
             rekey_jitter: None,
+            bgp_hold_time: 30,
         }
     }
 }
@@ -103,6 +141,53 @@ impl Timing {
         self.reconnect_min
             .saturating_mul(factor)
             .min(self.reconnect_max)
+    }
+}
+
+/// Timer overrides for tests (`[gateway.timing]` of `strait serve`, `[tunnel.Test]` of a tunnel file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimingOverrides {
+    /// [`Timing::dpd_interval`] in seconds.
+    #[serde(alias = "DpdIntervalSecs")]
+    pub dpd_interval_secs: Option<u64>,
+    /// [`Timing::dpd_timeout`] in seconds.
+    #[serde(alias = "DpdTimeoutSecs")]
+    pub dpd_timeout_secs: Option<u64>,
+    /// [`Timing::retransmit_base`] in milliseconds.
+    #[serde(alias = "RetransmitBaseMs")]
+    pub retransmit_base_ms: Option<u64>,
+    /// [`Timing::retransmit_tries`].
+    #[serde(alias = "RetransmitTries")]
+    pub retransmit_tries: Option<u32>,
+    /// [`Timing::reconnect_min`] in milliseconds.
+    #[serde(alias = "ReconnectMinMs")]
+    pub reconnect_min_ms: Option<u64>,
+    /// [`Timing::reconnect_max`] in milliseconds.
+    #[serde(alias = "ReconnectMaxMs")]
+    pub reconnect_max_ms: Option<u64>,
+    /// [`Timing::rekey_jitter`] in milliseconds.
+    #[serde(alias = "RekeyJitterMs")]
+    pub rekey_jitter_ms: Option<u64>,
+    /// [`Timing::bgp_hold_time`] in seconds.
+    #[serde(alias = "BgpHoldSecs")]
+    pub bgp_hold_secs: Option<u16>,
+}
+
+impl TimingOverrides {
+    /// `t` with the overridden timers replaced.
+    pub fn apply(&self, mut t: Timing) -> Timing {
+        let secs = Duration::from_secs;
+        let ms = Duration::from_millis;
+        t.dpd_interval = self.dpd_interval_secs.map_or(t.dpd_interval, secs);
+        t.dpd_timeout = self.dpd_timeout_secs.map_or(t.dpd_timeout, secs);
+        t.retransmit_base = self.retransmit_base_ms.map_or(t.retransmit_base, ms);
+        t.retransmit_tries = self.retransmit_tries.unwrap_or(t.retransmit_tries);
+        t.reconnect_min = self.reconnect_min_ms.map_or(t.reconnect_min, ms);
+        t.reconnect_max = self.reconnect_max_ms.map_or(t.reconnect_max, ms);
+        t.rekey_jitter = self.rekey_jitter_ms.map(ms).or(t.rekey_jitter);
+        t.bgp_hold_time = self.bgp_hold_secs.unwrap_or(t.bgp_hold_time);
+        t
     }
 }
 
@@ -173,6 +258,8 @@ mod tests {
         use strait_model::{AuthAlg, DhGroup, EncAlg, IkeMode};
         let mut spec = TunnelSpec {
             id: "tun-9".into(),
+            connection: "vco-9".into(),
+            standby_of: None,
             local_ip: Ipv4Addr::new(198, 51, 100, 1),
             peer_ip: Ipv4Addr::new(192, 0, 2, 1),
             ike: IkeConfig {
@@ -194,6 +281,7 @@ mod tests {
             enable_nat_traversal: false,
             effect_immediately: false,
             timing: Timing::default(),
+            bgp: None,
         };
         let err = spec.check().unwrap_err().to_string();
         assert!(

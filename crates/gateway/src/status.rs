@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use ipnet::Ipv4Net;
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -29,6 +30,15 @@ pub enum IpsecState {
     Established,
 }
 
+/// The BGP session of a tunnel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BgpStatus {
+    /// The session is Established.
+    pub established: bool,
+    /// Prefixes learned from the peer and now forwarded into the tunnel.
+    pub learned: Vec<Ipv4Net>,
+}
+
 /// A snapshot of one tunnel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TunnelStatus {
@@ -52,6 +62,8 @@ pub struct TunnelStatus {
     pub spi_out: Option<String>,
     /// Whether ESP is UDP-encapsulated (NAT-T).
     pub udp_encap: bool,
+    /// The tunnel's BGP session, when BGP is enabled.
+    pub bgp: Option<BgpStatus>,
     /// When this status last changed, seconds since the Unix epoch.
     pub changed_at: u64,
 }
@@ -70,7 +82,40 @@ impl TunnelStatus {
             spi_in: None,
             spi_out: None,
             udp_encap: false,
+            bgp: None,
             changed_at: unix_now(),
+        }
+    }
+}
+
+impl TunnelStatus {
+    /// What the API reports for this tunnel: its negotiation progress and the last failure.
+    pub fn observed(&self) -> strait_model::TunnelStatus {
+        use strait_model::NegotiationStatus as N;
+        let status = match (self.ike_state, self.ipsec_state) {
+            (_, IpsecState::Established) => N::IpsecSaEstablished,
+            (IkeState::Established, IpsecState::Down) if self.last_error.is_some() => {
+                N::IpsecSaNotEstablished
+            }
+            (IkeState::Established, IpsecState::Down) => N::IkeSaEstablished,
+            _ => N::IkeSaNotEstablished,
+        };
+        let detail = match status {
+            N::IpsecSaEstablished => String::new(),
+            _ => self.last_error.clone().unwrap_or_default(),
+        };
+        strait_model::TunnelStatus {
+            status,
+            detail,
+            bgp_status: self.bgp.as_ref().map(|b| {
+                if b.established {
+                    strait_model::ProbeStatus::Success
+                } else {
+                    strait_model::ProbeStatus::Failed
+                }
+            }),
+            health_check_status: None,
+            diagnosis: None,
         }
     }
 }
@@ -93,6 +138,19 @@ impl StatusBoard {
             .collect();
         let (tx, rx) = watch::channel(Arc::new(map));
         (StatusBoard { tx }, rx)
+    }
+
+    /// Adds a tunnel in its initial state (replacing any status it had).
+    pub fn insert(&self, id: &str) {
+        self.tx.send_modify(|snap| {
+            Arc::make_mut(snap).insert(id.to_owned(), TunnelStatus::new(id));
+        });
+    }
+
+    /// Forgets a tunnel.
+    pub fn remove(&self, id: &str) {
+        self.tx
+            .send_if_modified(|snap| Arc::make_mut(snap).remove(id).is_some());
     }
 
     /// Applies `f` to one tunnel's status and publishes the result if it changed.
@@ -128,6 +186,33 @@ fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_api_sees_how_far_negotiation_got_and_why_it_stopped() {
+        use strait_model::NegotiationStatus as N;
+        let mut s = TunnelStatus::new("t");
+        assert_eq!(s.observed().status, N::IkeSaNotEstablished);
+        s.last_error = Some("authentication failed: peer rejected our AUTH".into());
+        let seen = s.observed();
+        assert_eq!(seen.status, N::IkeSaNotEstablished);
+        assert!(seen.detail.contains("authentication failed"), "{seen:?}");
+        s.ike_state = IkeState::Established;
+        assert_eq!(
+            s.observed().status,
+            N::IpsecSaNotEstablished,
+            "IKE up but a CHILD_SA failure on record"
+        );
+        s.last_error = None;
+        assert_eq!(s.observed().status, N::IkeSaEstablished);
+        s.ipsec_state = IpsecState::Established;
+        s.last_error = Some("old failure".into());
+        let seen = s.observed();
+        assert_eq!(seen.status, N::IpsecSaEstablished);
+        assert_eq!(
+            seen.detail, "",
+            "an established tunnel shows no stale error"
+        );
+    }
 
     #[test]
     fn updates_publish_only_real_changes() {

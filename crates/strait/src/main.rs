@@ -1,6 +1,7 @@
 //! `strait`: the gateway daemon, its admin commands and its tools.
 
 mod account;
+mod demo;
 mod peer_config;
 mod serve;
 mod tunnel;
@@ -26,21 +27,31 @@ enum Command {
     Tunnel(tunnel::Args),
     /// Print a connection's peer configuration (standard JSON or a device's).
     PeerConfig(peer_config::Args),
+    /// Show a whole VPN on this machine: namespaces, serve, strongSwan, a ping (root only).
+    Demo(demo::Args),
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let (tunnel_logs, tunnel_lines) = serve::logs::layer();
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_writer(std::io::stderr),
+        )
+        .with(tunnel_logs)
+        .with(
             tracing_subscriber::EnvFilter::try_from_env("STRAIT_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(args, tunnel_lines),
         Command::Account(cmd) => account::run(cmd),
         Command::Tunnel(args) => tunnel::run(args),
         Command::PeerConfig(args) => peer_config::run(args),
+        Command::Demo(args) => demo::run(args),
     }
 }

@@ -50,11 +50,12 @@
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
-use strait_gateway::{Gateway, Snapshot, Timing, TunnelSpec, is_any, parse_subnets};
+use strait_gateway::{
+    Gateway, Snapshot, Timing, TimingOverrides, TunnelSpec, is_any, parse_subnets,
+};
 use strait_model::{IkeConfig, IpsecConfig};
 
 /// Options of `strait tunnel`.
@@ -96,34 +97,7 @@ struct Entry {
     #[serde(default)]
     ipsec_config: IpsecConfig,
     #[serde(default)]
-    test: Overrides,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-struct Overrides {
-    dpd_interval_secs: Option<u64>,
-    dpd_timeout_secs: Option<u64>,
-    retransmit_base_ms: Option<u64>,
-    retransmit_tries: Option<u32>,
-    reconnect_min_ms: Option<u64>,
-    reconnect_max_ms: Option<u64>,
-    rekey_jitter_ms: Option<u64>,
-}
-
-impl Overrides {
-    fn apply(&self, mut t: Timing) -> Timing {
-        let secs = Duration::from_secs;
-        let ms = Duration::from_millis;
-        t.dpd_interval = self.dpd_interval_secs.map_or(t.dpd_interval, secs);
-        t.dpd_timeout = self.dpd_timeout_secs.map_or(t.dpd_timeout, secs);
-        t.retransmit_base = self.retransmit_base_ms.map_or(t.retransmit_base, ms);
-        t.retransmit_tries = self.retransmit_tries.unwrap_or(t.retransmit_tries);
-        t.reconnect_min = self.reconnect_min_ms.map_or(t.reconnect_min, ms);
-        t.reconnect_max = self.reconnect_max_ms.map_or(t.reconnect_max, ms);
-        t.rekey_jitter = self.rekey_jitter_ms.map(ms).or(t.rekey_jitter);
-        t
-    }
+    test: TimingOverrides,
 }
 
 /// Reads a tunnel file into tunnel specs.
@@ -142,6 +116,8 @@ fn load(text: &str) -> anyhow::Result<Vec<TunnelSpec>> {
             Ok(TunnelSpec {
                 timing: e.test.apply(Timing::for_version(e.ike_config.ike_version)),
                 id: e.id,
+                connection: String::new(),
+                standby_of: None,
                 local_ip: e.local_ip,
                 peer_ip: e.peer_ip,
                 ike: e.ike_config,
@@ -152,6 +128,7 @@ fn load(text: &str) -> anyhow::Result<Vec<TunnelSpec>> {
                 enable_dpd: e.enable_dpd,
                 enable_nat_traversal: e.enable_nat_traversal,
                 effect_immediately: e.effect_immediately,
+                bgp: None,
             })
         })
         .collect()
@@ -166,7 +143,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let (gateway, mut status) = Gateway::start(&args.tun, specs).await?;
+        let local_addrs = specs.iter().map(|s| s.local_ip).collect();
+        let (gateway, mut status) = Gateway::start(&args.tun, local_addrs, specs).await?;
         if let Some(path) = &args.status {
             write_status(path, &status.borrow_and_update())?;
         }
@@ -210,6 +188,7 @@ fn write_status(path: &Path, snap: &Snapshot) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     const EXAMPLE: &str = include_str!("../../../examples/tunnel.toml");
 

@@ -24,10 +24,12 @@ impl UdpEndpoint {
     /// Binds a non-blocking socket (`SO_REUSEPORT`, so each worker has its own) with big buffers and GRO.
     pub fn bind(local: SocketAddrV4) -> Result<Self, DataplaneError> {
         let err = |what: &str| DataplaneError::io(format!("{what} UDP socket {local}"));
-        let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(err("creating"))?;
+        let s =
+            Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(err("creating"))?;
         s.set_reuse_port(true).map_err(err("configuring"))?;
         s.set_nonblocking(true).map_err(err("configuring"))?;
-        s.bind(&SocketAddr::V4(local).into()).map_err(err("binding"))?;
+        s.bind(&SocketAddr::V4(local).into())
+            .map_err(err("binding"))?;
         let sock: UdpSocket = s.into();
         let state = UdpSocketState::new(UdpSockRef::from(&sock)).map_err(err("configuring"))?;
         // Best effort: the kernel caps these unless we are privileged.
@@ -59,7 +61,12 @@ impl UdpEndpoint {
     }
 
     /// Sends `contents` as datagrams of `segment` bytes each (the last may be shorter), in one GSO call.
-    pub fn send_segments(&self, contents: &[u8], segment: usize, to: SocketAddrV4) -> std::io::Result<()> {
+    pub fn send_segments(
+        &self,
+        contents: &[u8],
+        segment: usize,
+        to: SocketAddrV4,
+    ) -> std::io::Result<()> {
         let t = Transmit {
             destination: SocketAddr::V4(to),
             ecn: None,
@@ -71,7 +78,11 @@ impl UdpEndpoint {
     }
 
     /// Receives a batch (`recvmmsg`, GRO): fills `meta` and returns how many buffers got data.
-    pub fn recv(&self, bufs: &mut [IoSliceMut<'_>], meta: &mut [RecvMeta]) -> std::io::Result<usize> {
+    pub fn recv(
+        &self,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> std::io::Result<usize> {
         self.state.recv(UdpSockRef::from(&self.sock), bufs, meta)
     }
 }
@@ -82,7 +93,13 @@ fn force_buffers(fd: RawFd) {
     for opt in [libc::SO_SNDBUFFORCE, libc::SO_RCVBUFFORCE] {
         // SAFETY: fd is a live socket; the option value is a c_int on the stack of the right size.
         unsafe {
-            libc::setsockopt(fd, libc::SOL_SOCKET, opt, (&size as *const libc::c_int).cast(), size_of::<libc::c_int>() as u32);
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&size as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as u32,
+            );
         }
     }
 }
@@ -94,16 +111,28 @@ fn allow_fragmentation(fd: RawFd) {
     let v: libc::c_int = libc::IP_PMTUDISC_DONT;
     // SAFETY: fd is a live socket; the option value is a c_int on the stack of the right size.
     unsafe {
-        libc::setsockopt(fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, (&v as *const libc::c_int).cast(), size_of::<libc::c_int>() as u32);
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            (&v as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as u32,
+        );
     }
 }
 
 /// A non-blocking raw socket for IP protocol 50 bound to `local`.
 pub(crate) fn raw_esp_socket(local: Ipv4Addr) -> Result<Socket, DataplaneError> {
     let err = |what: &str| DataplaneError::io(format!("{what} raw ESP socket on {local}"));
-    let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(i32::from(PROTO_ESP)))).map_err(err("creating"))?;
+    let s = Socket::new(
+        Domain::IPV4,
+        Type::RAW,
+        Some(Protocol::from(i32::from(PROTO_ESP))),
+    )
+    .map_err(err("creating"))?;
     s.set_nonblocking(true).map_err(err("configuring"))?;
-    s.bind(&SocketAddr::V4(SocketAddrV4::new(local, 0)).into()).map_err(err("binding"))?;
+    s.bind(&SocketAddr::V4(SocketAddrV4::new(local, 0)).into())
+        .map_err(err("binding"))?;
     force_buffers(s.as_raw_fd());
     Ok(s)
 }
@@ -111,9 +140,14 @@ pub(crate) fn raw_esp_socket(local: Ipv4Addr) -> Result<Socket, DataplaneError> 
 /// A raw socket that sends whole IPv4 packets we build (ICMP errors); the kernel routes them
 /// and fills in a zero source address and the header checksum.
 pub(crate) fn raw_ip_socket() -> Result<Socket, DataplaneError> {
-    let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(libc::IPPROTO_RAW)))
-        .map_err(DataplaneError::io("creating a raw IP socket"))?;
-    s.set_nonblocking(true).map_err(DataplaneError::io("configuring a raw IP socket"))?;
+    let s = Socket::new(
+        Domain::IPV4,
+        Type::RAW,
+        Some(Protocol::from(libc::IPPROTO_RAW)),
+    )
+    .map_err(DataplaneError::io("creating a raw IP socket"))?;
+    s.set_nonblocking(true)
+        .map_err(DataplaneError::io("configuring a raw IP socket"))?;
     Ok(s)
 }
 
@@ -122,12 +156,18 @@ pub(crate) const RAW_BATCH: usize = 64;
 
 /// Sends `data` to `to` through a raw socket: a whole IP packet on an `IPPROTO_RAW` socket.
 pub(crate) fn raw_send(s: &Socket, data: &[u8], to: Ipv4Addr) -> std::io::Result<()> {
-    s.send_to(data, &SockAddr::from(SocketAddrV4::new(to, 0))).map(|_| ())
+    s.send_to(data, &SockAddr::from(SocketAddrV4::new(to, 0)))
+        .map(|_| ())
 }
 
 /// Sends `data`, a run of ESP packets of `seg` bytes each (the last may be shorter), to `to`
 /// through a raw ESP socket, `RAW_BATCH` packets per `sendmmsg` (the kernel adds IP headers).
-pub(crate) fn raw_send_run(s: &Socket, data: &[u8], seg: usize, to: Ipv4Addr) -> std::io::Result<()> {
+pub(crate) fn raw_send_run(
+    s: &Socket,
+    data: &[u8],
+    seg: usize,
+    to: Ipv4Addr,
+) -> std::io::Result<()> {
     let addr = SockAddr::from(SocketAddrV4::new(to, 0));
     let mut chunks = data.chunks(seg.max(1)).peekable();
     while chunks.peek().is_some() {
@@ -135,8 +175,15 @@ pub(crate) fn raw_send_run(s: &Socket, data: &[u8], seg: usize, to: Ipv4Addr) ->
         let mut iovs: [libc::iovec; RAW_BATCH] = unsafe { std::mem::zeroed() };
         let mut msgs: [libc::mmsghdr; RAW_BATCH] = unsafe { std::mem::zeroed() };
         let mut n = 0;
-        for ((iov, msg), pkt) in iovs.iter_mut().zip(msgs.iter_mut()).zip(chunks.by_ref().take(RAW_BATCH)) {
-            *iov = libc::iovec { iov_base: pkt.as_ptr().cast_mut().cast(), iov_len: pkt.len() };
+        for ((iov, msg), pkt) in iovs
+            .iter_mut()
+            .zip(msgs.iter_mut())
+            .zip(chunks.by_ref().take(RAW_BATCH))
+        {
+            *iov = libc::iovec {
+                iov_base: pkt.as_ptr().cast_mut().cast(),
+                iov_len: pkt.len(),
+            };
             msg.msg_hdr.msg_name = addr.as_ptr().cast_mut().cast();
             msg.msg_hdr.msg_namelen = addr.len();
             msg.msg_hdr.msg_iov = iov;
@@ -149,7 +196,14 @@ pub(crate) fn raw_send_run(s: &Socket, data: &[u8], seg: usize, to: Ipv4Addr) ->
             let rest = msgs.get_mut(sent..n).unwrap_or_default();
             // SAFETY: every header points at an iovec and address that outlive the call, and the
             // iovecs at packets inside `data`; `rest.len()` headers are initialised.
-            let r = unsafe { libc::sendmmsg(s.as_raw_fd(), rest.as_mut_ptr(), rest.len() as libc::c_uint, 0) };
+            let r = unsafe {
+                libc::sendmmsg(
+                    s.as_raw_fd(),
+                    rest.as_mut_ptr(),
+                    rest.len() as libc::c_uint,
+                    0,
+                )
+            };
             if r < 0 {
                 let e = std::io::Error::last_os_error();
                 if e.kind() != std::io::ErrorKind::WouldBlock || waited {
@@ -168,20 +222,41 @@ pub(crate) fn raw_send_run(s: &Socket, data: &[u8], seg: usize, to: Ipv4Addr) ->
 
 /// Receives up to `RAW_BATCH` IP packets (headers included) from a raw socket without blocking,
 /// packet `i` into `buf[i * stride..]` with its length in `lens[i]` (longer packets are cut).
-pub(crate) fn raw_recv_batch(s: &Socket, buf: &mut [u8], stride: usize, lens: &mut [usize]) -> std::io::Result<usize> {
+pub(crate) fn raw_recv_batch(
+    s: &Socket,
+    buf: &mut [u8],
+    stride: usize,
+    lens: &mut [usize],
+) -> std::io::Result<usize> {
     // SAFETY: as in `raw_send_run`, all-zero iovec and mmsghdr are valid.
     let mut iovs: [libc::iovec; RAW_BATCH] = unsafe { std::mem::zeroed() };
     let mut msgs: [libc::mmsghdr; RAW_BATCH] = unsafe { std::mem::zeroed() };
     let mut n = 0;
-    for ((iov, msg), chunk) in iovs.iter_mut().zip(msgs.iter_mut()).zip(buf.chunks_exact_mut(stride.max(1))).take(lens.len()) {
-        *iov = libc::iovec { iov_base: chunk.as_mut_ptr().cast(), iov_len: chunk.len() };
+    for ((iov, msg), chunk) in iovs
+        .iter_mut()
+        .zip(msgs.iter_mut())
+        .zip(buf.chunks_exact_mut(stride.max(1)))
+        .take(lens.len())
+    {
+        *iov = libc::iovec {
+            iov_base: chunk.as_mut_ptr().cast(),
+            iov_len: chunk.len(),
+        };
         msg.msg_hdr.msg_iov = iov;
         msg.msg_hdr.msg_iovlen = 1;
         n += 1;
     }
     // SAFETY: `n` headers each point at an iovec over a distinct chunk of `buf`, all of which
     // outlive the call; no address or control buffers are requested.
-    let r = unsafe { libc::recvmmsg(s.as_raw_fd(), msgs.as_mut_ptr(), n as libc::c_uint, libc::MSG_DONTWAIT, std::ptr::null_mut()) };
+    let r = unsafe {
+        libc::recvmmsg(
+            s.as_raw_fd(),
+            msgs.as_mut_ptr(),
+            n as libc::c_uint,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
     if r < 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -206,7 +281,11 @@ pub(crate) fn wait_readable(fds: &mut [libc::pollfd], timeout_ms: i32) {
 
 /// Waits until `fd` is writable or `timeout_ms` passes.
 pub(crate) fn wait_writable(fd: RawFd, timeout_ms: i32) {
-    let mut p = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
     // SAFETY: one valid pollfd on the stack.
     unsafe {
         libc::poll(&mut p, 1, timeout_ms);

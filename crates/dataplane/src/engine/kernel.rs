@@ -14,7 +14,10 @@ fn ip(args: &[&str]) -> Result<(), DataplaneError> {
     let out = Command::new("ip")
         .args(args)
         .output()
-        .map_err(|e| DataplaneError::Kernel { command: args.join(" "), detail: e.to_string() })?;
+        .map_err(|e| DataplaneError::Kernel {
+            command: args.join(" "),
+            detail: e.to_string(),
+        })?;
     if out.status.success() {
         Ok(())
     } else {
@@ -36,6 +39,11 @@ pub(crate) fn link_up(dev: &str, mtu: u16) -> Result<(), DataplaneError> {
 /// Puts `addr` on `dev`.
 pub(crate) fn add_address(dev: &str, addr: Ipv4Net) -> Result<(), DataplaneError> {
     ip(&["addr", "replace", &addr.to_string(), "dev", dev])
+}
+
+/// Takes `addr` off `dev`.
+pub(crate) fn del_address(dev: &str, addr: Ipv4Net) -> Result<(), DataplaneError> {
+    ip(&["addr", "del", &addr.to_string(), "dev", dev])
 }
 
 /// Routes `prefix` into `dev`.

@@ -274,12 +274,17 @@ pub struct Dataplane {
 
 impl Dataplane {
     /// Creates the TUN device and sockets and starts the workers.
-    pub fn start(cfg: DataplaneConfig) -> Result<(Dataplane, mpsc::Receiver<DataplaneEvent>), DataplaneError> {
+    pub fn start(
+        cfg: DataplaneConfig,
+    ) -> Result<(Dataplane, mpsc::Receiver<DataplaneEvent>), DataplaneError> {
         if cfg.local_addrs.is_empty() {
             return Err(DataplaneError::Config("no local address".into()));
         }
         if !(MIN_TUN_MTU..=MAX_TUN_MTU).contains(&cfg.tun_mtu) {
-            return Err(DataplaneError::Config(format!("TUN MTU {} outside {MIN_TUN_MTU}..={MAX_TUN_MTU}", cfg.tun_mtu)));
+            return Err(DataplaneError::Config(format!(
+                "TUN MTU {} outside {MIN_TUN_MTU}..={MAX_TUN_MTU}",
+                cfg.tun_mtu
+            )));
         }
         let workers = match cfg.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -291,10 +296,15 @@ impl Dataplane {
             .multi_queue(workers > 1)
             .tx_queue_len(10_000)
             .build_sync()
-            .map_err(DataplaneError::io(format!("creating TUN device {}", cfg.tun_name)))?;
+            .map_err(DataplaneError::io(format!(
+                "creating TUN device {}",
+                cfg.tun_name
+            )))?;
         let mut queues = vec![tun];
         for _ in 1..workers {
-            let q = queues[0].try_clone().map_err(DataplaneError::io("opening a TUN queue"))?;
+            let q = queues[0]
+                .try_clone()
+                .map_err(DataplaneError::io("opening a TUN queue"))?;
             queues.push(q);
         }
         kernel::link_up(&cfg.tun_name, cfg.tun_mtu)?;
@@ -302,10 +312,18 @@ impl Dataplane {
             kernel::add_address(&cfg.tun_name, addr)?;
         }
         let udp = (0..workers)
-            .map(|_| cfg.local_addrs.iter().map(|&a| io::UdpEndpoint::bind(SocketAddrV4::new(a, NATT_PORT))).collect())
+            .map(|_| {
+                cfg.local_addrs
+                    .iter()
+                    .map(|&a| io::UdpEndpoint::bind(SocketAddrV4::new(a, NATT_PORT)))
+                    .collect()
+            })
             .collect::<Result<Vec<Vec<_>>, _>>()?;
         let raw = if cfg.raw_esp {
-            cfg.local_addrs.iter().map(|&a| io::raw_esp_socket(a)).collect::<Result<Vec<_>, _>>()?
+            cfg.local_addrs
+                .iter()
+                .map(|&a| io::raw_esp_socket(a))
+                .collect::<Result<Vec<_>, _>>()?
         } else {
             Vec::new()
         };
@@ -358,25 +376,55 @@ impl Dataplane {
             .ok_or(DataplaneError::UnknownLocalAddress(local))
     }
 
-    fn send_udp(&self, local: SocketAddrV4, remote: SocketAddrV4, parts: &[&[u8]]) -> Result<(), DataplaneError> {
+    fn send_udp(
+        &self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        parts: &[&[u8]],
+    ) -> Result<(), DataplaneError> {
         let idx = self.local_index(local)?;
-        let ep = self.shared.udp.first().and_then(|w| w.get(idx)).ok_or(DataplaneError::UnknownLocalAddress(local))?;
+        let ep = self
+            .shared
+            .udp
+            .first()
+            .and_then(|w| w.get(idx))
+            .ok_or(DataplaneError::UnknownLocalAddress(local))?;
         let data = parts.concat();
-        ep.send_to(&data, remote).map_err(DataplaneError::io(format!("sending to {remote}")))
+        ep.send_to(&data, remote)
+            .map_err(DataplaneError::io(format!("sending to {remote}")))
     }
 
     /// Sends an IKE message from `local` (port 4500) to `remote`, with the non-ESP marker.
-    pub fn send_ike(&self, local: SocketAddrV4, remote: SocketAddrV4, data: &[u8]) -> Result<(), DataplaneError> {
+    pub fn send_ike(
+        &self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        data: &[u8],
+    ) -> Result<(), DataplaneError> {
         self.send_udp(local, remote, &[&crate::natt::NON_ESP_MARKER, data])
     }
 
     /// Sends a NAT keepalive (RFC 3948 §2.3) from `local` (port 4500) to `remote`.
-    pub fn send_nat_keepalive(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Result<(), DataplaneError> {
+    pub fn send_nat_keepalive(
+        &self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+    ) -> Result<(), DataplaneError> {
         self.send_udp(local, remote, &[&KEEPALIVE])
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Control> {
         self.control.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes `addr` an address of this host on the TUN device (e.g. a BGP address inside a tunnel).
+    pub fn add_address(&self, addr: Ipv4Addr) -> Result<(), DataplaneError> {
+        kernel::add_address(&self.tun_name, Ipv4Net::from(addr))
+    }
+
+    /// Takes an address added with [`Dataplane::add_address`] off the TUN device.
+    pub fn remove_address(&self, addr: Ipv4Addr) -> Result<(), DataplaneError> {
+        kernel::del_address(&self.tun_name, Ipv4Net::from(addr))
     }
 
     /// Adds a tunnel without routes or SAs.
@@ -396,7 +444,10 @@ impl Dataplane {
     pub fn set_routes(&self, id: TunnelId, routes: Vec<Ipv4Net>) -> Result<(), DataplaneError> {
         let mut guard = self.lock();
         let c = &mut *guard;
-        let t = c.tunnels.get_mut(&id).ok_or(DataplaneError::UnknownTunnel(id))?;
+        let t = c
+            .tunnels
+            .get_mut(&id)
+            .ok_or(DataplaneError::UnknownTunnel(id))?;
         let routes: Vec<Ipv4Net> = routes.iter().map(Ipv4Net::trunc).collect();
         let old = std::mem::replace(&mut t.routes, routes.clone());
         let result = self.update_kernel_routes(&mut c.kernel_routes, &old, &routes);
@@ -404,7 +455,12 @@ impl Dataplane {
         result
     }
 
-    fn update_kernel_routes(&self, kr: &mut BTreeMap<Ipv4Net, usize>, old: &[Ipv4Net], new: &[Ipv4Net]) -> Result<(), DataplaneError> {
+    fn update_kernel_routes(
+        &self,
+        kr: &mut BTreeMap<Ipv4Net, usize>,
+        old: &[Ipv4Net],
+        new: &[Ipv4Net],
+    ) -> Result<(), DataplaneError> {
         let mut result = Ok(());
         for p in new.iter().filter(|p| !old.contains(p)) {
             let n = kr.entry(*p).or_insert(0);
@@ -435,18 +491,32 @@ impl Dataplane {
                 .map_err(|_| DataplaneError::UnknownLocalAddress(child.local))?
         };
         if !child.udp_encap && self.shared.raw.is_empty() {
-            return Err(DataplaneError::Config("raw ESP is off; this SA needs UDP encapsulation".into()));
+            return Err(DataplaneError::Config(
+                "raw ESP is off; this SA needs UDP encapsulation".into(),
+            ));
         }
-        let selectors = Selectors { local: child.local_ts, remote: child.remote_ts };
+        let selectors = Selectors {
+            local: child.local_ts,
+            remote: child.remote_ts,
+        };
         let inbound = Arc::new(InboundSa::new(&child.inbound, selectors.clone())?);
         let sa = OutboundSa::new(&child.outbound, selectors)?;
         let mtu = sa.tunnel_mtu(self.path_mtu, child.udp_encap);
-        let out = Arc::new(OutPath { sa, remote: child.remote, local_idx, udp_encap: child.udp_encap, mtu });
+        let out = Arc::new(OutPath {
+            sa,
+            remote: child.remote,
+            local_idx,
+            udp_encap: child.udp_encap,
+            mtu,
+        });
         let mut c = self.lock();
         if self.shared.tables.load().inbound(inbound.spi()).is_some() {
             return Err(DataplaneError::DuplicateSpi(inbound.spi()));
         }
-        let t = c.tunnels.get_mut(&id).ok_or(DataplaneError::UnknownTunnel(id))?;
+        let t = c
+            .tunnels
+            .get_mut(&id)
+            .ok_or(DataplaneError::UnknownTunnel(id))?;
         tracing::info!(tunnel = id.0, in_spi = format_args!("{:#010x}", inbound.spi()),
             out_spi = format_args!("{:#010x}", out.sa.spi()), remote = %child.remote, udp = child.udp_encap, mtu, "CHILD_SA installed");
         t.children.push(Child { inbound, out });
@@ -463,11 +533,19 @@ impl Dataplane {
             .iter_mut()
             .find(|(_, t)| t.children.iter().any(|ch| ch.inbound.spi() == inbound_spi))
             .ok_or(DataplaneError::UnknownSpi(inbound_spi))?;
-        let pos = t.children.iter().position(|ch| ch.inbound.spi() == inbound_spi).ok_or(DataplaneError::UnknownSpi(inbound_spi))?;
+        let pos = t
+            .children
+            .iter()
+            .position(|ch| ch.inbound.spi() == inbound_spi)
+            .ok_or(DataplaneError::UnknownSpi(inbound_spi))?;
         let child = t.children.remove(pos);
         t.retired_in.add(&child.inbound.stats());
         t.retired_out.add(&child.out.sa.stats());
-        tracing::info!(tunnel = id.0, in_spi = format_args!("{inbound_spi:#010x}"), "CHILD_SA removed");
+        tracing::info!(
+            tunnel = id.0,
+            in_spi = format_args!("{inbound_spi:#010x}"),
+            "CHILD_SA removed"
+        );
         self.publish(&c);
         Ok(())
     }
@@ -476,7 +554,10 @@ impl Dataplane {
     pub fn remove_tunnel(&self, id: TunnelId) -> Result<(), DataplaneError> {
         let mut guard = self.lock();
         let c = &mut *guard;
-        let t = c.tunnels.remove(&id).ok_or(DataplaneError::UnknownTunnel(id))?;
+        let t = c
+            .tunnels
+            .remove(&id)
+            .ok_or(DataplaneError::UnknownTunnel(id))?;
         let result = self.update_kernel_routes(&mut c.kernel_routes, &t.routes, &[]);
         self.publish(c);
         result
@@ -485,7 +566,10 @@ impl Dataplane {
     /// Counters of a tunnel.
     pub fn counters(&self, id: TunnelId) -> Result<TunnelCounters, DataplaneError> {
         let c = self.lock();
-        let t = c.tunnels.get(&id).ok_or(DataplaneError::UnknownTunnel(id))?;
+        let t = c
+            .tunnels
+            .get(&id)
+            .ok_or(DataplaneError::UnknownTunnel(id))?;
         let mut out = TunnelCounters {
             inbound: t.retired_in,
             outbound: t.retired_out,
@@ -506,7 +590,12 @@ impl Dataplane {
 
     /// The inner MTU of a tunnel's current outbound SA, if it has one.
     pub fn tunnel_mtu(&self, id: TunnelId) -> Option<u16> {
-        self.lock().tunnels.get(&id)?.children.last().map(|ch| ch.out.mtu)
+        self.lock()
+            .tunnels
+            .get(&id)?
+            .children
+            .last()
+            .map(|ch| ch.out.mtu)
     }
 
     /// Engine-wide counters.
@@ -531,9 +620,15 @@ impl Dataplane {
         for (idx, (id, t)) in c.tunnels.iter().enumerate() {
             routes.extend(t.routes.iter().map(|&r| (r, idx)));
             inbound.extend(t.children.iter().map(|ch| (ch.inbound.clone(), idx)));
-            tunnels.push(TunnelEntry { id: *id, out: t.children.last().map(|ch| ch.out.clone()), shared: t.shared.clone() });
+            tunnels.push(TunnelEntry {
+                id: *id,
+                out: t.children.last().map(|ch| ch.out.clone()),
+                shared: t.shared.clone(),
+            });
         }
-        self.shared.tables.store(Arc::new(Tables::new(routes, tunnels, inbound)));
+        self.shared
+            .tables
+            .store(Arc::new(Tables::new(routes, tunnels, inbound)));
     }
 }
 

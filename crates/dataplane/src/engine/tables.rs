@@ -48,7 +48,10 @@ impl TunnelShared {
     pub fn claim_acquire(&self, now_ms: u64, interval_ms: u64) -> bool {
         let last = self.last_acquire.load(Ordering::Relaxed);
         (last == 0 || now_ms + 1 >= last + interval_ms)
-            && self.last_acquire.compare_exchange(last, now_ms + 1, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+            && self
+                .last_acquire
+                .compare_exchange(last, now_ms + 1, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 }
 
@@ -70,7 +73,11 @@ pub(crate) struct Tables {
 
 impl Tables {
     /// Builds a snapshot; `routes` pairs prefixes with indexes into `tunnels`.
-    pub fn new(routes: Vec<(Ipv4Net, usize)>, tunnels: Vec<TunnelEntry>, inbound: Vec<(Arc<InboundSa>, usize)>) -> Self {
+    pub fn new(
+        routes: Vec<(Ipv4Net, usize)>,
+        tunnels: Vec<TunnelEntry>,
+        inbound: Vec<(Arc<InboundSa>, usize)>,
+    ) -> Self {
         let mut merged: Vec<(Ipv4Net, Vec<usize>)> = Vec::new();
         for (net, t) in routes {
             match merged.iter_mut().find(|(n, _)| *n == net) {
@@ -79,8 +86,15 @@ impl Tables {
             }
         }
         merged.sort_by_key(|(net, _)| std::cmp::Reverse(net.prefix_len()));
-        let by_spi = inbound.into_iter().map(|(sa, t)| (sa.spi(), (sa, t))).collect();
-        Self { routes: merged, tunnels, by_spi }
+        let by_spi = inbound
+            .into_iter()
+            .map(|(sa, t)| (sa.spi(), (sa, t)))
+            .collect();
+        Self {
+            routes: merged,
+            tunnels,
+            by_spi,
+        }
     }
 
     /// The tunnel for a packet: the longest matching prefix; among several tunnels with that
@@ -96,7 +110,11 @@ impl Tables {
         let has_sa = |t: &&usize| self.tunnels.get(**t).is_some_and(|e| e.out.is_some());
         let up = cands.iter().filter(has_sa).count();
         let pick = |n: usize| (flow_hash(pkt) % n as u64) as usize;
-        if up == 0 { cands.get(pick(cands.len())).copied() } else { cands.iter().filter(has_sa).nth(pick(up)).copied() }
+        if up == 0 {
+            cands.get(pick(cands.len())).copied()
+        } else {
+            cands.iter().filter(has_sa).nth(pick(up)).copied()
+        }
     }
 
     /// The inbound SA for `spi` and the index of its tunnel.
@@ -108,12 +126,16 @@ impl Tables {
 /// A hash of the flow a packet belongs to: addresses, protocol, and ports of TCP/UDP.
 fn flow_hash(pkt: &Ipv4View<'_>) -> u64 {
     let ports = match pkt.protocol() {
-        PROTO_TCP | PROTO_UDP if pkt.is_first_fragment() => {
-            pkt.payload().get(..4).and_then(|p| <[u8; 4]>::try_from(p).ok()).map_or(0, |p| u64::from(u32::from_be_bytes(p)))
-        }
+        PROTO_TCP | PROTO_UDP if pkt.is_first_fragment() => pkt
+            .payload()
+            .get(..4)
+            .and_then(|p| <[u8; 4]>::try_from(p).ok())
+            .map_or(0, |p| u64::from(u32::from_be_bytes(p))),
         _ => 0,
     };
-    let mut h = (u64::from(pkt.src().to_bits()) << 32 | u64::from(pkt.dst().to_bits())) ^ ports.rotate_left(17) ^ u64::from(pkt.protocol());
+    let mut h = (u64::from(pkt.src().to_bits()) << 32 | u64::from(pkt.dst().to_bits()))
+        ^ ports.rotate_left(17)
+        ^ u64::from(pkt.protocol());
     // SplitMix64 finaliser: spreads every input bit over the result.
     h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -125,7 +147,11 @@ mod tests {
     use super::*;
 
     fn entry(id: u64) -> TunnelEntry {
-        TunnelEntry { id: TunnelId(id), out: None, shared: Arc::default() }
+        TunnelEntry {
+            id: TunnelId(id),
+            out: None,
+            shared: Arc::default(),
+        }
     }
 
     fn net(s: &str) -> Ipv4Net {
@@ -147,16 +173,35 @@ mod tests {
 
     fn with_sa(id: u64) -> TunnelEntry {
         use crate::esp::{SaKeys, Selectors};
-        let keys = SaKeys { spi: 1, encr: crate::Encr::AesGcm16_128, enc_key: vec![0; 20], integ: None, integ_key: vec![] };
+        let keys = SaKeys {
+            spi: 1,
+            encr: crate::Encr::AesGcm16_128,
+            enc_key: vec![0; 20],
+            integ: None,
+            integ_key: vec![],
+        };
         let sa = OutboundSa::new(&keys, Selectors::any()).unwrap();
         let remote = SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 4500);
-        TunnelEntry { out: Some(Arc::new(OutPath { sa, remote, local_idx: 0, udp_encap: true, mtu: 1400 })), ..entry(id) }
+        TunnelEntry {
+            out: Some(Arc::new(OutPath {
+                sa,
+                remote,
+                local_idx: 0,
+                udp_encap: true,
+                mtu: 1400,
+            })),
+            ..entry(id)
+        }
     }
 
     #[test]
     fn longest_prefix_wins() {
         let t = Tables::new(
-            vec![(net("0.0.0.0/0"), 0), (net("10.0.0.0/8"), 1), (net("10.1.0.0/16"), 2)],
+            vec![
+                (net("0.0.0.0/0"), 0),
+                (net("10.0.0.0/8"), 1),
+                (net("10.1.0.0/16"), 2),
+            ],
             vec![entry(0), entry(1), entry(2)],
             vec![],
         );
@@ -170,25 +215,44 @@ mod tests {
     #[test]
     fn equal_cost_tunnels_share_flows_and_keep_each_flow_on_one() {
         let t = Tables::new(
-            vec![(net("192.168.0.0/16"), 0), (net("192.168.0.0/16"), 1), (net("192.168.0.0/16"), 2)],
+            vec![
+                (net("192.168.0.0/16"), 0),
+                (net("192.168.0.0/16"), 1),
+                (net("192.168.0.0/16"), 2),
+            ],
             vec![with_sa(0), with_sa(1), with_sa(2)],
             vec![],
         );
         let mut used = [0; 3];
         for sport in 1000..1300 {
             let first = route(&t, [192, 168, 1, 1], sport).unwrap();
-            assert_eq!(route(&t, [192, 168, 1, 1], sport), Some(first), "a flow sticks to its tunnel");
+            assert_eq!(
+                route(&t, [192, 168, 1, 1], sport),
+                Some(first),
+                "a flow sticks to its tunnel"
+            );
             used[first] += 1;
         }
-        assert!(used.iter().all(|&n| n > 50), "flows spread over all three tunnels: {used:?}");
+        assert!(
+            used.iter().all(|&n| n > 50),
+            "flows spread over all three tunnels: {used:?}"
+        );
     }
 
     #[test]
     fn flows_avoid_an_equal_cost_tunnel_without_sa() {
-        let t = Tables::new(vec![(net("192.168.0.0/16"), 0), (net("192.168.0.0/16"), 1)], vec![entry(0), with_sa(1)], vec![]);
+        let t = Tables::new(
+            vec![(net("192.168.0.0/16"), 0), (net("192.168.0.0/16"), 1)],
+            vec![entry(0), with_sa(1)],
+            vec![],
+        );
         assert!((1000..1100).all(|sport| route(&t, [192, 168, 1, 1], sport) == Some(1)));
         // With no SA anywhere, traffic still maps to a tunnel so that it can ask for one.
-        let t = Tables::new(vec![(net("192.168.0.0/16"), 0), (net("192.168.0.0/16"), 1)], vec![entry(0), entry(1)], vec![]);
+        let t = Tables::new(
+            vec![(net("192.168.0.0/16"), 0), (net("192.168.0.0/16"), 1)],
+            vec![entry(0), entry(1)],
+            vec![],
+        );
         assert!(route(&t, [192, 168, 1, 1], 5).is_some());
     }
 

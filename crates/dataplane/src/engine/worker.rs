@@ -53,7 +53,13 @@ struct TunSink {
 
 impl TunSink {
     fn new() -> Self {
-        Self { bufs: (0..TUN_BATCH).map(|_| Vec::with_capacity(VIRTIO_NET_HDR_LEN + 65_535)).collect(), used: 0, gro: GROTable::default() }
+        Self {
+            bufs: (0..TUN_BATCH)
+                .map(|_| Vec::with_capacity(VIRTIO_NET_HDR_LEN + 65_535))
+                .collect(),
+            used: 0,
+            gro: GROTable::default(),
+        }
     }
 
     fn push(&mut self, tun: &SyncDevice, shared: &Shared, pkt: &[u8]) {
@@ -101,7 +107,11 @@ struct TxBatch {
 
 impl TxBatch {
     fn new() -> Self {
-        Self { arena: vec![0; ARENA], used: 0, groups: Vec::with_capacity(TUN_BATCH) }
+        Self {
+            arena: vec![0; ARENA],
+            used: 0,
+            groups: Vec::with_capacity(TUN_BATCH),
+        }
     }
 
     /// Where the next ESP packet of `len` bytes goes, if the arena has room.
@@ -114,22 +124,41 @@ impl TxBatch {
         let start = self.used;
         self.used += len;
         if let Some(g) = self.groups.last_mut() {
-            if g.tunnel == tunnel && !g.closed && len <= g.seg && g.count < max_segs && g.len + len <= GSO_MAX_BYTES {
+            if g.tunnel == tunnel
+                && !g.closed
+                && len <= g.seg
+                && g.count < max_segs
+                && g.len + len <= GSO_MAX_BYTES
+            {
                 g.len += len;
                 g.count += 1;
                 g.closed = len < g.seg;
                 return;
             }
         }
-        self.groups.push(TxGroup { tunnel, start, len, seg: len, count: 1, closed: false });
+        self.groups.push(TxGroup {
+            tunnel,
+            start,
+            len,
+            seg: len,
+            count: 1,
+            closed: false,
+        });
     }
 
     fn flush(&mut self, shared: &Shared, worker: usize, tables: &Tables) {
         for g in self.groups.drain(..) {
-            let Some(out) = tables.tunnels.get(g.tunnel).and_then(|t| t.out.as_deref()) else { continue };
-            let Some(data) = self.arena.get(g.start..g.start + g.len) else { continue };
+            let Some(out) = tables.tunnels.get(g.tunnel).and_then(|t| t.out.as_deref()) else {
+                continue;
+            };
+            let Some(data) = self.arena.get(g.start..g.start + g.len) else {
+                continue;
+            };
             if let Err(e) = send_run(shared, worker, out, data, g.seg) {
-                shared.counters.send_errors.fetch_add(g.count as u64, Ordering::Relaxed);
+                shared
+                    .counters
+                    .send_errors
+                    .fetch_add(g.count as u64, Ordering::Relaxed);
                 tracing::debug!(error = %e, remote = %out.remote, "ESP send failed");
             }
         }
@@ -137,9 +166,19 @@ impl TxBatch {
     }
 }
 
-fn send_run(shared: &Shared, worker: usize, out: &OutPath, data: &[u8], seg: usize) -> std::io::Result<()> {
+fn send_run(
+    shared: &Shared,
+    worker: usize,
+    out: &OutPath,
+    data: &[u8],
+    seg: usize,
+) -> std::io::Result<()> {
     if out.udp_encap {
-        let ep = shared.udp.get(worker).and_then(|w| w.get(out.local_idx)).ok_or(ErrorKind::NotFound)?;
+        let ep = shared
+            .udp
+            .get(worker)
+            .and_then(|w| w.get(out.local_idx))
+            .ok_or(ErrorKind::NotFound)?;
         match ep.send_segments(data, seg, out.remote) {
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 // The socket buffer is full: give the NIC a moment rather than dropping the run.
@@ -147,7 +186,9 @@ fn send_run(shared: &Shared, worker: usize, out: &OutPath, data: &[u8], seg: usi
                 ep.send_segments(data, seg, out.remote)
             }
             // GSO refuses segments bigger than the outgoing link; one by one, the kernel fragments them.
-            Err(_) if data.len() > seg => data.chunks(seg).try_for_each(|esp| ep.send_to(esp, out.remote)),
+            Err(_) if data.len() > seg => data
+                .chunks(seg)
+                .try_for_each(|esp| ep.send_to(esp, out.remote)),
             r => r,
         }
     } else {
@@ -197,9 +238,26 @@ impl Worker {
         }
         let shared = self.shared.clone();
         let mut fds: Vec<libc::pollfd> = std::iter::once(self.tun.as_raw_fd())
-            .chain(shared.udp.get(self.id).into_iter().flatten().map(|ep| ep.fd()))
-            .chain(shared.raw.iter().filter(|_| self.id == 0).map(|s| s.as_raw_fd()))
-            .map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
+            .chain(
+                shared
+                    .udp
+                    .get(self.id)
+                    .into_iter()
+                    .flatten()
+                    .map(|ep| ep.fd()),
+            )
+            .chain(
+                shared
+                    .raw
+                    .iter()
+                    .filter(|_| self.id == 0)
+                    .map(|s| s.as_raw_fd()),
+            )
+            .map(|fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
             .collect();
         let n_addrs = shared.local_addrs.len();
         while !shared.stop.load(Ordering::Relaxed) {
@@ -222,12 +280,18 @@ impl Worker {
     fn pump_tun(&mut self) -> bool {
         let mut n = 0;
         while n + TUN_READ_RESERVE <= TUN_BATCH {
-            let (Some(bufs), Some(sizes)) = (self.tun_in.get_mut(n..), self.sizes.get_mut(n..)) else { break };
+            let (Some(bufs), Some(sizes)) = (self.tun_in.get_mut(n..), self.sizes.get_mut(n..))
+            else {
+                break;
+            };
             match self.tun.recv_multiple(&mut self.tun_read, bufs, sizes, 0) {
                 Ok(k) => n += k,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) => {
-                    self.shared.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                    self.shared
+                        .counters
+                        .malformed
+                        .fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(error = %e, "TUN read failed");
                     break;
                 }
@@ -263,7 +327,9 @@ impl Worker {
             shared.counters.no_route.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        let Some(entry) = tables.tunnels.get(t) else { return };
+        let Some(entry) = tables.tunnels.get(t) else {
+            return;
+        };
         let Some(out) = entry.out.as_deref() else {
             entry.shared.no_sa_drops.fetch_add(1, Ordering::Relaxed);
             if entry.shared.claim_acquire(now, shared.acquire_interval_ms) {
@@ -276,7 +342,10 @@ impl Worker {
             // without DF, drop it too (we do not fragment inner packets).
             if df {
                 let src = ip.src();
-                if let Some(answer) = icmp_frag_needed(pkt, Ipv4Addr::UNSPECIFIED, out.mtu, &mut self.icmp).and_then(|n| self.icmp.get(..n)) {
+                if let Some(answer) =
+                    icmp_frag_needed(pkt, Ipv4Addr::UNSPECIFIED, out.mtu, &mut self.icmp)
+                        .and_then(|n| self.icmp.get(..n))
+                {
                     entry.shared.frag_needed.fetch_add(1, Ordering::Relaxed);
                     if raw_send(&shared.icmp, answer, src).is_err() {
                         shared.counters.send_errors.fetch_add(1, Ordering::Relaxed);
@@ -292,21 +361,33 @@ impl Worker {
         if self.tx.slot(esp_len).is_none() {
             self.tx.flush(shared, self.id, tables);
         }
-        let Some(slot) = self.tx.slot(esp_len) else { return };
+        let Some(slot) = self.tx.slot(esp_len) else {
+            return;
+        };
         if let Ok(n) = out.sa.encapsulate(inner, slot) {
-            let max_segs = shared.udp.get(self.id).and_then(|w| w.get(out.local_idx)).map_or(1, |ep| ep.max_gso_segments());
-            self.tx.commit(t, n, if out.udp_encap { max_segs } else { usize::MAX });
+            let max_segs = shared
+                .udp
+                .get(self.id)
+                .and_then(|w| w.get(out.local_idx))
+                .map_or(1, |ep| ep.max_gso_segments());
+            self.tx
+                .commit(t, n, if out.udp_encap { max_segs } else { usize::MAX });
         }
     }
 
     /// Receives one batch from the UDP 4500 socket of local address `a` and handles it.
     fn pump_udp(&mut self, a: usize) -> bool {
         let shared = self.shared.clone();
-        let Some(ep) = shared.udp.get(self.id).and_then(|w| w.get(a)) else { return false };
+        let Some(ep) = shared.udp.get(self.id).and_then(|w| w.get(a)) else {
+            return false;
+        };
         let n = {
             let mut chunks = self.rx_bufs.chunks_exact_mut(RX_BUF);
-            let mut iovs: [IoSliceMut<'_>; RX_BATCH] =
-                std::array::from_fn(|_| chunks.next().map_or_else(|| IoSliceMut::new(&mut []), IoSliceMut::new));
+            let mut iovs: [IoSliceMut<'_>; RX_BATCH] = std::array::from_fn(|_| {
+                chunks
+                    .next()
+                    .map_or_else(|| IoSliceMut::new(&mut []), IoSliceMut::new)
+            });
             match ep.recv(&mut iovs, &mut self.rx_meta) {
                 Ok(n) => n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
@@ -320,15 +401,25 @@ impl Worker {
         let now = shared.now_ms();
         let local = ep.local();
         for (m, meta) in self.rx_meta.iter().take(n).enumerate() {
-            let std::net::SocketAddr::V4(remote) = meta.addr else { continue };
-            let Some(data) = self.rx_bufs.get_mut(m * RX_BUF..m * RX_BUF + meta.len) else { continue };
+            let std::net::SocketAddr::V4(remote) = meta.addr else {
+                continue;
+            };
+            let Some(data) = self.rx_bufs.get_mut(m * RX_BUF..m * RX_BUF + meta.len) else {
+                continue;
+            };
             for dgram in data.chunks_mut(meta.stride.max(1)) {
                 match demux(dgram) {
                     Ok(Udp4500::Keepalive) => {
                         shared.counters.keepalives.fetch_add(1, Ordering::Relaxed);
                     }
-                    Ok(Udp4500::Ike(msg)) => shared.emit(DataplaneEvent::Ike { local, remote, data: msg.to_vec() }),
-                    Ok(Udp4500::Esp(_)) => inbound_esp(&shared, &tables, &self.tun, &mut self.sink, dgram, now),
+                    Ok(Udp4500::Ike(msg)) => shared.emit(DataplaneEvent::Ike {
+                        local,
+                        remote,
+                        data: msg.to_vec(),
+                    }),
+                    Ok(Udp4500::Esp(_)) => {
+                        inbound_esp(&shared, &tables, &self.tun, &mut self.sink, dgram, now)
+                    }
                     Err(_) => {
                         shared.counters.malformed.fetch_add(1, Ordering::Relaxed);
                     }
@@ -342,7 +433,9 @@ impl Worker {
     /// Reads a batch of raw ESP packets from socket `r` (worker 0 only: every raw socket sees every packet).
     fn pump_raw(&mut self, r: usize) -> bool {
         let shared = self.shared.clone();
-        let Some(sock) = shared.raw.get(r) else { return false };
+        let Some(sock) = shared.raw.get(r) else {
+            return false;
+        };
         let mut lens = [0usize; RAW_BATCH];
         let n = match raw_recv_batch(sock, &mut self.rx_bufs, RAW_STRIDE, &mut lens) {
             Ok(n) => n,
@@ -351,7 +444,11 @@ impl Worker {
         let tables = shared.tables.load();
         let now = shared.now_ms();
         for (pkt, &len) in self.rx_bufs.chunks_exact_mut(RAW_STRIDE).zip(&lens).take(n) {
-            let Some((hl, total)) = pkt.get(..len).and_then(Ipv4View::new).map(|ip| (ip.header_len(), ip.total_len())) else {
+            let Some((hl, total)) = pkt
+                .get(..len)
+                .and_then(Ipv4View::new)
+                .map(|ip| (ip.header_len(), ip.total_len()))
+            else {
                 shared.counters.malformed.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
@@ -365,7 +462,14 @@ impl Worker {
 }
 
 /// Decapsulates one ESP packet and queues its inner packet for the TUN device.
-fn inbound_esp(shared: &Shared, tables: &Tables, tun: &SyncDevice, sink: &mut TunSink, esp: &mut [u8], now: u64) {
+fn inbound_esp(
+    shared: &Shared,
+    tables: &Tables,
+    tun: &SyncDevice,
+    sink: &mut TunSink,
+    esp: &mut [u8],
+    now: u64,
+) {
     let Some(spi) = spi_of(esp) else {
         shared.counters.malformed.fetch_add(1, Ordering::Relaxed);
         return;
@@ -414,15 +518,32 @@ mod tests {
 
     #[test]
     fn only_the_last_packet_of_a_run_may_be_shorter() {
-        assert_eq!(runs(&[(0, 1464), (0, 1464), (0, 600), (0, 1464)], 64), vec![(0, 1464, 3), (0, 1464, 1)]);
-        assert_eq!(runs(&[(0, 600), (0, 1464)], 64), vec![(0, 600, 1), (0, 1464, 1)], "a longer packet cannot join");
+        assert_eq!(
+            runs(&[(0, 1464), (0, 1464), (0, 600), (0, 1464)], 64),
+            vec![(0, 1464, 3), (0, 1464, 1)]
+        );
+        assert_eq!(
+            runs(&[(0, 600), (0, 1464)], 64),
+            vec![(0, 600, 1), (0, 1464, 1)],
+            "a longer packet cannot join"
+        );
     }
 
     #[test]
     fn runs_split_by_tunnel_segment_count_and_size() {
-        assert_eq!(runs(&[(0, 100), (1, 100), (0, 100)], 64), vec![(0, 100, 1), (1, 100, 1), (0, 100, 1)]);
-        assert_eq!(runs(&[(0, 100); 5], 2), vec![(0, 100, 2), (0, 100, 2), (0, 100, 1)]);
+        assert_eq!(
+            runs(&[(0, 100), (1, 100), (0, 100)], 64),
+            vec![(0, 100, 1), (1, 100, 1), (0, 100, 1)]
+        );
+        assert_eq!(
+            runs(&[(0, 100); 5], 2),
+            vec![(0, 100, 2), (0, 100, 2), (0, 100, 1)]
+        );
         let n = GSO_MAX_BYTES / 1464;
-        assert_eq!(runs(&vec![(0, 1464); n + 1], 1000), vec![(0, 1464, n), (0, 1464, 1)], "a GSO send stays under 64 KiB");
+        assert_eq!(
+            runs(&vec![(0, 1464); n + 1], 1000),
+            vec![(0, 1464, n), (0, 1464, 1)],
+            "a GSO send stays under 64 KiB"
+        );
     }
 }
