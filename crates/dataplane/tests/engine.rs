@@ -1,6 +1,7 @@
 //! The engine's handle end to end, each test in a network namespace of its own (needs root):
 //! IKE and keepalives on UDP 4500, Acquire for traffic without an SA, which SA carries traffic
-//! across a rekey, inbound decapsulation to the host, and control-plane errors.
+//! across a rekey, inbound decapsulation to the host, policy and standby routes, and
+//! control-plane errors.
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::process::Command;
@@ -229,6 +230,37 @@ fn a_policy_route_takes_its_source_and_a_shared_kernel_route_outlives_one_tunnel
         !ip("route show").contains("10.9.0.0/24"),
         "route removed with its last tunnel"
     );
+}
+
+#[test]
+fn a_standby_tunnel_carries_traffic_only_while_the_active_one_has_no_sa() {
+    let (dp, _rx) = start();
+    let peer = udp(5003);
+    let (active, standby) = (TunnelId(1), TunnelId(2));
+    dp.add_tunnel(active).unwrap();
+    dp.add_tunnel(standby).unwrap();
+    dp.set_routes(active, vec![rule(REMOTE_NET)]).unwrap();
+    let weight_0 = RouteRule {
+        weight: 0,
+        ..rule(REMOTE_NET)
+    };
+    dp.set_routes(standby, vec![weight_0]).unwrap();
+    dp.install_child_sa(standby, child(0x500, 0x5000, 5003))
+        .unwrap();
+    let app = UdpSocket::bind(SocketAddrV4::new(LOCAL, 0)).unwrap();
+    app.send_to(b"1", "10.9.0.5:9").unwrap();
+    assert_eq!(
+        received_spi(&peer),
+        0x5000,
+        "the active tunnel has no SA: the standby's"
+    );
+    dp.install_child_sa(active, child(0x600, 0x6000, 5003))
+        .unwrap();
+    app.send_to(b"2", "10.9.0.5:9").unwrap();
+    assert_eq!(received_spi(&peer), 0x6000, "the active tunnel is up again");
+    dp.remove_sa(0x600).unwrap();
+    app.send_to(b"3", "10.9.0.5:9").unwrap();
+    assert_eq!(received_spi(&peer), 0x5000, "and down again");
 }
 
 #[test]

@@ -79,9 +79,11 @@ pub struct RouteRule {
     pub dest: Ipv4Net,
     /// Inner source prefix; `Some` makes this a policy route, tried before destination routes.
     pub source: Option<Ipv4Net>,
-    /// Precedence among matching policy routes, smaller first (the API allows 1..=100).
+    /// Precedence among matching policy routes, smaller first (the API allows 1..=100); destination
+    /// routes ignore it.
     pub priority: u32,
-    /// 100 = active, 0 = standby: used only when no active route of the same match has an SA.
+    /// 100 = active, 0 = standby: a standby carries traffic only while no active tunnel of the same
+    /// route has an SA.
     pub weight: u32,
     /// Where the route came from.
     pub origin: RouteOrigin,
