@@ -3,7 +3,9 @@
 Shared by the API acceptance tests (tests/api/conftest.py) and the API benchmark (tests/api/bench_api.py).
 The server's namespace is joined to the root namespace by one veth pair on a /30 out of
 198.51.100.128/25 and has no default route, so nothing it sends can leave the machine; the zones'
-gateway addresses sit on its loopback so a server that binds them for IKE can.
+gateway addresses sit on its loopback so a server that binds them for IKE can. With `gateway` set
+(the `[gateway]` section, for tests that run tunnels), the zone addresses are left to the caller,
+who puts them on the links towards its peers before `start()`.
 """
 
 from __future__ import annotations
@@ -35,11 +37,27 @@ ZONE_IPS = {"zone-a": "203.0.113.1", "zone-b": "203.0.113.2"}
 
 
 
-def config_toml(listen: str, data_dir: Path) -> str:
-    """The server's config: exactly the keys issue #3 promises to tests outside the project."""
+def _toml_value(v) -> str:
+    """A TOML scalar: booleans and integers bare, anything else a quoted string."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v) if isinstance(v, int) else json.dumps(str(v))
+
+
+def _toml_section(name: str, table: dict) -> str:
+    """`[name]` with the table's plain keys, then its sub-tables as `[name.key]`."""
+    plain = "".join(f"{k} = {_toml_value(v)}\n" for k, v in table.items() if not isinstance(v, dict))
+    subs = "".join(_toml_section(f"{name}.{k}", v) for k, v in table.items() if isinstance(v, dict))
+    return f"[{name}]\n{plain}{subs}"
+
+
+def config_toml(listen: str, data_dir: Path, gateway: dict | None = None) -> str:
+    """The server's config: exactly the keys issue #3 promises to tests outside the project, plus the
+    `[gateway]` section (e.g. {"timing": {"dpd_interval_secs": 2}}) when given."""
     zones = "".join(f'[[zones]]\nid = "{z}"\ngateway_ips = ["{ip}"]\n' for z, ip in ZONE_IPS.items())
     return (f'region = "{REGION}"\n[api]\nlisten = "{listen}"\n[store]\ndata_dir = "{data_dir}"\n{zones}'
-            '[[vpcs]]\nid = "vpc-local"\ncidrs = ["10.0.0.0/16"]\n')
+            '[[vpcs]]\nid = "vpc-local"\ncidrs = ["10.0.0.0/16"]\n'
+            + (_toml_section("gateway", gateway) if gateway is not None else ""))
 
 
 def _snake(action: str) -> str:
@@ -85,14 +103,16 @@ def _free_link_net() -> ipaddress.IPv4Network:
 class ApiServer:
     """A `strait serve` in its own namespace, on a data dir that outlives restarts."""
 
-    def __init__(self, topo: Topology, strait: Path, workdir: Path | None = None):
+    def __init__(self, topo: Topology, strait: Path, workdir: Path | None = None, gateway: dict | None = None,
+                 ns_name: str = "api"):
         self.topo = topo
         self.strait = strait
         self.own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="strait-api-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir = self.workdir / "data"
         self.log = self.workdir / "serve.log"
-        self.ns = topo.ns("api")
+        self.ns = topo.ns(ns_name)
         net = _free_link_net()
         root_ip, ns_ip = list(net.hosts())
         n = f"{topo.prefix}r"[:15]
@@ -101,12 +121,13 @@ class ApiServer:
         sh(["ip", "link", "set", n, "up"])
         topo.run(self.ns, f"ip addr add {ns_ip}/30 dev eth0api && ip link set eth0api up")
         # The zones' gateway addresses exist on the server's host (spec §7), with no route beyond the link.
-        for ip in ZONE_IPS.values():
-            topo.run(self.ns, f"ip addr add {ip}/32 dev lo")
+        if gateway is None:
+            for ip in ZONE_IPS.values():
+                topo.run(self.ns, f"ip addr add {ip}/32 dev lo")
         self.host = str(ns_ip)
         self.endpoint = f"{ns_ip}:{PORT}"
         self.config = self.workdir / "strait.toml"
-        self.config.write_text(config_toml(self.endpoint, self.data_dir))
+        self.config.write_text(config_toml(self.endpoint, self.data_dir, gateway))
         self.proc: subprocess.Popen | None = None
         self._ips = self._address_pool()
 

@@ -227,6 +227,14 @@ swanctl {{
                         "secrets {\n" + "\n".join(c.render_secret() for c in conns) + "\n}\n")
         self.swanctl("--load-all", "--clear", "--file", str(path))
 
+    def load_file(self, text: str, name: str = "swanctl.conf") -> Path:
+        """Writes `text` unmodified as the swanctl.conf `name` (replacing what was loaded before), loads it
+        and returns its path: for configurations that come from elsewhere, e.g. a downloaded one."""
+        path = self.dir / name
+        path.write_text(text)
+        self.swanctl("--load-all", "--clear", "--file", str(path))
+        return path
+
     def sas(self) -> list[IkeSa]:
         """The current IKE SAs and their CHILD_SAs."""
         return parse_list_sas(self.swanctl("--list-sas").stdout)
@@ -254,8 +262,8 @@ swanctl {{
         """The charon log so far."""
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
-    def stop(self) -> None:
-        """Stops this charon (by pid)."""
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stops this charon (by pid) with `sig` (SIGKILL: as if the device lost power)."""
         if self.proc is not None:
-            self.topo.kill(self.proc, signal.SIGTERM)
+            self.topo.kill(self.proc, sig)
             self.proc = None
