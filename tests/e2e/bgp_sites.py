@@ -292,6 +292,14 @@ class BgpSite:
         out = self.topo.run(self.gw, "ip -4 route show dev strait0").stdout
         return {line.split()[0]: line for line in out.splitlines() if line.strip()}
 
+    def learned_by_tunnel(self, prefixes: list[str]) -> set[str]:
+        """The tunnels whose latest "BGP routes learned" line in serve's log lists exactly `prefixes`."""
+        latest = {}
+        for line in self.server.log.read_text(errors="replace").splitlines():
+            if m := re.search(r"BGP routes learned tunnel=(\S+) prefixes=\[(.*)\]", line):
+                latest[m.group(1)] = sorted(filter(None, m.group(2).split(", ")))
+        return {t for t, p in latest.items() if p == sorted(prefixes)}
+
     def flows(self, dst: str, n: int, seconds: float, out: Path, port: int = 7000, interval: float = 0.05):
         """Starts the UDP echo server on dc-host and `n` flows from vpc-host; returns the sender's process."""
         self.topo.spawn(self.dc, f"{sys.executable} {FLOWS} echo {dst} {port}", log=self.workdir / "echo.log")

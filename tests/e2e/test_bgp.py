@@ -60,3 +60,65 @@ def test_on_premises_speaker_through_the_tunnel(make_site, speaker):
         r = site.topo.run(site.vpc, f"ping -c 3 -i 0.2 -W 2 {host}", check=False)
         assert r.returncode == 0, f"ping {VPC_HOST} -> {host}:\n{r.stdout}"
         print(f"ping {host}: {r.stdout.strip().splitlines()[-1]}")
+
+
+def flow_report(path) -> tuple[float, list[dict]]:
+    body = json.loads(path.read_text())
+    return body["start"], body["flows"]
+
+
+def test_seed_003_ecmp_over_three_connections(make_site, tmp_path):
+    """Seed 003: three customer gateways (ASN 65530) and three BGP connections (local ASN 65531, group14,
+    tunnel CIDRs 169.254.10/11/12.0/30) to one data center; 30 flows spread over all three; cutting one
+    CPE's link moves its flows to the other two within the hold time."""
+    site = make_site([ZONE_A] * 3)
+    tunnels = [Tunnel(f"169.254.{10 + i}.0/30") for i in range(3)]
+    vcos = [site.create_single(cpe, t) for cpe, t in zip(site.cpes, tunnels)]
+    for cpe, t, vco in zip(site.cpes, tunnels, vcos):
+        site.start_cpe(cpe, strongswan_config(site, vco), t, Frr)
+    for vco in vcos:
+        site.wait_up(vco)
+    for cpe in site.cpes:
+        wait_until(lambda: cpe.speaker.routes() == {VPC_NET}, 15, what=f"{VPC_NET} in {cpe.ns}'s bgpd")
+    wait_until(lambda: set(DC_NETS) <= set(site.kernel_routes()), 15, what=f"{DC_NETS} routed into strait0")
+    # Every connection's session learned the three prefixes (serve logs each tunnel's learned routes).
+    wait_until(lambda: len(site.learned_by_tunnel(DC_NETS)) == 3, 15, what="each tunnel learning the DC prefixes")
+
+    # 30 UDP flows (distinct source ports) from the VPC host to the DC host, 20 datagrams/s each.
+    seconds, interval, cut_after = 18.0, 0.05, 5.0
+    before = [site.sa_inbound(cpe) for cpe in site.cpes]
+    out = tmp_path / "flows.json"
+    sender = site.flows(DC_HOSTS[0], 30, seconds, out, interval=interval)
+    time.sleep(cut_after)
+    spread = [site.sa_inbound(cpe) for cpe in site.cpes]
+    site.set_link(site.cpes[0], False)
+    cut_at = time.time()
+    sender.wait(timeout=seconds + 10)
+    after = [site.sa_inbound(cpe) for cpe in site.cpes]
+    start, flows = flow_report(out)
+
+    # Every connection carried a share of the flows before the cut (BGP keepalives alone are a
+    # packet every 2 s), the two left carried more after it.
+    per_flow = (cut_after - 1) / interval  # datagrams one flow sends in that time, at least
+    print(f"\nCHILD_SA inbound packets on each CPE (strongSwan): before flows {[p for _, p in before]}, "
+          f"{cut_after:.0f} s into the flows {[p for _, p in spread]}, at the end {[p for _, p in after]}")
+    for n, (b, s) in enumerate(zip(before, spread), start=1):
+        assert s[1] - b[1] >= per_flow, f"connection {n} carried {s[1] - b[1]} packets: flows not spread"
+    for n in (1, 2):
+        assert after[n][1] > spread[n][1] + per_flow, f"connection {n + 1} carried nothing after the cut"
+
+    moved = [f for f in flows if f["gap"] > 1.0]
+    worst = max(flows, key=lambda f: f["gap"])
+    resumed = max((f["gap_from"] + f["gap"] - cut_at for f in moved), default=0.0)
+    print(f"flows through the cut CPE: {len(moved)} of {len(flows)}; longest stall {worst['gap']:.2f} s "
+          f"(flow from port {worst['port']}, began {worst['gap_from'] - cut_at:+.2f} s from the cut); "
+          f"all flows moving again {resumed:.2f} s after the cut; BGP hold time {HOLD} s")
+    print("echoed/sent per flow: " + " ".join(f"{f['echoed']}/{f['sent']}" for f in flows))
+    assert moved, "no flow went through the cut CPE"
+    assert len(moved) < len(flows), "every flow went through one CPE"
+    # Each flow keeps running: at most one hold time of silence, and its datagrams echoed after the cut.
+    assert worst["gap"] <= HOLD, f"a flow stalled {worst['gap']:.2f} s, longer than the hold time {HOLD} s"
+    assert all(f["echoed"] >= f["sent"] - (HOLD + 1) / interval for f in flows), flows
+    down = [line for line in site.server.log.read_text().splitlines() if "BGP session down" in line]
+    print("serve: " + "\n       ".join(line.split("runner: ")[-1] for line in down))
+    assert down and all(vcos[0] in line for line in down), down
