@@ -461,20 +461,33 @@ impl Runner {
     }
 
     /// Gives each tunnel's routes to the data plane: its BGP peer always; its destinations, and
-    /// the BGP routes while it has an IPsec SA; a standby tunnel's only while its master has no
-    /// IPsec SA, so traffic takes the master whenever it can.
+    /// the BGP routes while it has an IPsec SA. A standby tunnel gets its destinations only while
+    /// its master has no IPsec SA, and its BGP routes for the prefixes its master does not carry
+    /// (the master's BGP session down, say), so traffic takes the master whenever it can.
     fn reroute(&mut self) {
-        let masters_up: HashMap<String, bool> = self
+        // Each tunnel's IPsec state and the prefixes it carries (none without an IPsec SA).
+        let carried: HashMap<String, (bool, Vec<Ipv4Net>)> = self
             .tunnels
             .values()
-            .map(|t| (t.spec.id.clone(), !t.children.is_empty()))
+            .map(|t| {
+                let up = !t.children.is_empty();
+                let prefixes = if up {
+                    [t.spec.routes.as_slice(), t.learned.as_slice()].concat()
+                } else {
+                    Vec::new()
+                };
+                (t.spec.id.clone(), (up, prefixes))
+            })
             .collect();
         for t in self.tunnels.values_mut() {
-            let master_up = t
+            let (master_up, master_carries) = t
                 .spec
                 .standby_of
                 .as_ref()
-                .is_some_and(|m| masters_up.get(m).copied().unwrap_or(false));
+                .and_then(|m| carried.get(m))
+                .map_or((false, &[][..]), |(up, prefixes)| {
+                    (*up, prefixes.as_slice())
+                });
             let mut routes: Vec<Ipv4Net> = t
                 .spec
                 .bgp
@@ -483,20 +496,22 @@ impl Runner {
                 .collect();
             if !master_up {
                 routes.extend(&t.spec.routes);
-                if !t.children.is_empty() {
-                    routes.extend(&t.learned);
-                }
             }
+            let without_bgp = routes.len();
+            if !t.children.is_empty() {
+                routes.extend(t.learned.iter().filter(|p| !master_carries.contains(p)));
+            }
+            let takes_traffic = !master_up || routes.len() > without_bgp;
             routes.sort();
             routes.dedup();
             if routes == t.active_routes {
                 continue;
             }
             if t.spec.standby_of.is_some() {
-                let side = if master_up {
-                    "the master"
-                } else {
+                let side = if takes_traffic {
                     "this standby tunnel"
+                } else {
+                    "the master"
                 };
                 info!(parent: &t.span, tunnel = %t.spec.id, "traffic now takes {side}");
             }
