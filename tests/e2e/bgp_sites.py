@@ -72,19 +72,20 @@ class Frr:
 
     name = "frr"
 
-    def __init__(self, topo: Topology, ns: str, workdir: Path, tunnel: Tunnel):
+    def __init__(self, topo: Topology, ns: str, workdir: Path, tunnel: Tunnel, password: str | None = None):
         if not Path(BGPD).exists():
             pytest.skip("FRR is not installed (scripts/install-deps.sh installs it)")
         self.topo, self.ns, self.dir, self.tunnel = topo, ns, workdir, tunnel
         workdir.mkdir(parents=True, exist_ok=True)
         nets = "".join(f"  network {n}\n" for n in DC_NETS)
         peer = tunnel.local_ip
+        pw = f" neighbor {peer} password {password}\n" if password else ""
         # As the seed's router configuration: eBGP multihop to Strait's tunnel address, the DC networks announced.
         (workdir / "bgpd.conf").write_text(
             f"hostname {ns}\nrouter bgp {CPE_ASN}\n bgp router-id {tunnel.peer_ip}\n no bgp ebgp-requires-policy\n"
             f" no bgp network import-check\n neighbor {peer} remote-as {LOCAL_ASN}\n"
             f" neighbor {peer} ebgp-multihop 255\n neighbor {peer} timers 2 {HOLD}\n"
-            f" neighbor {peer} timers connect 1\n address-family ipv4 unicast\n{nets} exit-address-family\n")
+            f" neighbor {peer} timers connect 1\n{pw} address-family ipv4 unicast\n{nets} exit-address-family\n")
         pidfile = workdir / "bgpd.pid"
         topo.pidfiles.append(pidfile)
         self.proc = topo.spawn(ns, f"{BGPD} -Z -S -P 0 -l {tunnel.peer_ip} -f {workdir}/bgpd.conf -i {pidfile} "
@@ -116,19 +117,20 @@ class Bird:
 
     name = "bird"
 
-    def __init__(self, topo: Topology, ns: str, workdir: Path, tunnel: Tunnel):
+    def __init__(self, topo: Topology, ns: str, workdir: Path, tunnel: Tunnel, password: str | None = None):
         if not shutil.which("bird"):
             pytest.skip("BIRD 2 is not installed (scripts/install-deps.sh installs it)")
         self.topo, self.ns, self.sock = topo, ns, workdir / "bird.ctl"
         workdir.mkdir(parents=True, exist_ok=True)
         statics = "".join(f"  route {n} blackhole;\n" for n in DC_NETS)
+        pw = f'  password "{password}";\n' if password else ""
         # Strait's address is on the tunnel interface's /30, a directly connected neighbour.
         (workdir / "bird.conf").write_text(
             f"router id {tunnel.peer_ip};\nprotocol device {{}}\nprotocol direct {{ ipv4; }}\n"
             f"protocol static dc_nets {{\n  ipv4;\n{statics}}}\n"
             f"protocol bgp strait {{\n  local {tunnel.peer_ip} as {CPE_ASN};\n"
             f"  neighbor {tunnel.local_ip} as {LOCAL_ASN};\n  hold time {HOLD};\n  keepalive time 2;\n"
-            f"  connect retry time 1;\n  ipv4 {{ import all; export where source = RTS_STATIC; }};\n}}\n")
+            f"  connect retry time 1;\n{pw}  ipv4 {{ import all; export where source = RTS_STATIC; }};\n}}\n")
         pidfile = workdir / "bird.pid"
         topo.pidfiles.append(pidfile)
         self.proc = topo.spawn(ns, f"bird -f -c {workdir}/bird.conf -s {self.sock} -P {pidfile}",
@@ -168,9 +170,11 @@ _SA_IN = re.compile(r"^\s+in\s+[0-9a-f]{8}.*?(\d+) bytes,\s+(\d+) packets", re.M
 
 class BgpSite:
     """The namespaces, `strait serve` with its admin SDK client, one VPN gateway on vpc-local (10.0.0.0/16),
-    and one customer gateway (ASN 65530) per CPE. `zones[i]` is the gateway address CPE i+1 faces."""
+    and one customer gateway (ASN 65530, BGP MD5 key `auth_key` if given) per CPE. `zones[i]` is the gateway
+    address CPE i+1 faces."""
 
-    def __init__(self, topo: Topology, strait: Path, workdir: Path, zones: list[str]):
+    def __init__(self, topo: Topology, strait: Path, workdir: Path, zones: list[str], auth_key: str | None = None):
+        self.auth_key = auth_key
         self.topo, self.workdir = topo, workdir
         self.server = ApiServer(topo, strait, workdir=workdir / "serve", gateway={"timing": TIMING}, ns_name="gw")
         self.gw = self.server.ns
@@ -195,8 +199,9 @@ class BgpSite:
         gw = self.api("DescribeVpnGateway", VpnGatewayId=self.gateway)
         assert (gw["InternetIp"], gw["DisasterRecoveryInternetIp"]) == tuple(ZONE_IPS.values()), gw
         for cpe in self.cpes:
+            key = {"AuthKey": auth_key} if auth_key else {}
             cpe.customer_gateway_id = self.api("CreateCustomerGateway", IpAddress=cpe.ip, Asn=CPE_ASN,
-                                               Name=f"Customer-Gateway{cpe.n}")["CustomerGatewayId"]
+                                               Name=f"Customer-Gateway{cpe.n}", **key)["CustomerGatewayId"]
 
     def _answer_through_the_arriving_cpe(self, links: list[tuple[str, str]]) -> None:
         """dc-host routes new flows through the first CPE and answers each flow through the CPE its last
@@ -259,7 +264,7 @@ class BgpSite:
     def start_cpe(self, cpe: Cpe, config: str, tunnel: Tunnel, speaker=Frr) -> None:
         """Starts charon on `cpe` with the downloaded swanctl.conf, puts the CPE's tunnel address on
         ipsec0 (the /30 towards Strait's BGP address is then on-link there), routes the VPC into the
-        tunnel, and starts the BGP speaker."""
+        tunnel, and starts the BGP speaker (signing with the customer gateway's AuthKey, if any)."""
         d = self.workdir / f"cpe{cpe.n}"
         cpe.charon = Charon(self.topo, cpe.ns, d / "charon").start()
         cpe.charon.load_file(config)
@@ -267,7 +272,7 @@ class BgpSite:
         # center stays on the LAN side.
         self.topo.run(cpe.ns, f"ip addr add {tunnel.peer_ip}/30 dev ipsec0 && ip route replace {VPC_NET} dev ipsec0"
                               " && ip rule add priority 100 to 192.168.0.0/16 lookup main")
-        cpe.speaker = speaker(self.topo, cpe.ns, d / speaker.name, tunnel)
+        cpe.speaker = speaker(self.topo, cpe.ns, d / speaker.name, tunnel, self.auth_key)
 
     def stop_cpe(self, cpe: Cpe) -> None:
         """Kills the CPE's BGP speaker and charon without a word to Strait (SIGKILL), as a power cut."""

@@ -24,8 +24,8 @@ def make_site(topo, strait, tmp_path, request):
     """Builds a BgpSite whose CPEs face the given gateway addresses; prints serve's log if the test fails."""
     sites = []
 
-    def make(zones: list[str]) -> BgpSite:
-        sites.append(BgpSite(topo, strait, tmp_path, zones))
+    def make(zones: list[str], auth_key: str | None = None) -> BgpSite:
+        sites.append(BgpSite(topo, strait, tmp_path, zones, auth_key))
         return sites[-1]
 
     yield make
@@ -38,9 +38,12 @@ def strongswan_config(site: BgpSite, vco: str) -> str:
     return download_device(site.api, vco, "strongswan")["DeviceConfig"]
 
 
+@pytest.mark.parametrize("auth_key", [None, "Bgp-Md5-k3y"], ids=["plain", "md5"])
 @pytest.mark.parametrize("speaker", [Frr, Bird], ids=["frr", "bird"])
-def test_on_premises_speaker_through_the_tunnel(make_site, speaker):
-    site = make_site([ZONE_A])
+def test_on_premises_speaker_through_the_tunnel(make_site, speaker, auth_key):
+    """One BGP connection to a CPE running FRR or BIRD (TCP MD5 with the customer gateway's AuthKey, or
+    unsigned): the session comes up through the tunnel, routes flow both ways, pings reach the DC."""
+    site = make_site([ZONE_A], auth_key)
     cpe, tunnel = site.cpes[0], Tunnel("169.254.10.0/30")
     t0 = time.monotonic()
     vco = site.create_single(cpe, tunnel)
@@ -62,6 +65,11 @@ def test_on_premises_speaker_through_the_tunnel(make_site, speaker):
         r = site.topo.run(site.vpc, f"ping -c 3 -i 0.2 -W 2 {host}", check=False)
         assert r.returncode == 0, f"ping {VPC_HOST} -> {host}:\n{r.stdout}"
         print(f"ping {host}: {r.stdout.strip().splitlines()[-1]}")
+    # The connection's negotiation log, through the SDK, tells the session's story.
+    logs = site.logs(vco)
+    print("DescribeVpnConnectionLogs (BGP lines):\n  " + "\n  ".join(line for line in logs if "BGP" in line))
+    assert any(line.endswith("BGP session established") for line in logs), logs
+    assert any(f"BGP routes learned prefixes=[{', '.join(DC_NETS)}]" in line for line in logs), logs
 
 
 def flow_report(path) -> tuple[float, list[dict]]:
