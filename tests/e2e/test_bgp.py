@@ -77,10 +77,12 @@ def flow_report(path) -> tuple[float, list[dict]]:
     return body["start"], body["flows"]
 
 
-def test_seed_003_ecmp_over_three_connections(make_site, tmp_path):
+@pytest.mark.parametrize("failure", ["link-cut", "cpe-killed"])
+def test_seed_003_ecmp_over_three_connections(make_site, tmp_path, failure):
     """Seed 003: three customer gateways (ASN 65530) and three BGP connections (local ASN 65531, group14,
-    tunnel CIDRs 169.254.10/11/12.0/30) to one data center; 30 flows spread over all three; cutting one
-    CPE's link moves its flows to the other two within the hold time."""
+    tunnel CIDRs 169.254.10/11/12.0/30) to one data center; 30 flows spread over all three; when one CPE
+    fails (its link cut, or charon and bgpd killed with SIGKILL: no word to Strait either way), its flows
+    move to the other two within the hold time."""
     site = make_site([ZONE_A] * 3)
     tunnels = [Tunnel(f"169.254.{10 + i}.0/30") for i in range(3)]
     vcos = [site.create_single(cpe, t) for cpe, t in zip(site.cpes, tunnels)]
@@ -101,17 +103,21 @@ def test_seed_003_ecmp_over_three_connections(make_site, tmp_path):
     sender = site.flows(DC_HOSTS[0], 30, seconds, out, interval=interval)
     time.sleep(cut_after)
     spread = [site.sa_inbound(cpe) for cpe in site.cpes]
-    site.set_link(site.cpes[0], False)
+    if failure == "link-cut":
+        site.set_link(site.cpes[0], False)
+    else:
+        site.stop_cpe(site.cpes[0])
     cut_at = time.time()
     sender.wait(timeout=seconds + 10)
-    after = [site.sa_inbound(cpe) for cpe in site.cpes]
+    after = [None] + [site.sa_inbound(cpe) for cpe in site.cpes[1:]]
     start, flows = flow_report(out)
 
     # Every connection carried a share of the flows before the cut (BGP keepalives alone are a
     # packet every 2 s), the two left carried more after it.
     per_flow = (cut_after - 1) / interval  # datagrams one flow sends in that time, at least
     print(f"\nCHILD_SA inbound packets on each CPE (strongSwan): before flows {[p for _, p in before]}, "
-          f"{cut_after:.0f} s into the flows {[p for _, p in spread]}, at the end {[p for _, p in after]}")
+          f"{cut_after:.0f} s into the flows {[p for _, p in spread]}, at the end (cpe2, cpe3) "
+          f"{[p for _, p in after[1:]]}")
     for n, (b, s) in enumerate(zip(before, spread), start=1):
         assert s[1] - b[1] >= per_flow, f"connection {n} carried {s[1] - b[1]} packets: flows not spread"
     for n in (1, 2):
