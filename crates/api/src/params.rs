@@ -122,6 +122,31 @@ impl Params {
             .collect())
     }
 
+    /// A list of ids sent as repeated `key.N` (the SDKs), a JSON array string or a comma-separated
+    /// value; empty when absent.
+    pub fn id_list(&self, key: &str) -> Result<Vec<String>, ApiError> {
+        let repeated = self.list(key)?;
+        let raw = match self.str(key).map(str::trim) {
+            Some(raw) if !raw.is_empty() => raw,
+            _ => return Ok(repeated),
+        };
+        let ids: Vec<String> = if raw.starts_with('[') {
+            serde_json::from_str(raw).map_err(|e| {
+                ApiError::invalid(
+                    &self.field(key),
+                    format!("not a JSON array of strings: {e}"),
+                )
+            })?
+        } else {
+            raw.split(',').map(|s| s.trim().to_string()).collect()
+        };
+        Ok(repeated
+            .into_iter()
+            .chain(ids)
+            .filter(|id| !id.is_empty())
+            .collect())
+    }
+
     /// `PageNumber` (default 1) and `PageSize` (default 10, at most `max`).
     pub fn page(&self, max: u32) -> Result<Page, ApiError> {
         let number = self.parse::<u32>("PageNumber")?.unwrap_or(1);
@@ -179,6 +204,25 @@ mod tests {
             "MissingParameter.TunnelOptionsSpecification.2.TunnelIkeConfig.Psk"
         );
         assert_eq!(p.list("ResourceId").unwrap(), vec!["vpn-a", "vpn-b"]);
+    }
+
+    #[test]
+    fn id_lists_come_repeated_as_json_or_comma_separated() {
+        let repeated = params(&[("TunnelIds.2", "tun-b"), ("TunnelIds.1", "tun-a")]);
+        assert_eq!(
+            repeated.id_list("TunnelIds").unwrap(),
+            vec!["tun-a", "tun-b"]
+        );
+        let json = params(&[("TunnelIds", r#"["tun-a", "tun-b"]"#)]);
+        assert_eq!(json.id_list("TunnelIds").unwrap(), vec!["tun-a", "tun-b"]);
+        let commas = params(&[("TunnelIds", "tun-a, tun-b")]);
+        assert_eq!(commas.id_list("TunnelIds").unwrap(), vec!["tun-a", "tun-b"]);
+        assert!(params(&[]).id_list("TunnelIds").unwrap().is_empty());
+        let bad = params(&[("TunnelIds", "[1, 2]")]);
+        assert_eq!(
+            bad.id_list("TunnelIds").unwrap_err().code,
+            "InvalidParameter.TunnelIds"
+        );
     }
 
     #[test]

@@ -27,6 +27,17 @@ impl Extras {
         serde_json::to_value(status).unwrap_or(Value::Null)
     }
 
+    /// The diagnosis summary of a tunnel that is not up, or "".
+    fn status_detail(&self, tunnel_id: &str) -> Value {
+        let summary = self
+            .tunnels
+            .get(tunnel_id)
+            .filter(|s| s.status != NegotiationStatus::IpsecSaEstablished)
+            .and_then(|s| s.diagnosis.as_ref())
+            .map(|d| d.summary.clone());
+        Value::String(summary.unwrap_or_default())
+    }
+
     fn probe(&self, tunnel_id: &str, which: fn(&TunnelStatus) -> Option<ProbeStatus>) -> Value {
         let probe = self.tunnels.get(tunnel_id).and_then(which);
         probe
@@ -192,6 +203,7 @@ pub fn tunnel(t: &Tunnel, extras: &Extras, shape: Shape) -> Value {
         "RemoteCaCertificate": "",
         "State": "active",
         "Status": extras.status(&t.tunnel_id),
+        "StatusDetail": extras.status_detail(&t.tunnel_id),
         "TunnelIkeConfig": ike(t, shape),
         "TunnelIpsecConfig": ipsec(t, shape),
         "TunnelBgpConfig": bgp,
@@ -254,6 +266,7 @@ pub fn vpn_connection(c: &VpnConnection, extras: &Extras, shape: Shape, tags_key
             );
             obj.insert("InternetIp".into(), single.internet_ip.to_string().into());
             obj.insert("ZoneNo".into(), single.zone_no.clone().into());
+            obj.insert("StatusDetail".into(), extras.status_detail(first));
             obj.insert("EnableDpd".into(), single.enable_dpd.into());
             obj.insert(
                 "EnableNatTraversal".into(),

@@ -11,7 +11,10 @@ use std::sync::Arc;
 use strait_api::config::{Config, Zone};
 use strait_api::sign::{SignedRequest, rpc_string_to_sign};
 use strait_api::{Api, ChangeOp};
-use strait_model::{NegotiationStatus, ProbeStatus, TunnelStatus};
+use strait_model::{
+    Diagnosis, FailureCode, NegotiationStatus, ParamMismatch, ProbeStatus, Severity, TunnelParam,
+    TunnelStatus, VpnConnection,
+};
 use strait_store::{Account, Store};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -770,6 +773,7 @@ async fn describe_shows_the_tunnel_state_the_gateway_observed() {
         detail: String::new(),
         bgp_status: Some(ProbeStatus::Success),
         health_check_status: None,
+        diagnosis: None,
     };
     let tunnel_id = &conn.tunnel_options[0].tunnel_id;
     w.store
@@ -787,6 +791,244 @@ async fn describe_shows_the_tunnel_state_the_gateway_observed() {
     assert_eq!(
         listed["VpnConnections"]["VpnConnection"][0]["Status"],
         "ipsec_sa_established"
+    );
+}
+
+/// What the gateway stores for a tunnel that failed this way (`diagnosis: None` for a healthy one).
+fn failed(status: NegotiationStatus, diagnosis: Option<Diagnosis>) -> TunnelStatus {
+    TunnelStatus {
+        status,
+        detail: String::new(),
+        bgp_status: None,
+        health_check_status: None,
+        diagnosis,
+    }
+}
+
+fn diagnosis(code: FailureCode, mismatch: ParamMismatch, summary: &str, at: i64) -> Diagnosis {
+    Diagnosis {
+        code,
+        mismatches: vec![mismatch],
+        severity: Severity::Critical,
+        failed_time: at,
+        summary: summary.into(),
+        source_log: format!("negotiation failed: {summary}"),
+    }
+}
+
+#[tokio::test]
+async fn diagnose_reports_each_failing_tunnel_in_the_sdk_shape_and_describe_summarises_it() {
+    let w = world();
+    let gw = w.gateway(&w.alice).await;
+    let cgw1 = w.customer_gateway(&w.alice, "198.51.100.1", "65530").await;
+    let cgw2 = w.customer_gateway(&w.alice, "198.51.100.2", "65530").await;
+    let single = w.connection(&w.alice, &gw, &cgw1, &[]).await;
+    let dual_id = w
+        .ok(
+            &w.alice,
+            "CreateVpnConnection",
+            &tunnel_params(&gw, &cgw1, &cgw2, "169.254.11.0/30"),
+        )
+        .await["VpnConnectionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dual: VpnConnection = w
+        .store
+        .read(|tx| tx.get(&w.alice.account_id, &dual_id))
+        .unwrap()
+        .unwrap();
+    let (vco1, tun1) = (
+        single.vpn_connection_id.as_str(),
+        single.tunnel_options[0].tunnel_id.as_str(),
+    );
+    let (master, slave) = (
+        dual.tunnel_options[0].tunnel_id.as_str(),
+        dual.tunnel_options[1].tunnel_id.as_str(),
+    );
+    let enc = diagnosis(
+        FailureCode::IkeNoProposalChosen,
+        ParamMismatch {
+            param: TunnelParam::IkeEncAlg,
+            local: Some("aes256".into()),
+            remote: Some("aes128".into()),
+        },
+        "phase 1 failed: no proposal chosen: our IkeEncAlg aes256, the peer offered aes128",
+        1_700_000_000_001,
+    );
+    let psk = diagnosis(
+        FailureCode::PskMismatch,
+        ParamMismatch {
+            param: TunnelParam::Psk,
+            local: None,
+            remote: None,
+        },
+        "phase 1 failed: pre-shared key mismatch (AUTHENTICATION_FAILED from 198.51.100.2)",
+        1_700_000_000_002,
+    );
+    let statuses = [
+        (
+            vco1,
+            tun1,
+            failed(NegotiationStatus::IkeSaNotEstablished, Some(enc)),
+        ),
+        // Up again: an old diagnosis is no longer a failure.
+        (
+            dual_id.as_str(),
+            master,
+            failed(NegotiationStatus::IpsecSaEstablished, Some(psk.clone())),
+        ),
+        (
+            dual_id.as_str(),
+            slave,
+            failed(NegotiationStatus::IkeSaNotEstablished, Some(psk)),
+        ),
+    ];
+    w.store
+        .write(|tx| {
+            for (vco, tun, status) in &statuses {
+                tx.set_tunnel_status(&w.alice.account_id, vco, tun, status)?;
+            }
+            Ok::<_, strait_store::StoreError>(())
+        })
+        .unwrap();
+
+    let all = w
+        .ok(&w.alice, "DiagnoseVpnConnections", &[("VpnGatewayId", &gw)])
+        .await;
+    assert_eq!(
+        (&all["TotalCount"], &all["PageNumber"], &all["PageSize"]),
+        (&Value::from(2), &Value::from(1), &Value::from(10))
+    );
+    let entries = all["VpnConnections"].as_array().unwrap();
+    let first = &entries[0];
+    assert_eq!(first["VpnConnectionId"], vco1);
+    assert_eq!(first["TunnelId"], tun1);
+    assert_eq!(first["FailedReasonCode"], "IKE_NO_PROPOSAL_CHOSEN");
+    assert_eq!(first["MismatchLocalParam"], "IkeEncAlg=aes256");
+    assert_eq!(first["MismatchRemoteParam"], "IkeEncAlg=aes128");
+    assert_eq!(first["Severity"], "Critical");
+    assert_eq!(first["FailedTime"], 1_700_000_000_001i64);
+    assert!(
+        first["FailedReason"]
+            .as_str()
+            .unwrap()
+            .contains("IkeEncAlg aes256")
+    );
+    assert!(
+        first["SourceLog"]
+            .as_str()
+            .unwrap()
+            .starts_with("negotiation failed")
+    );
+    assert_eq!(
+        (
+            &entries[1]["TunnelId"],
+            &entries[1]["FailedReasonCode"],
+            &entries[1]["MismatchLocalParam"]
+        ),
+        (
+            &Value::from(slave),
+            &Value::from("PSK_MISMATCH"),
+            &Value::from("Psk")
+        )
+    );
+
+    // Narrowed to connections (as the SDK repeats them) or to tunnels (as a JSON array), and paged.
+    let by_conn = w
+        .ok(
+            &w.alice,
+            "DiagnoseVpnConnections",
+            &[("VpnGatewayId", &gw), ("VpnConnectionIds.1", vco1)],
+        )
+        .await;
+    assert_eq!(by_conn["TotalCount"], 1);
+    assert_eq!(by_conn["VpnConnections"][0]["TunnelId"], tun1);
+    let tunnels = format!(r#"["{master}", "{slave}"]"#);
+    let by_tunnel = w
+        .ok(
+            &w.alice,
+            "DiagnoseVpnConnections",
+            &[("VpnGatewayId", &gw), ("TunnelIds", &tunnels)],
+        )
+        .await;
+    assert_eq!(by_tunnel["TotalCount"], 1);
+    assert_eq!(by_tunnel["VpnConnections"][0]["TunnelId"], slave);
+    let page2 = w
+        .ok(
+            &w.alice,
+            "DiagnoseVpnConnections",
+            &[
+                ("VpnGatewayId", &gw),
+                ("PageSize", "1"),
+                ("PageNumber", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(page2["TotalCount"], 2);
+    assert_eq!(page2["VpnConnections"].as_array().unwrap().len(), 1);
+    assert_eq!(page2["VpnConnections"][0]["TunnelId"], slave);
+
+    // Unknown or foreign ids are not found; another tenant sees nothing of alice's gateway.
+    w.err(
+        &w.alice,
+        "DiagnoseVpnConnections",
+        &[],
+        StatusCode::BAD_REQUEST,
+        "MissingParameter.VpnGatewayId",
+    )
+    .await;
+    w.err(
+        &w.bob,
+        "DiagnoseVpnConnections",
+        &[("VpnGatewayId", &gw)],
+        StatusCode::NOT_FOUND,
+        "InvalidVpnGatewayInstanceId.NotFound",
+    )
+    .await;
+    w.err(
+        &w.alice,
+        "DiagnoseVpnConnections",
+        &[("VpnGatewayId", &gw), ("VpnConnectionIds.1", "vco-nope")],
+        StatusCode::NOT_FOUND,
+        "InvalidVpnConnectionInstanceId.NotFound",
+    )
+    .await;
+    w.err(
+        &w.alice,
+        "DiagnoseVpnConnections",
+        &[
+            ("VpnGatewayId", &gw),
+            ("VpnConnectionIds.1", vco1),
+            ("TunnelIds.1", slave),
+        ],
+        StatusCode::NOT_FOUND,
+        "InvalidTunnelId.NotFound",
+    )
+    .await;
+
+    // Describe puts the summary beside Status: top level for one tunnel, per tunnel for two.
+    let body = w.describe_connection(&w.alice, vco1).await;
+    assert_eq!(body["Status"], "ike_sa_not_established");
+    assert_eq!(
+        body["StatusDetail"],
+        "phase 1 failed: no proposal chosen: our IkeEncAlg aes256, the peer offered aes128"
+    );
+    let body = w.describe_connection(&w.alice, &dual_id).await;
+    let options = &body["TunnelOptionsSpecification"]["TunnelOptions"];
+    assert_eq!(
+        (
+            options[0]["Status"].as_str(),
+            options[0]["StatusDetail"].as_str()
+        ),
+        (Some("ipsec_sa_established"), Some(""))
+    );
+    assert!(
+        options[1]["StatusDetail"]
+            .as_str()
+            .unwrap()
+            .contains("pre-shared key mismatch"),
+        "{body}"
     );
 }
 

@@ -5,6 +5,7 @@
 //! routes into the data plane, and publishes each tunnel's state on a [`StatusBoard`].
 
 mod desired;
+mod diagnose;
 mod ike;
 mod ikecfg;
 mod runner;
@@ -13,6 +14,7 @@ mod spec;
 mod status;
 
 pub use desired::{GatewayContext, connection_tunnels};
+pub use diagnose::{diagnose, refine};
 pub use runner::Gateway;
 pub use spec::{BgpPeering, Timing, TimingOverrides, TunnelSpec, is_any, parse_subnets};
 pub use status::{BgpStatus, IkeState, IpsecState, Snapshot, StatusBoard, TunnelStatus};

@@ -115,6 +115,7 @@ impl TunnelStatus {
                 }
             }),
             health_check_status: None,
+            diagnosis: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod algo;
+pub mod diagnosis;
 pub mod id;
 pub mod resource;
 pub mod status;
@@ -10,6 +11,7 @@ pub mod tunnel;
 pub mod validate;
 
 pub use algo::{AuthAlg, DhGroup, EncAlg, IkeMode, IkeVersion, Pfs};
+pub use diagnosis::{Diagnosis, FailureCode, ParamMismatch, Severity, TunnelParam};
 pub use id::IdKind;
 pub use ipnet::Ipv4Net;
 pub use resource::{

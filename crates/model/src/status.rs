@@ -1,5 +1,6 @@
 //! Observed state the gateway reports back for each tunnel.
 
+use crate::diagnosis::Diagnosis;
 use serde::{Deserialize, Serialize};
 
 /// How far IKE/IPsec negotiation of a tunnel got: the API's tunnel `Status`.
@@ -41,4 +42,22 @@ pub struct TunnelStatus {
     /// Health check state, when the check is enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check_status: Option<ProbeStatus>,
+    /// Why negotiation last failed, in the API's terms (cleared once the tunnel is up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<Diagnosis>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_stored_before_diagnoses_existed_still_load() {
+        let old = r#"{"Status":"ike_sa_not_established","Detail":"peer not responding"}"#;
+        let s: TunnelStatus = serde_json::from_str(old).unwrap();
+        assert_eq!(s.status, NegotiationStatus::IkeSaNotEstablished);
+        assert_eq!(s.diagnosis, None);
+        let json = serde_json::to_value(&s).unwrap();
+        assert!(json.get("Diagnosis").is_none(), "no diagnosis, no field");
+    }
 }

@@ -384,6 +384,7 @@ fn tunnel_status_and_logs_are_kept_per_tunnel_and_window() {
         detail: "phase 2 negotiation succeeded".into(),
         bgp_status: Some(ProbeStatus::Success),
         health_check_status: None,
+        diagnosis: None,
     };
     store
         .write(|tx| {
@@ -396,6 +397,7 @@ fn tunnel_status_and_logs_are_kept_per_tunnel_and_window() {
                     detail: "no proposal chosen".into(),
                     bgp_status: None,
                     health_check_status: None,
+                    diagnosis: None,
                 },
             )?;
             tx.set_tunnel_status(&acct, "vco-1", "tun-1", &up)?;

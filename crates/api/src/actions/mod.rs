@@ -2,6 +2,7 @@
 
 mod connection;
 mod customer_gateway;
+mod diagnose;
 mod download;
 mod route;
 mod tag;
@@ -38,6 +39,7 @@ pub fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         "ModifyTunnelAttribute" => connection::modify_tunnel(ctx),
         "DeleteVpnConnection" => connection::delete(ctx),
         "DescribeVpnConnectionLogs" => connection::logs(ctx),
+        "DiagnoseVpnConnections" => diagnose::diagnose(ctx),
         "DownloadVpnConnectionConfig" => download::download(ctx),
         "CreateVpnRouteEntry" => route::create(ctx),
         "DescribeVpnRouteEntries" => route::list(ctx),

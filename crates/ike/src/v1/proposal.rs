@@ -5,7 +5,7 @@ use std::time::Duration;
 use strait_crypto::{DhGroup, Encr, Integ, Prf};
 
 use super::message::{Attr, Transform};
-use crate::v2::{EspProposal, IkeProposal};
+use crate::v2::{Algorithm, EspProposal, FailureReason, IkeProposal, Offer, ProposalField, SaKind};
 
 const KEY_IKE: u8 = 1;
 const AUTH_PSK: u16 = 1;
@@ -149,36 +149,79 @@ pub fn phase2_match(
         .map(|o| (*o, life_of(t, P2_LIFE)))
 }
 
-/// A short readable name of phase 1 offers, e.g. `AesCbc128/HmacSha1/Modp1024`.
-pub fn describe_phase1(ps: &[IkeProposal]) -> String {
-    let names: Vec<String> = ps
-        .iter()
-        .map(|p| format!("{:?}/{:?}/{:?}", p.encr, p.prf, p.dh))
-        .collect();
-    names.join(", ")
+/// Phase 1 found no common transform; `theirs` are the peer's transforms when we saw them.
+pub fn no_phase1_proposal(ours: &[IkeProposal], theirs: Option<&[Transform]>) -> FailureReason {
+    FailureReason::NoProposalChosen {
+        sa: SaKind::Ike,
+        ours: ours.iter().map(Offer::from_ike).collect(),
+        theirs: theirs.map(|ts| ts.iter().map(phase1_offer).collect()),
+    }
 }
 
-/// A short readable name of ESP offers.
-pub fn describe_phase2(ps: &[EspProposal]) -> String {
-    let names: Vec<String> = ps
-        .iter()
-        .map(|p| format!("{:?}/{:?}/pfs {:?}", p.encr, p.integ, p.pfs))
-        .collect();
-    names.join(", ")
+/// Quick mode found no common transform; `theirs` are the peer's transforms when we saw them.
+pub fn no_phase2_proposal(ours: &[EspProposal], theirs: Option<&[Transform]>) -> FailureReason {
+    FailureReason::NoProposalChosen {
+        sa: SaKind::Child,
+        ours: ours.iter().map(|p| Offer::from_esp(p, true)).collect(),
+        theirs: theirs.map(|ts| ts.iter().map(phase2_offer).collect()),
+    }
 }
 
-/// Readable names of peer transforms (raw attributes).
-pub fn describe_transforms(ts: &[Transform]) -> String {
-    let names: Vec<String> = ts
-        .iter()
-        .map(|t| {
-            let attrs: Vec<String> = t
-                .attrs
-                .iter()
-                .map(|a| format!("{}={}", a.kind, a.value))
-                .collect();
-            format!("id{}[{}]", t.id, attrs.join(","))
-        })
-        .collect();
-    names.join(", ")
+/// An attribute's value as a 16-bit id (`u16::MAX` when it does not fit: no algorithm has it).
+fn attr16(t: &Transform, kind: u16) -> Option<u16> {
+    t.attr(kind).map(|v| u16::try_from(v).unwrap_or(u16::MAX))
+}
+
+/// The algorithms of a peer's phase 1 transform (its hash names the PRF; the integrity check
+/// follows it and is not negotiated separately).
+fn phase1_offer(t: &Transform) -> Offer {
+    let key_bits = attr16(t, p1::KEY_LEN);
+    Offer {
+        encr: attr16(t, p1::ENCR)
+            .map(|id| {
+                Encr::from_ikev1_phase1(id, key_bits).map_or(
+                    Algorithm::Unknown(ProposalField::Encryption, id),
+                    Algorithm::Encr,
+                )
+            })
+            .into_iter()
+            .collect(),
+        integ: Vec::new(),
+        prf: attr16(t, p1::HASH)
+            .map(|id| {
+                Prf::from_ikev1_hash(id)
+                    .map_or(Algorithm::Unknown(ProposalField::Prf, id), Algorithm::Prf)
+            })
+            .into_iter()
+            .collect(),
+        dh: attr16(t, p1::GROUP).map(group).into_iter().collect(),
+    }
+}
+
+/// The algorithms of a peer's ESP transform (absent integrity or group means none).
+fn phase2_offer(t: &Transform) -> Offer {
+    let key_bits = attr16(t, p2::KEY_LEN);
+    let id = u16::from(t.id);
+    let integ = attr16(t, p2::AUTH).map_or(Algorithm::None(ProposalField::Integrity), |a| {
+        Integ::from_ikev1_auth(a).map_or(
+            Algorithm::Unknown(ProposalField::Integrity, a),
+            Algorithm::Integ,
+        )
+    });
+    Offer {
+        encr: vec![Encr::from_ikev2(id, key_bits).map_or(
+            Algorithm::Unknown(ProposalField::Encryption, id),
+            Algorithm::Encr,
+        )],
+        integ: vec![integ],
+        prf: Vec::new(),
+        dh: vec![attr16(t, p2::GROUP).map_or(Algorithm::None(ProposalField::DhGroup), group)],
+    }
+}
+
+fn group(id: u16) -> Algorithm {
+    DhGroup::from_id(id).map_or(
+        Algorithm::Unknown(ProposalField::DhGroup, id),
+        Algorithm::Dh,
+    )
 }

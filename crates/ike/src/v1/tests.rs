@@ -9,7 +9,7 @@ use super::*;
 use crate::testing::{self, A_NAT_PRIVATE, NAT_PUBLIC, addr, count, failures, live_children};
 use crate::v2::{
     AuthFailure, DeleteReason, Dpd, EspKeys, EspProposal, Event, FailureReason, Identity,
-    IkeProposal, Ipv4Prefix,
+    IkeProposal, Ipv4Prefix, ProposalField, SaKind,
 };
 
 const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -184,10 +184,12 @@ fn pfs_on_one_side_only_is_no_proposal_chosen_in_quick_mode() {
     cb.peering.esp_proposals[0].pfs = Some(DhGroup::Modp1024);
     let p = Pair::establish(ca, cb);
     assert!(live_children(&p.a_events).is_empty());
+    let b = failures(&p.b_events);
     assert!(
         matches!(
-            failures(&p.b_events)[..],
+            b[..],
             [FailureReason::NoProposalChosen {
+                sa: SaKind::Child,
                 theirs: Some(_),
                 ..
             }]
@@ -195,10 +197,24 @@ fn pfs_on_one_side_only_is_no_proposal_chosen_in_quick_mode() {
         "{:?}",
         p.b_events
     );
+    let m = b[0].mismatches();
+    assert_eq!(m.len(), 1, "only the PFS group differs: {m:?}");
+    assert_eq!(
+        (
+            m[0].field,
+            m[0].ours.to_string(),
+            m[0].theirs[0].to_string()
+        ),
+        (ProposalField::DhGroup, "modp1024".into(), "none".into())
+    );
     assert!(
         matches!(
             failures(&p.a_events)[..],
-            [FailureReason::NoProposalChosen { theirs: None, .. }]
+            [FailureReason::NoProposalChosen {
+                sa: SaKind::Child,
+                theirs: None,
+                ..
+            }]
         ),
         "{:?}",
         p.a_events
@@ -252,12 +268,36 @@ fn phase1_proposal_mismatch_is_no_proposal_chosen_on_both_sides() {
     let p = Pair::establish(ca, cb);
     let b = failures(&p.b_events);
     assert!(
-        matches!(&b[..], [FailureReason::NoProposalChosen { theirs: Some(t), .. }] if t.contains("id1")),
+        matches!(
+            &b[..],
+            [FailureReason::NoProposalChosen {
+                sa: SaKind::Ike,
+                theirs: Some(_),
+                ..
+            }]
+        ),
         "{b:?}"
+    );
+    let named: Vec<(ProposalField, String, String)> = b[0]
+        .mismatches()
+        .iter()
+        .map(|m| (m.field, m.ours.to_string(), m.theirs[0].to_string()))
+        .collect();
+    assert_eq!(
+        named,
+        vec![
+            (ProposalField::Encryption, "aes256".into(), "aes128".into()),
+            (ProposalField::Prf, "prfsha256".into(), "prfsha1".into()),
+            (ProposalField::DhGroup, "modp2048".into(), "modp1024".into()),
+        ]
     );
     assert!(matches!(
         failures(&p.a_events)[..],
-        [FailureReason::NoProposalChosen { theirs: None, .. }]
+        [FailureReason::NoProposalChosen {
+            sa: SaKind::Ike,
+            theirs: None,
+            ..
+        }]
     ));
 }
 

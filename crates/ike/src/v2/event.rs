@@ -5,6 +5,7 @@ use std::net::SocketAddrV4;
 use strait_crypto::{Encr, Integ};
 
 use super::message::{Identity, TrafficSelector};
+use super::offer::{Mismatch, Offer, SaKind, closest_mismatches, describe_offers};
 
 /// Identifies one configured peering within an [`Endpoint`](super::Endpoint).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -63,10 +64,12 @@ pub enum AuthFailure {
 pub enum FailureReason {
     /// No proposal was acceptable to both sides.
     NoProposalChosen {
+        /// The SA being negotiated (phase 1 or 2).
+        sa: SaKind,
         /// What we offered or accept.
-        ours: String,
+        ours: Vec<Offer>,
         /// What the peer offered, when we are the responder.
-        theirs: Option<String>,
+        theirs: Option<Vec<Offer>>,
     },
     /// Pre-shared key authentication failed.
     AuthenticationFailed(AuthFailure),
@@ -92,17 +95,60 @@ pub enum FailureReason {
     Protocol(String),
 }
 
+impl FailureReason {
+    /// The SA whose negotiation failed, when the failure belongs to one phase.
+    pub fn sa_kind(&self) -> Option<SaKind> {
+        match self {
+            FailureReason::NoProposalChosen { sa, .. } => Some(*sa),
+            FailureReason::AuthenticationFailed(_)
+            | FailureReason::InvalidKe { .. }
+            | FailureReason::IdMismatch { .. } => Some(SaKind::Ike),
+            FailureReason::TsUnacceptable => Some(SaKind::Child),
+            FailureReason::PeerNotResponding
+            | FailureReason::DeadPeer
+            | FailureReason::Protocol(_) => None,
+        }
+    }
+
+    /// For a proposal mismatch seen as responder: the transform types on which the peer's
+    /// closest proposal differs from ours (empty when the peer's offer is unknown).
+    pub fn mismatches(&self) -> Vec<Mismatch> {
+        match self {
+            FailureReason::NoProposalChosen {
+                ours,
+                theirs: Some(theirs),
+                ..
+            } => closest_mismatches(ours, theirs),
+            _ => Vec::new(),
+        }
+    }
+}
+
 impl std::fmt::Display for FailureReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FailureReason::NoProposalChosen {
+                sa,
                 ours,
                 theirs: Some(t),
             } => {
-                write!(f, "no proposal chosen: we accept {ours}, peer offered {t}")
+                write!(
+                    f,
+                    "no proposal chosen in {sa}: we accept {}, peer offered {}",
+                    describe_offers(ours),
+                    describe_offers(t)
+                )
             }
-            FailureReason::NoProposalChosen { ours, theirs: None } => {
-                write!(f, "no proposal chosen: peer accepted none of {ours}")
+            FailureReason::NoProposalChosen {
+                sa,
+                ours,
+                theirs: None,
+            } => {
+                write!(
+                    f,
+                    "no proposal chosen in {sa}: peer accepted none of {}",
+                    describe_offers(ours)
+                )
             }
             FailureReason::AuthenticationFailed(AuthFailure::Local) => {
                 write!(

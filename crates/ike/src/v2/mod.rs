@@ -11,6 +11,7 @@ pub mod config;
 mod endpoint;
 mod event;
 pub mod message;
+mod offer;
 mod session;
 pub mod sk;
 
@@ -18,6 +19,7 @@ pub use config::{Config, Dpd, EspProposal, IkeProposal, Ipv4Prefix, Retransmit};
 pub use endpoint::{Endpoint, EndpointConfig};
 pub use event::{AuthFailure, DeleteReason, EspKeys, Event, FailureReason, SessionId, Transmit};
 pub use message::{Identity, TrafficSelector};
+pub use offer::{Algorithm, Mismatch, Offer, ProposalField, SaKind};
 pub use session::NAT_T_PORT;
 #[cfg(test)]
 mod tests;

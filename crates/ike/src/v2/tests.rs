@@ -290,22 +290,57 @@ fn ike_proposal_mismatch_is_no_proposal_chosen() {
         None,
     );
     let p = Pair::establish(ca, cb);
-    let [FailureReason::NoProposalChosen { ours, theirs: None }] = &failures(&p.a_events)[..]
+    // The initiator only learns that the peer refused its offer.
+    let a = failures(&p.a_events);
+    let [
+        FailureReason::NoProposalChosen {
+            sa,
+            ours,
+            theirs: None,
+        },
+    ] = &a[..]
     else {
         panic!("{:?}", p.a_events)
     };
-    assert_eq!(ours, "aes128-prfsha1-sha1-modp1024");
+    assert_eq!(*sa, SaKind::Ike);
+    assert_eq!(ours[0].to_string(), "aes128-sha1-prfsha1-modp1024");
+    assert!(a[0].mismatches().is_empty(), "the peer's offer is unknown");
+    assert!(
+        a[0].to_string().contains("no proposal chosen in phase 1"),
+        "{}",
+        a[0]
+    );
+    // The responder saw the offer and names each differing transform type with both values.
+    let b = failures(&p.b_events);
     let [
         FailureReason::NoProposalChosen {
-            ours,
+            sa: SaKind::Ike,
             theirs: Some(theirs),
+            ..
         },
-    ] = &failures(&p.b_events)[..]
+    ] = &b[..]
     else {
         panic!("{:?}", p.b_events)
     };
-    assert_eq!(ours, "aes256-prfsha256-sha256-modp1024");
-    assert_eq!(theirs, "aes128-prfsha1-sha1-modp1024");
+    assert_eq!(theirs[0].to_string(), "aes128-sha1-prfsha1-modp1024");
+    let named: Vec<(ProposalField, String, String)> = b[0]
+        .mismatches()
+        .iter()
+        .map(|m| (m.field, m.ours.to_string(), m.theirs[0].to_string()))
+        .collect();
+    assert_eq!(
+        named,
+        vec![
+            (ProposalField::Encryption, "aes256".into(), "aes128".into()),
+            (ProposalField::Integrity, "sha256".into(), "sha1".into()),
+            (ProposalField::Prf, "prfsha256".into(), "prfsha1".into()),
+        ]
+    );
+    assert_eq!(
+        b[0].to_string(),
+        "no proposal chosen in phase 1 (IKE SA): we accept aes256-sha256-prfsha256-modp1024, \
+         peer offered aes128-sha1-prfsha1-modp1024"
+    );
 }
 
 #[test]
@@ -319,15 +354,34 @@ fn esp_proposal_mismatch_is_no_proposal_chosen() {
     let p = Pair::establish(config(A, B), cb);
     assert!(matches!(
         failures(&p.a_events)[..],
-        [FailureReason::NoProposalChosen { theirs: None, .. }]
-    ));
-    assert!(matches!(
-        failures(&p.b_events)[..],
         [FailureReason::NoProposalChosen {
-            theirs: Some(_),
+            sa: SaKind::Child,
+            theirs: None,
             ..
         }]
     ));
+    let b = failures(&p.b_events);
+    assert!(
+        matches!(
+            b[..],
+            [FailureReason::NoProposalChosen {
+                sa: SaKind::Child,
+                theirs: Some(_),
+                ..
+            }]
+        ),
+        "{b:?}"
+    );
+    let m = b[0].mismatches();
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(
+        (
+            m[0].field,
+            m[0].ours.to_string(),
+            m[0].theirs[0].to_string()
+        ),
+        (ProposalField::Encryption, "aes256".into(), "aes128".into())
+    );
     assert!(live_children(&p.a_events).is_empty());
 }
 

@@ -76,10 +76,7 @@ impl Session {
                 notify::NO_PROPOSAL_CHOSEN | notify::INVALID_ID_INFORMATION => {
                     self.quicks.retain(|q| !q.initiator || q.linger.is_some());
                     let reason = if n.kind == notify::NO_PROPOSAL_CHOSEN {
-                        FailureReason::NoProposalChosen {
-                            ours: describe_phase2(&self.peering().esp_proposals),
-                            theirs: None,
-                        }
+                        no_phase2_proposal(&self.peering().esp_proposals, None)
                     } else {
                         FailureReason::TsUnacceptable
                     };
@@ -180,12 +177,10 @@ impl Session {
         let Some(chain) = chain else {
             return;
         };
-        let ours = describe_phase1(&self.peering().ike_proposals);
         let reason = chain.notifies().into_iter().find_map(|n| match n.kind {
-            notify::NO_PROPOSAL_CHOSEN => Some(FailureReason::NoProposalChosen {
-                ours: ours.clone(),
-                theirs: None,
-            }),
+            notify::NO_PROPOSAL_CHOSEN => {
+                Some(no_phase1_proposal(&self.peering().ike_proposals, None))
+            }
             notify::AUTHENTICATION_FAILED
             | notify::INVALID_HASH_INFORMATION
             | notify::PAYLOAD_MALFORMED

@@ -18,8 +18,8 @@ use super::message::{
     VID_NAT_T, exchange, notify, payload, proto,
 };
 use super::proposal::{
-    ENCAP_TUNNEL, ENCAP_UDP_TUNNEL, Phase1Choice, describe_phase1, describe_phase2,
-    describe_transforms, phase1_match, phase1_transform, phase2_match, phase2_transform,
+    ENCAP_TUNNEL, ENCAP_UDP_TUNNEL, Phase1Choice, no_phase1_proposal, no_phase2_proposal,
+    phase1_match, phase1_transform, phase2_match, phase2_transform,
 };
 use crate::v2::{
     AuthFailure, DeleteReason, EspKeys, EspProposal, Event, FailureReason, NAT_T_PORT, Transmit,

@@ -410,13 +410,11 @@ impl Session {
         let theirs: Vec<_> = offered
             .proposals
             .iter()
+            .filter(|p| p.protocol == proto::ISAKMP)
             .flat_map(|p| p.transforms.clone())
             .collect();
         Err(Reject::Fail(
-            FailureReason::NoProposalChosen {
-                ours: describe_phase1(ours),
-                theirs: Some(describe_transforms(&theirs)),
-            },
+            no_phase1_proposal(ours, Some(&theirs)),
             Some(notify::NO_PROPOSAL_CHOSEN),
         ))
     }

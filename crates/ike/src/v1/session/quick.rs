@@ -195,13 +195,11 @@ impl Session {
             let theirs: Vec<_> = offer
                 .proposals
                 .iter()
+                .filter(|x| x.protocol == proto::ESP)
                 .flat_map(|x| x.transforms.clone())
                 .collect();
             return Err(Reject::Fail(
-                FailureReason::NoProposalChosen {
-                    ours: describe_phase2(&p.esp_proposals),
-                    theirs: Some(describe_transforms(&theirs)),
-                },
+                no_phase2_proposal(&p.esp_proposals, Some(&theirs)),
                 Some(notify::NO_PROPOSAL_CHOSEN),
             ));
         };

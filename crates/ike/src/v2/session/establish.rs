@@ -51,11 +51,7 @@ pub(super) fn respond_init(
     let Some((chosen, number)) = choose_ike(&ctx.config.ike_proposals, theirs, Some(ke.group))
     else {
         reply_error(ctx, Notify::new(NotifyType::NO_PROPOSAL_CHOSEN, vec![]));
-        let ours = describe_all(&ike_offer(ctx.config, Vec::new()));
-        ctx.fail(FailureReason::NoProposalChosen {
-            ours,
-            theirs: Some(describe_all(theirs)),
-        });
+        ctx.fail(no_ike_proposal(ctx.config, Some(theirs)));
         return None;
     };
     if chosen.dh.id() != ke.group {
@@ -145,12 +141,7 @@ pub(super) fn on_init_response(
         };
     }
     if msg.notify(NotifyType::NO_PROPOSAL_CHOSEN).is_some() {
-        let ours = describe_all(&ike_offer(ctx.config, Vec::new()));
-        return fail_sa(
-            ctx,
-            sa,
-            FailureReason::NoProposalChosen { ours, theirs: None },
-        );
+        return fail_sa(ctx, sa, no_ike_proposal(ctx.config, None));
     }
     if let Some(e) = error_notify(msg) {
         return fail_sa(
@@ -299,10 +290,7 @@ pub(super) fn on_auth_response(ctx: &mut Ctx<'_>, sa: &mut IkeSa, rx: &Received<
     }
     establish_ike(ctx, sa, false);
     let child = if msg.notify(NotifyType::NO_PROPOSAL_CHOSEN).is_some() {
-        Err(FailureReason::NoProposalChosen {
-            ours: describe_all(&esp_offer(ctx.config, in_spi, false)),
-            theirs: None,
-        })
+        Err(no_esp_proposal(ctx.config, false, None))
     } else if msg.notify(NotifyType::TS_UNACCEPTABLE).is_some() {
         Err(FailureReason::TsUnacceptable)
     } else {
@@ -536,11 +524,7 @@ pub(super) fn respond_child(
     let theirs = sa_of(msg).map_or(&[][..], Vec::as_slice);
     let Some((proposal, number, out_spi)) = choose_esp(&ctx.config.esp_proposals, theirs, with_dh)
     else {
-        let ours = describe_all(&esp_offer(ctx.config, 0, with_dh));
-        let reason = FailureReason::NoProposalChosen {
-            ours,
-            theirs: Some(describe_all(theirs)),
-        };
+        let reason = no_esp_proposal(ctx.config, with_dh, Some(theirs));
         return Err((Notify::new(NotifyType::NO_PROPOSAL_CHOSEN, vec![]), reason));
     };
     let ts_unacceptable = || {

@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 use sha1::{Digest, Sha1};
 use strait_crypto::{DhPrivate, Prf, fill_random};
 
-use super::config::{Config, EspProposal, IkeProposal, describe_all};
+use super::config::{Config, EspProposal, IkeProposal};
 use super::event::{AuthFailure, DeleteReason, EspKeys, Event, FailureReason, Transmit};
 use super::message::{
     AUTH_SHARED_KEY, Auth, Delete, ExchangeType, Header, Identity, KeyExchange, Message, Notify,
     NotifyType, Payload, Proposal, TrafficSelector, first, protocol,
 };
+use super::offer::{Offer, SaKind};
 use super::sk::{IkeKeyInput, IkeKeys, Split};
 
 use establish::*;

@@ -186,10 +186,7 @@ pub(super) fn on_child_rekey_response(
                 delete_ike(ctx, sa, DeleteReason::Failed(reason));
                 return Outcome::Keep;
             }
-            NotifyType::NO_PROPOSAL_CHOSEN => {
-                let ours = describe_all(&esp_offer(ctx.config, new_in, true));
-                FailureReason::NoProposalChosen { ours, theirs: None }
-            }
+            NotifyType::NO_PROPOSAL_CHOSEN => no_esp_proposal(ctx.config, true, None),
             NotifyType::TS_UNACCEPTABLE => FailureReason::TsUnacceptable,
             other => {
                 FailureReason::Protocol(format!("CHILD_SA rekey refused with notify {}", other.0))
@@ -400,8 +397,7 @@ pub(super) fn on_ike_rekey_response(
         // A lasting refusal: report it; the IKE SA runs to its hard lifetime and is then renewed.
         Some(e) => {
             let reason = if e == NotifyType::NO_PROPOSAL_CHOSEN {
-                let ours = describe_all(&ike_offer(ctx.config, new_spi.to_be_bytes().to_vec()));
-                FailureReason::NoProposalChosen { ours, theirs: None }
+                no_ike_proposal(ctx.config, None)
             } else {
                 FailureReason::Protocol(format!("IKE SA rekey refused with notify {}", e.0))
             };

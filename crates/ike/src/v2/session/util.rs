@@ -239,6 +239,32 @@ pub(super) fn esp_offer(config: &Config, spi: u32, with_dh: bool) -> Vec<Proposa
         .collect()
 }
 
+/// Phase 1 found no common proposal; `theirs` is the peer's offer when we saw it (as responder).
+pub(super) fn no_ike_proposal(config: &Config, theirs: Option<&[Proposal]>) -> FailureReason {
+    FailureReason::NoProposalChosen {
+        sa: SaKind::Ike,
+        ours: config.ike_proposals.iter().map(Offer::from_ike).collect(),
+        theirs: theirs.map(|ps| ps.iter().map(Offer::from_wire).collect()),
+    }
+}
+
+/// Phase 2 found no common proposal; `with_dh` when the exchange negotiates the PFS group.
+pub(super) fn no_esp_proposal(
+    config: &Config,
+    with_dh: bool,
+    theirs: Option<&[Proposal]>,
+) -> FailureReason {
+    FailureReason::NoProposalChosen {
+        sa: SaKind::Child,
+        ours: config
+            .esp_proposals
+            .iter()
+            .map(|p| Offer::from_esp(p, with_dh))
+            .collect(),
+        theirs: theirs.map(|ps| ps.iter().map(Offer::from_wire).collect()),
+    }
+}
+
 pub(super) fn local_selectors(config: &Config) -> Vec<TrafficSelector> {
     config.local_ts.iter().map(|p| p.to_selector()).collect()
 }
