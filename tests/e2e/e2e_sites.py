@@ -102,11 +102,17 @@ class Site:
 
     # -- connections through the SDK --------------------------------------------------------------
     def create_single(self, ike: dict | None = None, **fields) -> str:
-        """A single-tunnel connection to cpe1 (API defaults but for the subnets and EffectImmediately=true)."""
+        """A single-tunnel connection to cpe1: API defaults but for the subnets, EffectImmediately=true and
+        EnableNatTraversal=true.
+
+        NAT traversal is the one default these peers cannot take: kernel-libipsec (this kernel has no
+        ESP) carries ESP only inside UDP, which charon negotiates through NAT-T ("faking NAT situation to
+        enforce UDP encapsulation"); with NAT-T off it refuses the CHILD_SA ("IPsec SA: only UDP
+        encapsulation is supported") and answers NO_PROPOSAL_CHOSEN."""
         extra = {"IkeConfig": ike} if ike else {}
         return self.api("CreateVpnConnection", **single(
             self.gateway, self.cpes[0].customer_gateway_id, LocalSubnet=VPC_NET, RemoteSubnet=DC_NET,
-            EffectImmediately=True, **extra, **fields))["VpnConnectionId"]
+            EffectImmediately=True, EnableNatTraversal=True, **extra, **fields))["VpnConnectionId"]
 
     def create_dual(self, t1: dict | None = None, t2: dict | None = None, **fields) -> str:
         """A dual-tunnel connection: master to cpe1, slave to cpe2."""
