@@ -275,11 +275,12 @@ class BgpSite:
         cpe.speaker = speaker(self.topo, cpe.ns, d / speaker.name, tunnel, self.auth_key)
 
     def stop_cpe(self, cpe: Cpe) -> None:
-        """Kills the CPE's BGP speaker and charon without a word to Strait (SIGKILL), as a power cut."""
-        if cpe.speaker is not None:
-            self.topo.kill(cpe.speaker.proc, signal.SIGKILL)
+        """Kills the CPE's charon, then its BGP speaker, with SIGKILL, as a power cut: charon first, so its
+        TUN device is gone before the kernel closes the speaker's TCP connection and nothing reaches Strait."""
         if cpe.charon is not None:
             cpe.charon.stop(signal.SIGKILL)
+        if cpe.speaker is not None:
+            self.topo.kill(cpe.speaker.proc, signal.SIGKILL)
 
     def set_link(self, cpe: Cpe, up: bool) -> None:
         """Brings gw's link to `cpe` up or down."""

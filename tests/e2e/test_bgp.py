@@ -126,11 +126,11 @@ def test_seed_003_ecmp_over_three_connections(make_site, tmp_path, failure):
     moved = [f for f in flows if f["gap"] > 1.0]
     worst = max(flows, key=lambda f: f["gap"])
     resumed = max((f["gap_from"] + f["gap"] - cut_at for f in moved), default=0.0)
-    print(f"flows through the cut CPE: {len(moved)} of {len(flows)}; longest stall {worst['gap']:.2f} s "
+    print(f"flows through the failed CPE: {len(moved)} of {len(flows)}; longest stall {worst['gap']:.2f} s "
           f"(flow from port {worst['port']}, began {worst['gap_from'] - cut_at:+.2f} s from the cut); "
           f"all flows moving again {resumed:.2f} s after the cut; BGP hold time {HOLD} s")
     print("echoed/sent per flow: " + " ".join(f"{f['echoed']}/{f['sent']}" for f in flows))
-    assert moved, "no flow went through the cut CPE"
+    assert moved, "no flow went through the failed CPE"
     assert len(moved) < len(flows), "every flow went through one CPE"
     # Each flow keeps running: at most one hold time of silence (counted by the hold timer from the last
     # message before the cut; plus up to one send interval on each side of the silence and the reroute).
