@@ -145,7 +145,8 @@ def test_seed_003_ecmp_over_three_connections(make_site, tmp_path, failure):
 def test_dual_tunnel_master_failure_moves_traffic_to_the_slave(make_site, tmp_path):
     """A dual-tunnel connection with BGP on both tunnels (master to cpe1 on the gateway's InternetIp, slave to
     cpe2 on its DisasterRecoveryInternetIp): both sessions come up; when the master's link is cut its routes
-    are withdrawn and the pings move to the slave."""
+    are withdrawn and the pings move to the slave; when the link returns, so do the master's session and
+    the pings."""
     site = make_site([ZONE_A, ZONE_B])
     master, slave = site.cpes
     cidrs = (Tunnel("169.254.20.0/30"), Tunnel("169.254.21.0/30"))
@@ -160,7 +161,7 @@ def test_dual_tunnel_master_failure_moves_traffic_to_the_slave(make_site, tmp_pa
     print(f"\nBGP status (master, slave): {site.bgp_statuses(vco)}")
 
     log = tmp_path / "ping.log"
-    interval, count = 0.1, 250
+    interval, count = 0.1, 200
     ping = site.topo.spawn(site.vpc, f"ping -i {interval} -c {count} -W 1 {DC_HOSTS[0]}", log=log)
     time.sleep(4)
     m0, s0 = site.sa_inbound(master)[1], site.sa_inbound(slave)[1]
@@ -182,3 +183,17 @@ def test_dual_tunnel_master_failure_moves_traffic_to_the_slave(make_site, tmp_pa
     master_id = tunnels(site.describe(vco))[0]["TunnelId"]
     down = [e for e in events if "BGP session down" in e]
     assert down and master_id in down[0], f"the master {master_id}'s session did not time out first: {events}"
+
+    # The master's link returns: its tunnel and session come back, and the traffic with them.
+    site.set_link(master, True)
+    back_at = time.monotonic()
+    wait_until(lambda: master_id in site.learned_by_tunnel(DC_NETS), 60, what="the master's session learning again")
+    back = time.monotonic() - back_at
+    before = site.sa_inbound(master)[1], site.sa_inbound(slave)[1]
+    r = site.topo.run(site.vpc, f"ping -c 30 -i {interval} -W 1 {DC_HOSTS[0]}", check=False)
+    after = site.sa_inbound(master)[1], site.sa_inbound(slave)[1]
+    print(f"link back: master's routes learned again after {back:.1f} s; 30 pings then took master/slave "
+          f"{after[0] - before[0]}/{after[1] - before[1]} packets; {r.stdout.strip().splitlines()[-2]}")
+    assert " 0% packet loss" in r.stdout, r.stdout
+    # The slave still sees BGP keepalives (one per 2 s), nothing more.
+    assert after[0] - before[0] >= 30 and after[1] - before[1] < 10, (before, after)
