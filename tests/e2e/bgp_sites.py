@@ -24,7 +24,7 @@ import re
 import shutil
 import signal
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -93,6 +93,7 @@ class Frr:
         wait_until(lambda: (workdir / "bgpd.vty").exists(), 10, what="bgpd vty socket")
 
     def vtysh(self, cmd: str) -> str:
+        """The output of one vtysh command against this bgpd."""
         return self.topo.run(self.ns, f"vtysh --vty_socket {self.dir} -c '{cmd}'", check=False).stdout
 
     def routes(self) -> set[str]:
@@ -107,9 +108,6 @@ class Frr:
     def table(self) -> str:
         """`show ip bgp`, for the test's output."""
         return self.vtysh("show ip bgp")
-
-    def stop(self) -> None:
-        self.topo.kill(self.proc)
 
 
 class Bird:
@@ -146,9 +144,6 @@ class Bird:
         """The routes BIRD learned from Strait, for the test's output."""
         return self.topo.run(self.ns, f"birdc -s {self.sock} show route protocol strait", check=False).stdout
 
-    def stop(self) -> None:
-        self.topo.kill(self.proc)
-
 
 @dataclass
 class Cpe:
@@ -162,7 +157,6 @@ class Cpe:
     customer_gateway_id: str = ""
     charon: Charon | None = None
     speaker: Frr | Bird | None = None
-    extra: list = field(default_factory=list)
 
 
 _SA_IN = re.compile(r"^\s+in\s+[0-9a-f]{8}.*?(\d+) bytes,\s+(\d+) packets", re.M)
@@ -238,7 +232,12 @@ class BgpSite:
                         RemoteSubnet="0.0.0.0/0", EffectImmediately=True, EnableTunnelsBgp=True,
                         TunnelOptionsSpecification=opts)["VpnConnectionId"]
 
+    def strongswan_config(self, vco: str) -> str:
+        """The connection's swanctl.conf as DownloadVpnConnectionConfig (DeviceType=strongswan) gives it."""
+        return download_device(self.api, vco, "strongswan")["DeviceConfig"]
+
     def describe(self, vco: str) -> dict:
+        """DescribeVpnConnection's body."""
         return self.api("DescribeVpnConnection", VpnConnectionId=vco)
 
     def bgp_statuses(self, vco: str) -> list[str]:

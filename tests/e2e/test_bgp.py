@@ -14,7 +14,6 @@ from api_harness import ZONE_IPS
 from bgp_sites import DC_HOSTS, DC_NETS, HOLD, VPC_HOST, VPC_NET, BgpSite, Bird, Frr, Tunnel
 from helpers.netns import wait_until
 from e2e_sites import ping_log_gaps
-from test_api_download import download_device
 
 ZONE_A, ZONE_B = ZONE_IPS["zone-a"], ZONE_IPS["zone-b"]
 
@@ -34,10 +33,6 @@ def make_site(topo, strait, tmp_path, request):
         print(f"\n---- strait serve log (end) ----\n{sites[0].server.log_tail(12000)}")
 
 
-def strongswan_config(site: BgpSite, vco: str) -> str:
-    return download_device(site.api, vco, "strongswan")["DeviceConfig"]
-
-
 @pytest.mark.parametrize("auth_key", [None, "Bgp-Md5-k3y"], ids=["plain", "md5"])
 @pytest.mark.parametrize("speaker", [Frr, Bird], ids=["frr", "bird"])
 def test_on_premises_speaker_through_the_tunnel(make_site, speaker, auth_key):
@@ -47,7 +42,7 @@ def test_on_premises_speaker_through_the_tunnel(make_site, speaker, auth_key):
     cpe, tunnel = site.cpes[0], Tunnel("169.254.10.0/30")
     t0 = time.monotonic()
     vco = site.create_single(cpe, tunnel)
-    site.start_cpe(cpe, strongswan_config(site, vco), tunnel, speaker)
+    site.start_cpe(cpe, site.strongswan_config(vco), tunnel, speaker)
     site.wait_up(vco)
     established = time.monotonic() - t0
     # The DC prefixes are routed into serve's TUN device, and the VPC network is in the peer's table.
@@ -87,7 +82,7 @@ def test_seed_003_ecmp_over_three_connections(make_site, tmp_path, failure):
     tunnels = [Tunnel(f"169.254.{10 + i}.0/30") for i in range(3)]
     vcos = [site.create_single(cpe, t) for cpe, t in zip(site.cpes, tunnels)]
     for cpe, t, vco in zip(site.cpes, tunnels, vcos):
-        site.start_cpe(cpe, strongswan_config(site, vco), t, Frr)
+        site.start_cpe(cpe, site.strongswan_config(vco), t, Frr)
     for vco in vcos:
         site.wait_up(vco)
     for cpe in site.cpes:
@@ -115,9 +110,8 @@ def test_seed_003_ecmp_over_three_connections(make_site, tmp_path, failure):
     # Every connection carried a share of the flows before the cut (BGP keepalives alone are a
     # packet every 2 s), the two left carried more after it.
     per_flow = (cut_after - 1) / interval  # datagrams one flow sends in that time, at least
-    print(f"\nCHILD_SA inbound packets on each CPE (strongSwan): before flows {[p for _, p in before]}, "
-          f"{cut_after:.0f} s into the flows {[p for _, p in spread]}, at the end (cpe2, cpe3) "
-          f"{[p for _, p in after[1:]]}")
+    print(f"\nCHILD_SA inbound bytes/packets on each CPE (strongSwan): before the flows {before}, "
+          f"{cut_after:.0f} s into the flows {spread}, at the end (cpe2, cpe3) {after[1:]}")
     for n, (b, s) in enumerate(zip(before, spread), start=1):
         assert s[1] - b[1] >= per_flow, f"connection {n} carried {s[1] - b[1]} packets: flows not spread"
     for n in (1, 2):
@@ -151,7 +145,7 @@ def test_dual_tunnel_master_failure_moves_traffic_to_the_slave(make_site, tmp_pa
     master, slave = site.cpes
     cidrs = (Tunnel("169.254.20.0/30"), Tunnel("169.254.21.0/30"))
     vco = site.create_dual(master, slave, cidrs)
-    config = strongswan_config(site, vco)
+    config = site.strongswan_config(vco)
     for cpe, t in zip(site.cpes, cidrs):
         site.start_cpe(cpe, config, t, Frr)
     site.wait_up(vco)
