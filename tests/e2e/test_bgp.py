@@ -11,7 +11,7 @@ import pytest
 
 from api_builders import tunnels
 from api_harness import ZONE_IPS
-from bgp_sites import DC_HOSTS, DC_NETS, HOLD, VPC_HOST, VPC_NET, BgpSite, Bird, Frr, Tunnel
+from bgp_sites import DC_HOSTS, DC_NETS, HOLD, UP, VPC_HOST, VPC_NET, BgpSite, Bird, Frr, Tunnel
 from helpers.netns import wait_until
 from e2e_sites import ping_log_gaps
 
@@ -191,3 +191,44 @@ def test_dual_tunnel_master_failure_moves_traffic_to_the_slave(make_site, tmp_pa
     assert " 0% packet loss" in r.stdout, r.stdout
     # The slave still sees BGP keepalives (one per 2 s), nothing more.
     assert after[0] - before[0] >= 30 and after[1] - before[1] < 10, (before, after)
+
+
+def test_bgp_switched_off_and_on_through_modify(make_site):
+    """ModifyVpnConnectionAttribute turns BGP off on a running connection: the session ends, the learned
+    prefixes leave serve's kernel table and the VPC prefix the peer's, while the IPsec SA stays; turned
+    back on, everything returns and the DC answers again."""
+    site = make_site([ZONE_A])
+    cpe, tunnel = site.cpes[0], Tunnel("169.254.10.0/30")
+    vco = site.create_single(cpe, tunnel)
+    site.start_cpe(cpe, site.strongswan_config(vco), tunnel, Frr)
+    site.wait_up(vco)
+    wait_until(lambda: set(DC_NETS) <= set(site.kernel_routes()), 15, what=f"{DC_NETS} routed into strait0")
+    spi = cpe.charon.installed_children()[0].spi_in
+
+    def modify(enable: bool) -> float:
+        t0 = time.monotonic()
+        site.api("ModifyVpnConnectionAttribute", VpnConnectionId=vco,
+                 BgpConfig=json.dumps({**tunnel.bgp_config(), "EnableBgp": enable}))
+        return t0
+
+    t0 = modify(False)
+    wait_until(lambda: not set(DC_NETS) & set(site.kernel_routes()), 15, what="DC prefixes gone from strait0")
+    gone = time.monotonic() - t0
+    wait_until(lambda: cpe.speaker.routes() == set(), 15, what=f"{VPC_NET} gone from bgpd")
+    body = site.describe(vco)
+    print(f"\nBGP off: DC prefixes left strait0 {gone:.2f} s after the call; "
+          f"VpnBgpConfig {body['VpnBgpConfig']}")
+    assert str(body["VpnBgpConfig"]["EnableBgp"]).lower() == "false", body["VpnBgpConfig"]
+    assert body["Status"] == UP and [c.spi_in for c in cpe.charon.installed_children()] == [spi], \
+        "turning BGP off renegotiated the tunnel"
+    r = site.topo.run(site.vpc, f"ping -c 2 -i 0.2 -W 1 {DC_HOSTS[0]}", check=False)
+    assert r.returncode != 0, f"the DC still answers with BGP off:\n{r.stdout}"
+
+    t0 = modify(True)
+    site.wait_up(vco)
+    wait_until(lambda: set(DC_NETS) <= set(site.kernel_routes()), 15, what=f"{DC_NETS} routed into strait0 again")
+    back = time.monotonic() - t0
+    wait_until(lambda: cpe.speaker.routes() == {VPC_NET}, 15, what=f"{VPC_NET} back in bgpd")
+    print(f"BGP on: DC prefixes routed again {back:.2f} s after the call")
+    r = site.topo.run(site.vpc, f"ping -c 3 -i 0.2 -W 2 {DC_HOSTS[0]}", check=False)
+    assert r.returncode == 0, r.stdout
