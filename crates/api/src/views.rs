@@ -3,9 +3,9 @@
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use strait_model::{
-    AttachType, BgpConfig, CustomerGateway, GatewayStatus, NegotiationStatus, NetworkType,
-    ProbeStatus, Tag, Tunnel, TunnelStatus, VpnConnection, VpnGateway, VpnPbrRouteEntry,
-    VpnRouteEntry,
+    AttachType, BgpConfig, BgpRoute, CustomerGateway, GatewayStatus, NegotiationStatus,
+    NetworkType, ProbeStatus, Tag, Tunnel, TunnelStatus, VpnConnection, VpnGateway,
+    VpnPbrRouteEntry, VpnRouteEntry,
 };
 
 /// What a connection's view shows besides the connection itself: its customer gateways' ASNs
@@ -315,6 +315,31 @@ pub fn route_entry(r: &VpnRouteEntry) -> Value {
         "AsPath": "",
         "Community": "",
         "NextHopTunnelId": "",
+    })
+}
+
+/// A route learned from a tunnel's BGP peer, as DescribeVpnRouteEntries answers it.
+pub fn bgp_route_entry(
+    gateway_id: &str,
+    conn: &VpnConnection,
+    tunnel_id: &str,
+    r: &BgpRoute,
+) -> Value {
+    let as_path: Vec<String> = r.as_path.iter().map(u32::to_string).collect();
+    json!({
+        "VpnInstanceId": gateway_id,
+        "RouteDest": r.route_dest.to_string(),
+        "NextHop": conn.vpn_connection_id,
+        "NextHopTunnelId": tunnel_id,
+        "Weight": 100,
+        "Description": "",
+        "State": "normal",
+        "CreateTime": conn.create_time,
+        "RouteEntryType": "bgp",
+        "Source": "BGP",
+        "OverlayMode": "Ipsec",
+        "AsPath": as_path.join(" "),
+        "Community": "",
     })
 }
 

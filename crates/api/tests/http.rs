@@ -12,8 +12,8 @@ use strait_api::config::{Config, Zone};
 use strait_api::sign::{SignedRequest, rpc_string_to_sign};
 use strait_api::{Api, ChangeOp};
 use strait_model::{
-    Diagnosis, FailureCode, NegotiationStatus, ParamMismatch, ProbeStatus, Severity, TunnelParam,
-    TunnelStatus, VpnConnection,
+    BgpRoute, Diagnosis, FailureCode, NegotiationStatus, ParamMismatch, ProbeStatus, Severity,
+    TunnelParam, TunnelStatus, VpnConnection,
 };
 use strait_store::{Account, Store};
 use time::OffsetDateTime;
@@ -774,6 +774,7 @@ async fn describe_shows_the_tunnel_state_the_gateway_observed() {
         bgp_status: Some(ProbeStatus::Success),
         health_check_status: None,
         diagnosis: None,
+        bgp_routes: Vec::new(),
     };
     let tunnel_id = &conn.tunnel_options[0].tunnel_id;
     w.store
@@ -794,6 +795,116 @@ async fn describe_shows_the_tunnel_state_the_gateway_observed() {
     );
 }
 
+#[tokio::test]
+async fn route_entries_list_the_routes_learned_over_bgp_beside_the_static_ones() {
+    let w = world();
+    let gw = w.gateway(&w.alice).await;
+    let cgw = w.customer_gateway(&w.alice, "198.51.100.1", "65530").await;
+    let bgp = r#"{"EnableBgp":"true","LocalAsn":"65531","TunnelCidr":"169.254.10.0/30","LocalBgpIp":"169.254.10.1"}"#;
+    let conn = w
+        .connection(&w.alice, &gw, &cgw, &[("BgpConfig", bgp)])
+        .await;
+    let vco = conn.vpn_connection_id.as_str();
+    w.ok(
+        &w.alice,
+        "CreateVpnRouteEntry",
+        &[
+            ("VpnGatewayId", gw.as_str()),
+            ("RouteDest", "172.16.0.0/12"),
+            ("NextHop", vco),
+            ("Weight", "100"),
+            ("PublishVpc", "false"),
+        ],
+    )
+    .await;
+    let status = TunnelStatus {
+        status: NegotiationStatus::IpsecSaEstablished,
+        detail: String::new(),
+        bgp_status: Some(ProbeStatus::Success),
+        health_check_status: None,
+        diagnosis: None,
+        bgp_routes: vec![
+            BgpRoute {
+                route_dest: "192.168.0.0/24".parse().unwrap(),
+                as_path: vec![65530],
+            },
+            BgpRoute {
+                route_dest: "192.168.1.0/24".parse().unwrap(),
+                as_path: vec![65530, 65000],
+            },
+        ],
+    };
+    let tunnel_id = &conn.tunnel_options[0].tunnel_id;
+    w.store
+        .write(|tx| tx.set_tunnel_status(&w.alice.account_id, vco, tunnel_id, &status))
+        .unwrap();
+    let list = |kind: &'static str| {
+        let gw = gw.clone();
+        let w = &w;
+        async move {
+            w.ok(
+                &w.alice,
+                "DescribeVpnRouteEntries",
+                &[("VpnGatewayId", gw.as_str()), ("RouteEntryType", kind)],
+            )
+            .await
+        }
+    };
+    let learned = list("bgp").await;
+    let entries = learned["VpnRouteEntries"]["VpnRouteEntry"]
+        .as_array()
+        .unwrap();
+    let seen: Vec<(&str, &str, &str, &str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["RouteDest"].as_str().unwrap(),
+                e["NextHop"].as_str().unwrap(),
+                e["NextHopTunnelId"].as_str().unwrap(),
+                e["RouteEntryType"].as_str().unwrap(),
+                e["AsPath"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("192.168.0.0/24", vco, tunnel_id.as_str(), "bgp", "65530"),
+            (
+                "192.168.1.0/24",
+                vco,
+                tunnel_id.as_str(),
+                "bgp",
+                "65530 65000"
+            ),
+        ]
+    );
+    assert_eq!(learned["TotalCount"], 2);
+    let counts = &learned["VpnRouteCounts"]["VpnRouteCount"];
+    assert_eq!(
+        (
+            counts[0]["RouteCount"].as_u64(),
+            counts[1]["RouteCount"].as_u64()
+        ),
+        (Some(1), Some(2))
+    );
+    assert_eq!(list("all").await["TotalCount"], 3);
+    let custom = list("custom").await;
+    assert_eq!(custom["TotalCount"], 1);
+    assert_eq!(
+        custom["VpnRouteEntries"]["VpnRouteEntry"][0]["RouteDest"],
+        "172.16.0.0/12"
+    );
+    w.err(
+        &w.alice,
+        "DescribeVpnRouteEntries",
+        &[("VpnGatewayId", gw.as_str()), ("RouteEntryType", "ospf")],
+        StatusCode::BAD_REQUEST,
+        "InvalidParameter.RouteEntryType",
+    )
+    .await;
+}
+
 /// What the gateway stores for a tunnel that failed this way (`diagnosis: None` for a healthy one).
 fn failed(status: NegotiationStatus, diagnosis: Option<Diagnosis>) -> TunnelStatus {
     TunnelStatus {
@@ -802,6 +913,7 @@ fn failed(status: NegotiationStatus, diagnosis: Option<Diagnosis>) -> TunnelStat
         bgp_status: None,
         health_check_status: None,
         diagnosis,
+        bgp_routes: Vec::new(),
     }
 }
 

@@ -13,6 +13,7 @@ use strait_bgp::{
 };
 use strait_dataplane::{ChildSa, Dataplane, DataplaneConfig, DataplaneEvent, TunnelId};
 use strait_ike::v2::{DeleteReason, Event, FailureReason};
+use strait_model::BgpRoute;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -365,14 +366,19 @@ impl Runner {
             return;
         }
         let up = snap.state == BgpState::Established;
-        let learned: Vec<Ipv4Net> = if up {
-            snap.learned
-                .keys()
-                .filter_map(|p| Ipv4Net::new(p.addr(), p.prefix_len()).ok())
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let routes: Vec<BgpRoute> = snap
+            .learned
+            .values()
+            .filter(|_| up)
+            .filter_map(|r| {
+                let route_dest = Ipv4Net::new(r.prefix.addr(), r.prefix.prefix_len()).ok()?;
+                Some(BgpRoute {
+                    route_dest,
+                    as_path: r.as_path.clone(),
+                })
+            })
+            .collect();
+        let learned: Vec<Ipv4Net> = routes.iter().map(|r| r.route_dest).collect();
         let was_up = self
             .board
             .snapshot()
@@ -395,7 +401,7 @@ impl Runner {
         self.board.update(&t.spec.id, |s| {
             s.bgp = Some(BgpStatus {
                 established: up,
-                learned,
+                learned: routes,
             });
         });
         self.reroute();
@@ -719,6 +725,7 @@ impl Runner {
                 t.children.push((spi_in, spi_out));
                 t.encap = udp_encap.then_some((local, remote));
                 self.board.update(&id, |s| {
+                    s.diagnosis = None;
                     s.ipsec_state = IpsecState::Established;
                     s.child_sas_installed += 1;
                     s.spi_in = Some(format!("{spi_in:08x}"));
@@ -737,38 +744,33 @@ impl Runner {
                 debug!(tunnel = %id, "IKE SA replaced by its rekeyed successor");
             }
             Event::IkeSaDeleted { reason } => {
-                info!(tunnel = %id, "IKE SA deleted: {}", delete_reason(&reason));
+                let line = format!("IKE SA deleted: {}", delete_reason(&reason));
+                info!(tunnel = %id, "{line}");
                 t.ike_up = false;
                 t.connecting = false;
+                if let DeleteReason::Failed(r) = &reason {
+                    record_failure(&self.board, &t.spec, r, &line);
+                }
                 for (in_spi, out_spi) in std::mem::take(&mut t.children) {
                     self.remove_child(k, in_spi, out_spi);
                 }
-                let error = match &reason {
-                    DeleteReason::Failed(r) => Some(r.to_string()),
-                    _ => None,
-                };
                 self.board.update(&id, |s| {
                     s.ike_state = IkeState::Idle;
                     s.ipsec_state = IpsecState::Down;
-                    if error.is_some() {
-                        s.last_error = error;
-                    }
                 });
                 if reason != DeleteReason::Local {
                     self.schedule_retry(k, now);
                 }
             }
             Event::Failed { reason } => {
-                warn!(tunnel = %id, peer = %t.spec.peer_ip, "negotiation failed: {reason}");
+                let line = format!("negotiation failed: {reason}");
+                warn!(tunnel = %id, peer = %t.spec.peer_ip, "{line}");
                 t.failures += 1;
                 t.connecting = false;
-                let up = t.ike_up;
-                self.board.update(&id, |s| {
-                    s.last_error = Some(reason.to_string());
-                    if !up {
-                        s.ike_state = IkeState::Idle;
-                    }
-                });
+                record_failure(&self.board, &t.spec, &reason, &line);
+                if !t.ike_up {
+                    self.board.update(&id, |s| s.ike_state = IkeState::Idle);
+                }
                 if reason != FailureReason::TsUnacceptable {
                     self.schedule_retry(k, now);
                 }
@@ -802,6 +804,19 @@ impl Drop for Runner {
             r.abort();
         }
     }
+}
+
+/// Puts a failure on the board: its text, and its diagnosis in the API's terms (keeping what an
+/// earlier failure revealed of the peer's settings).
+fn record_failure(board: &StatusBoard, spec: &TunnelSpec, reason: &FailureReason, line: &str) {
+    let at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let next = crate::diagnose(spec, reason, at_ms, line);
+    board.update(&spec.id, |s| {
+        s.last_error = Some(reason.to_string());
+        s.diagnosis = Some(crate::refine(s.diagnosis.as_ref(), next));
+    });
 }
 
 fn delete_reason(r: &DeleteReason) -> String {

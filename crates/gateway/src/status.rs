@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use ipnet::Ipv4Net;
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -35,8 +34,8 @@ pub enum IpsecState {
 pub struct BgpStatus {
     /// The session is Established.
     pub established: bool,
-    /// Prefixes learned from the peer and now forwarded into the tunnel.
-    pub learned: Vec<Ipv4Net>,
+    /// Routes learned from the peer (forwarded into the tunnel while it has an IPsec SA).
+    pub learned: Vec<strait_model::BgpRoute>,
 }
 
 /// A snapshot of one tunnel.
@@ -64,6 +63,8 @@ pub struct TunnelStatus {
     pub udp_encap: bool,
     /// The tunnel's BGP session, when BGP is enabled.
     pub bgp: Option<BgpStatus>,
+    /// The last failure in the API's terms (kept until the tunnel is up again).
+    pub diagnosis: Option<strait_model::Diagnosis>,
     /// When this status last changed, seconds since the Unix epoch.
     pub changed_at: u64,
 }
@@ -83,6 +84,7 @@ impl TunnelStatus {
             spi_out: None,
             udp_encap: false,
             bgp: None,
+            diagnosis: None,
             changed_at: unix_now(),
         }
     }
@@ -100,9 +102,12 @@ impl TunnelStatus {
             (IkeState::Established, IpsecState::Down) => N::IkeSaEstablished,
             _ => N::IkeSaNotEstablished,
         };
-        let detail = match status {
-            N::IpsecSaEstablished => String::new(),
-            _ => self.last_error.clone().unwrap_or_default(),
+        let up = status == N::IpsecSaEstablished;
+        let diagnosis = self.diagnosis.clone().filter(|_| !up);
+        let detail = match (&diagnosis, &self.last_error) {
+            _ if up => String::new(),
+            (Some(d), _) => d.summary.clone(),
+            (None, e) => e.clone().unwrap_or_default(),
         };
         strait_model::TunnelStatus {
             status,
@@ -115,7 +120,13 @@ impl TunnelStatus {
                 }
             }),
             health_check_status: None,
-            diagnosis: None,
+            diagnosis,
+            bgp_routes: self
+                .bgp
+                .as_ref()
+                .filter(|_| up)
+                .map(|b| b.learned.clone())
+                .unwrap_or_default(),
         }
     }
 }

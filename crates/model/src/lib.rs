@@ -18,7 +18,7 @@ pub use resource::{
     AttachType, CustomerGateway, GatewayStatus, NetworkType, SubnetList, Tag, VpnConnection,
     VpnGateway, VpnPbrRouteEntry, VpnRouteEntry,
 };
-pub use status::{NegotiationStatus, ProbeStatus, TunnelStatus};
+pub use status::{BgpRoute, NegotiationStatus, ProbeStatus, TunnelStatus};
 pub use tunnel::{
     BgpConfig, HealthCheckConfig, HealthCheckPolicy, IkeConfig, IpsecConfig, Role, Tunnel,
 };

@@ -1,6 +1,7 @@
 //! Observed state the gateway reports back for each tunnel.
 
 use crate::diagnosis::Diagnosis;
+use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 /// How far IKE/IPsec negotiation of a tunnel got: the API's tunnel `Status`.
@@ -45,6 +46,19 @@ pub struct TunnelStatus {
     /// Why negotiation last failed, in the API's terms (cleared once the tunnel is up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagnosis: Option<Diagnosis>,
+    /// Routes the tunnel's BGP peer announces and the gateway forwards into the tunnel.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bgp_routes: Vec<BgpRoute>,
+}
+
+/// A route learned from a tunnel's BGP peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BgpRoute {
+    /// The destination prefix.
+    pub route_dest: Ipv4Net,
+    /// The AS path, the peer's ASN first.
+    pub as_path: Vec<u32>,
 }
 
 #[cfg(test)]

@@ -385,6 +385,7 @@ fn tunnel_status_and_logs_are_kept_per_tunnel_and_window() {
         bgp_status: Some(ProbeStatus::Success),
         health_check_status: None,
         diagnosis: None,
+        bgp_routes: Vec::new(),
     };
     store
         .write(|tx| {
@@ -398,6 +399,7 @@ fn tunnel_status_and_logs_are_kept_per_tunnel_and_window() {
                     bgp_status: None,
                     health_check_status: None,
                     diagnosis: None,
+                    bgp_routes: Vec::new(),
                 },
             )?;
             tx.set_tunnel_status(&acct, "vco-1", "tun-1", &up)?;

@@ -149,18 +149,49 @@ pub(super) fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 
 pub(super) fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let kind = ctx.params.str("RouteEntryType").unwrap_or("custom");
+    let (custom, bgp) = match kind {
+        "custom" | "" => (true, false),
+        "bgp" => (false, true),
+        "all" => (true, true),
+        other => {
+            return Err(ApiError::invalid(
+                "RouteEntryType",
+                format!("{other:?} is not one of custom, bgp, all"),
+            ));
+        }
+    };
+    let page = ctx.params.page(100)?;
     ctx.read(|tx| {
-        let (Listing { items, total }, page) = page_of::<VpnRouteEntry>(tx, ctx)?;
-        // Only static ("custom") routes exist until the gateway learns BGP routes.
-        let (items, total) = if matches!(kind, "custom" | "all" | "") { (items, total) } else { (Vec::new(), 0) };
-        let mut body = page_body(
-            "VpnRouteEntries",
-            "VpnRouteEntry",
-            items.iter().map(views::route_entry).collect(),
-            total,
-            page,
-        );
-        body["VpnRouteCounts"] = json!({ "VpnRouteCount": [{ "RouteEntryType": "custom", "Source": "CUSTOM", "RouteCount": total }] });
+        let (gateway, connections, routes) = gateway_state::<VpnRouteEntry>(tx, ctx)?;
+        let mut learned = Vec::new();
+        for conn in &connections {
+            for t in &conn.tunnel_options {
+                if let Some((status, _)) = tx.tunnel_status(ctx.account_id, &t.tunnel_id)? {
+                    learned.extend(status.bgp_routes.iter().map(|r| {
+                        views::bgp_route_entry(&gateway.vpn_gateway_id, conn, &t.tunnel_id, r)
+                    }));
+                }
+            }
+        }
+        let counts = json!({ "VpnRouteCount": [
+            { "RouteEntryType": "custom", "Source": "CUSTOM", "RouteCount": routes.len() },
+            { "RouteEntryType": "bgp", "Source": "BGP", "RouteCount": learned.len() },
+        ]});
+        let all: Vec<Value> = routes
+            .iter()
+            .filter(|_| custom)
+            .map(views::route_entry)
+            .chain(learned.into_iter().filter(|_| bgp))
+            .collect();
+        let total = all.len() as u64;
+        let rows = Page::number(page.number, page.size);
+        let items = all
+            .into_iter()
+            .skip(usize::try_from(rows.offset).unwrap_or(usize::MAX))
+            .take(rows.limit as usize)
+            .collect();
+        let mut body = page_body("VpnRouteEntries", "VpnRouteEntry", items, total, page);
+        body["VpnRouteCounts"] = counts;
         Ok(body)
     })
 }
