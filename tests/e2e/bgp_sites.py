@@ -254,6 +254,13 @@ class BgpSite:
         wait_until(lambda: all(s == "success" for s in self.bgp_statuses(vco)), timeout,
                    what=f"{vco} BGP status success")
 
+    def bgp_routes(self) -> set[tuple[str, str, str, str]]:
+        """(RouteDest, NextHop connection, NextHopTunnelId, AsPath) of every BGP route DescribeVpnRouteEntries
+        lists."""
+        body = self.api("DescribeVpnRouteEntries", VpnGatewayId=self.gateway, RouteEntryType="bgp", PageSize=50)
+        return {(r["RouteDest"], r["NextHop"], r.get("NextHopTunnelId", ""), r.get("AsPath", ""))
+                for r in (body.get("VpnRouteEntries") or {}).get("VpnRouteEntry", [])}
+
     def logs(self, vco: str) -> list[str]:
         """The connection's negotiation log lines of the last 10 minutes."""
         body = self.api("DescribeVpnConnectionLogs", VpnConnectionId=vco, MinutePeriod=10, PageSize=50)

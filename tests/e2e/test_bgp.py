@@ -11,7 +11,7 @@ import pytest
 
 from api_builders import tunnels
 from api_harness import ZONE_IPS
-from bgp_sites import DC_HOSTS, DC_NETS, HOLD, UP, VPC_HOST, VPC_NET, BgpSite, Bird, Frr, Tunnel
+from bgp_sites import CPE_ASN, DC_HOSTS, DC_NETS, HOLD, UP, VPC_HOST, VPC_NET, BgpSite, Bird, Frr, Tunnel
 from helpers.netns import wait_until
 from e2e_sites import ping_log_gaps
 
@@ -52,6 +52,10 @@ def test_on_premises_speaker_through_the_tunnel(make_site, speaker, auth_key):
     print(f"\n{speaker.name}: IPsec SA and BGP Established {established:.1f} s after CreateVpnConnection")
     print("serve's kernel routes into strait0:\n  " + "\n  ".join(routes.values()))
     print(f"{speaker.name}'s table:\n{cpe.speaker.table()}")
+    # DescribeVpnRouteEntries lists the learned routes, next hop the connection, AS path the CPE's ASN.
+    want = {(n, vco, str(CPE_ASN)) for n in DC_NETS}
+    wait_until(lambda: {(n, c, p) for n, c, _, p in site.bgp_routes()} == want, 5,
+               what=f"DescribeVpnRouteEntries listing {want}")
     body = site.describe(vco)
     assert body["VpnBgpConfig"]["Status"] == "success", body["VpnBgpConfig"]
     assert str(body["VpnBgpConfig"]["PeerAsn"]) == "65530", body["VpnBgpConfig"]
@@ -90,6 +94,8 @@ def test_seed_003_ecmp_over_three_connections(make_site, tmp_path, failure):
     wait_until(lambda: set(DC_NETS) <= set(site.kernel_routes()), 15, what=f"{DC_NETS} routed into strait0")
     # Every connection's session learned the three prefixes (serve logs each tunnel's learned routes).
     wait_until(lambda: len(site.learned_by_tunnel(DC_NETS)) == 3, 15, what="each tunnel learning the DC prefixes")
+
+    assert {(n, c) for n, c, _, _ in site.bgp_routes()} == {(n, c) for n in DC_NETS for c in vcos}
 
     # 30 UDP flows (distinct source ports) from the VPC host to the DC host, 20 datagrams/s each.
     seconds, interval, cut_after = 18.0, 0.05, 5.0
@@ -134,6 +140,8 @@ def test_seed_003_ecmp_over_three_connections(make_site, tmp_path, failure):
     down = [line for line in site.server.log.read_text().splitlines() if "BGP session down" in line]
     print("serve: " + "\n       ".join(line.split("runner: ")[-1] for line in down))
     assert down and all(vcos[0] in line for line in down), down
+    # The failed connection's routes are gone from the API's BGP route table; the others' remain.
+    assert {(n, c) for n, c, _, _ in site.bgp_routes()} == {(n, c) for n in DC_NETS for c in vcos[1:]}
 
 
 def test_dual_tunnel_master_failure_moves_traffic_to_the_slave(make_site, tmp_path):
@@ -153,6 +161,8 @@ def test_dual_tunnel_master_failure_moves_traffic_to_the_slave(make_site, tmp_pa
         wait_until(lambda: cpe.speaker.routes() == {VPC_NET}, 15, what=f"{VPC_NET} in {cpe.ns}'s bgpd")
     wait_until(lambda: len(site.learned_by_tunnel(DC_NETS)) == 2, 15, what="both tunnels learning the DC prefixes")
     print(f"\nBGP status (master, slave): {site.bgp_statuses(vco)}")
+    master_id, slave_id = (t["TunnelId"] for t in tunnels(site.describe(vco)))
+    assert {(n, t) for n, _, t, _ in site.bgp_routes()} == {(n, t) for n in DC_NETS for t in (master_id, slave_id)}
 
     log = tmp_path / "ping.log"
     interval, count = 0.1, 200
@@ -174,9 +184,10 @@ def test_dual_tunnel_master_failure_moves_traffic_to_the_slave(make_site, tmp_pa
     # The master's session times out after the hold time; its IPsec SA lives on until DPD gives up
     # (10 s), yet the slave carries the pings from the moment the master's routes are withdrawn.
     assert outage <= HOLD + 2 * interval, f"pings stopped for {outage:.1f} s"
-    master_id = tunnels(site.describe(vco))[0]["TunnelId"]
     down = [e for e in events if "BGP session down" in e]
     assert down and master_id in down[0], f"the master {master_id}'s session did not time out first: {events}"
+    # The API's BGP route table keeps only the slave's routes.
+    assert {(n, t) for n, _, t, _ in site.bgp_routes()} == {(n, slave_id) for n in DC_NETS}
 
     # The master's link returns: its tunnel and session come back, and the traffic with them.
     site.set_link(master, True)
