@@ -70,7 +70,7 @@ def send(addr: str, port: int, flows: int, seconds: float, interval: float, out:
         if t - st["last"] > st["gap"]:
             st["gap"], st["gap_from"] = t - st["last"], st["last"]
     with open(out, "w") as f:
-        json.dump({"start": start, "flows": stats}, f)
+        json.dump({"flows": stats}, f)
 
 
 if __name__ == "__main__":
