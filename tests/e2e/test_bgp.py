@@ -5,6 +5,7 @@ tunnels, traffic between a VPC host and a data-center host steered by the learne
 from __future__ import annotations
 
 import json
+import signal
 import time
 
 import pytest
@@ -236,4 +237,28 @@ def test_bgp_switched_off_and_on_through_modify(make_site):
     wait_until(lambda: cpe.speaker.routes() == {VPC_NET}, 15, what=f"{VPC_NET} back in bgpd")
     print(f"BGP on: DC prefixes routed again {back:.2f} s after the call")
     r = site.topo.run(site.vpc, f"ping -c 3 -i 0.2 -W 2 {DC_HOSTS[0]}", check=False)
+    assert r.returncode == 0, r.stdout
+
+
+def test_sessions_come_back_after_serve_is_killed(make_site):
+    """`strait serve` killed with SIGKILL and started again: with no API call the tunnel, its BGP session
+    and the learned routes come back, and the DC answers again."""
+    site = make_site([ZONE_A])
+    cpe, tunnel = site.cpes[0], Tunnel("169.254.10.0/30")
+    vco = site.create_single(cpe, tunnel)
+    site.start_cpe(cpe, site.strongswan_config(vco), tunnel, Frr)
+    site.wait_up(vco)
+    wait_until(lambda: set(DC_NETS) <= set(site.kernel_routes()), 15, what=f"{DC_NETS} routed into strait0")
+    site.server.stop(signal.SIGKILL)
+    # The TUN device, and every route into it, went with the process.
+    assert site.topo.run(site.gw, "ip link show strait0", check=False).returncode != 0
+    site.server.start()
+    t0 = time.monotonic()
+    wait_until(lambda: set(DC_NETS) <= set(site.kernel_routes()), 60, what=f"{DC_NETS} routed into strait0 again")
+    back = time.monotonic() - t0
+    wait_until(lambda: cpe.speaker.routes() == {VPC_NET}, 30, what=f"{VPC_NET} in bgpd again")
+    assert site.bgp_statuses(vco) == ["success"]
+    r = site.topo.run(site.vpc, f"ping -c 3 -i 0.2 -W 2 {DC_HOSTS[0]}", check=False)
+    print(f"\nafter kill -9 and restart: DC prefixes routed again {back:.1f} s after serve answered; "
+          f"{r.stdout.strip().splitlines()[-2]}")
     assert r.returncode == 0, r.stdout
