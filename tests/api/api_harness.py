@@ -24,10 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from alibabacloud_tea_openapi import utils_models as open_api_models  # noqa: E402
 from alibabacloud_tea_openapi.exceptions import ClientException  # noqa: E402
 from alibabacloud_tea_openapi.models import Config  # noqa: E402
 from alibabacloud_vpc20160428 import models as vpc_models  # noqa: E402
 from alibabacloud_vpc20160428.client import Client  # noqa: E402
+from darabonba.runtime import RuntimeOptions  # noqa: E402
 
 from helpers.netns import Topology, sh, wait_until  # noqa: E402
 
@@ -79,6 +81,15 @@ class Api:
         """Sends one action with wire-named fields (RegionId added) and returns the response body."""
         request = getattr(vpc_models, f"{action}Request")().from_map({"RegionId": REGION, **fields})
         return getattr(self.client, _snake(action))(request).body.to_map()
+
+    def raw(self, action: str, **fields) -> dict:
+        """Sends one action through the SDK's generic call_api (fields as query parameters) and returns the
+        whole response body, with the fields the SDK's typed models drop (e.g. StatusDetail)."""
+        request = open_api_models.OpenApiRequest(query={"RegionId": REGION, **fields})
+        params = open_api_models.Params(
+            action=action, version="2016-04-28", protocol="HTTPS", pathname="/", method="POST", auth_type="AK",
+            style="RPC", req_body_type="formData", body_type="json")
+        return self.client.call_api(params, request, RuntimeOptions())["body"]
 
     def fails(self, action: str, **fields) -> ClientException:
         """Sends one action that must be refused with a 4xx error, and returns that error."""

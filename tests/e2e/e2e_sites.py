@@ -112,7 +112,7 @@ class Site:
         extra = {"IkeConfig": ike} if ike else {}
         return self.api("CreateVpnConnection", **single(
             self.gateway, self.cpes[0].customer_gateway_id, LocalSubnet=VPC_NET, RemoteSubnet=DC_NET,
-            EffectImmediately=True, EnableNatTraversal=True, **extra, **fields))["VpnConnectionId"]
+            **{"EffectImmediately": True, "EnableNatTraversal": True, **extra, **fields}))["VpnConnectionId"]
 
     def create_dual(self, t1: dict | None = None, t2: dict | None = None, **fields) -> str:
         """A dual-tunnel connection: master to cpe1, slave to cpe2."""

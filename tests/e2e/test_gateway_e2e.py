@@ -38,7 +38,7 @@ def test_single_tunnel_on_defaults_comes_up_and_carries_traffic(site, tmp_path):
     site.pings_both_ways()
     site.transfers_both_ways(tmp_path)
     moved = time.monotonic() - t1
-    print(f"\nsingle tunnel (ikev1 main, defaults): statuses {statuses} {up:.1f} s after strongSwan loaded "
+    print(f"\nsingle tunnel (ikev1 main, defaults but NAT-T): statuses {statuses} {up:.1f} s after strongSwan loaded "
           f"its config; pings both ways + 10 MB each way in {moved:.1f} s")
 
 
@@ -116,7 +116,7 @@ def test_dual_tunnel_fails_over_to_the_slave_and_back_to_the_master(site, tmp_pa
     sent = seqs[-1] - seqs[0] + 1
     print(f"\nfailover: master link cut -> pings answered again after {resumed:.1f} s (longest gap {outage:.1f} s; "
           f"dpd_interval {TIMING['dpd_interval_secs']} s, dpd_timeout {TIMING['dpd_timeout_secs']} s); "
-          f"link restored -> traffic back on the master after {back:.1f} s; "
+          f"link restored -> traffic back on the master within {back:.1f} s (seen in 1.5 s windows); "
           f"{sent - replies} of {sent} pings lost in all (longest gap over the whole run {worst:.1f} s)")
     assert outage <= limit, f"outage {outage:.1f} s"
 
@@ -133,14 +133,16 @@ def test_new_psk_takes_the_tunnel_down_naming_authentication_until_the_device_ha
              TunnelOptionsSpecification={"TunnelIkeConfig": {"Psk": "rotated-Key-2"}})
 
     def down_with_reason():
-        t = tunnels(site.describe(vco))[0]
-        said = [t.get("StatusDetail", "")] + site.logs(vco, master["TunnelId"])
-        reasons = [line for line in said if any(w in line.lower() for w in AUTH_WORDS)]
-        return t["Status"] != UP and reasons and (t["Status"], reasons[-1])
+        # StatusDetail is Strait's field beside Status: the SDK's typed model drops it, its generic call keeps it.
+        t = tunnels(site.api.raw("DescribeVpnConnection", VpnConnectionId=vco))[0]
+        detail = t.get("StatusDetail") or ""
+        return t["Status"] != UP and any(w in detail.lower() for w in AUTH_WORDS) and (t["Status"], detail)
 
     t0 = time.monotonic()
     status, reason = wait_until(down_with_reason, timeout=30, what="the master down, naming the authentication failure")
     down = time.monotonic() - t0
+    logged = [line for line in site.logs(vco, master["TunnelId"]) if any(w in line.lower() for w in AUTH_WORDS)]
+    assert logged, f"DescribeVpnConnectionLogs has no line about the failure: {site.logs(vco, master['TunnelId'])}"
     # Only the modified tunnel renegotiated: the slave is still up on an IKE SA cpe2 already had.
     assert tunnels(site.describe(vco))[1]["Status"] == UP
     now = {sa.uniqueid for sa in charons[1].sas() if sa.state == "ESTABLISHED"}
@@ -154,8 +156,8 @@ def test_new_psk_takes_the_tunnel_down_naming_authentication_until_the_device_ha
     site.wait_status(vco, timeout=30)
     back = time.monotonic() - t1
     site.pings_both_ways()
-    print(f"\nnew PSK: master {status} after {down:.1f} s ({reason!r}); up again {back:.1f} s after "
-          f"strongSwan loaded the new download")
+    print(f"\nnew PSK: master {status} after {down:.1f} s, StatusDetail {reason!r}, log {logged[-1]!r}; "
+          f"up again {back:.1f} s after strongSwan loaded the new download")
 
 
 def test_peer_restart_brings_the_tunnel_back_without_an_api_call(site):

@@ -137,7 +137,7 @@ fn main() {
     let setup = dp
         .add_tunnel(id)
         .and_then(|()| dp.install_child_sa(id, child))
-        .and_then(|()| dp.set_routes(id, vec![args.remote_net]));
+        .and_then(|()| dp.set_routes(id, vec![args.remote_net.into()]));
     if let Err(e) = setup {
         eprintln!("static_tunnel: {e}");
         std::process::exit(1);

@@ -18,7 +18,8 @@
 //! let (dp, mut events) = Dataplane::start(cfg)?; // events: tokio mpsc Receiver<DataplaneEvent>
 //! let tunnel = TunnelId(1);
 //! dp.add_tunnel(tunnel)?;
-//! dp.set_routes(tunnel, vec!["10.2.0.0/16".parse().unwrap()])?; // also a kernel route into the TUN
+//! let to_site = "10.2.0.0/16".parse::<ipnet::Ipv4Net>().unwrap();
+//! dp.set_routes(tunnel, vec![RouteRule::from(to_site)])?; // also a kernel route into the TUN
 //! // Traffic to 10.2/16 now raises DataplaneEvent::Acquire { tunnel } (once a second at most).
 //! let (inbound, outbound) = keys(); // from IKE's ChildSaEstablished
 //! dp.install_child_sa(tunnel, ChildSa {
@@ -44,7 +45,7 @@ mod engine;
 #[cfg(target_os = "linux")]
 pub use engine::{
     ChildSa, Dataplane, DataplaneConfig, DataplaneError, DataplaneEvent, DataplaneStats,
-    TunnelCounters, TunnelId,
+    RouteOrigin, RouteRule, TunnelCounters, TunnelId,
 };
 pub use esp::{AddrRange, SaKeys, Selectors};
 /// The transform types [`SaKeys`] is made of.

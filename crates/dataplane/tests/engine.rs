@@ -1,6 +1,7 @@
 //! The engine's handle end to end, each test in a network namespace of its own (needs root):
 //! IKE and keepalives on UDP 4500, Acquire for traffic without an SA, which SA carries traffic
-//! across a rekey, inbound decapsulation to the host, and control-plane errors.
+//! across a rekey, inbound decapsulation to the host, policy and standby routes, and
+//! control-plane errors.
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::process::Command;
@@ -11,7 +12,7 @@ use strait_dataplane::esp::OutboundSa;
 use strait_dataplane::ip::checksum;
 use strait_dataplane::{
     AddrRange, ChildSa, Dataplane, DataplaneConfig, DataplaneError, DataplaneEvent, Encr, Integ,
-    SaKeys, Selectors, TunnelId,
+    RouteRule, SaKeys, Selectors, TunnelId,
 };
 use tokio::sync::mpsc::Receiver;
 
@@ -57,6 +58,11 @@ fn next_event(rx: &mut Receiver<DataplaneEvent>, within: Duration) -> Option<Dat
         std::thread::sleep(Duration::from_millis(10));
     }
     None
+}
+
+/// A static destination route.
+fn rule(dest: &str) -> RouteRule {
+    RouteRule::from(dest.parse::<Ipv4Net>().expect("net"))
 }
 
 fn udp(port: u16) -> UdpSocket {
@@ -148,8 +154,7 @@ fn traffic_routed_to_a_tunnel_without_sa_raises_one_acquire() {
     let (dp, mut rx) = start();
     let id = TunnelId(7);
     dp.add_tunnel(id).unwrap();
-    dp.set_routes(id, vec![REMOTE_NET.parse().unwrap()])
-        .unwrap();
+    dp.set_routes(id, vec![rule(REMOTE_NET)]).unwrap();
     assert!(
         ip("route show").contains("10.9.0.0/24 dev dpt0"),
         "kernel route into the TUN device"
@@ -176,13 +181,95 @@ fn traffic_routed_to_a_tunnel_without_sa_raises_one_acquire() {
 }
 
 #[test]
+fn a_policy_route_takes_its_source_and_a_shared_kernel_route_outlives_one_tunnel() {
+    let (dp, mut rx) = start();
+    let other_src = Ipv4Addr::new(192, 168, 7, 1);
+    ip(&format!("addr add {other_src}/32 dev lo"));
+    let (by_dest, by_source) = (TunnelId(1), TunnelId(2));
+    dp.add_tunnel(by_dest).unwrap();
+    dp.add_tunnel(by_source).unwrap();
+    dp.set_routes(by_dest, vec![rule(REMOTE_NET)]).unwrap();
+    let policy = RouteRule {
+        source: Some(Ipv4Net::from(LOCAL)),
+        priority: 10,
+        ..rule(REMOTE_NET)
+    };
+    dp.set_routes(by_source, vec![policy]).unwrap();
+    let from_local = UdpSocket::bind(SocketAddrV4::new(LOCAL, 0)).unwrap();
+    let from_other = UdpSocket::bind(SocketAddrV4::new(other_src, 0)).unwrap();
+    from_local.send_to(b"policy", "10.9.0.5:9").unwrap();
+    assert_eq!(
+        next_event(&mut rx, Duration::from_secs(2)),
+        Some(DataplaneEvent::Acquire { tunnel: by_source }),
+        "the policy route takes traffic from its source"
+    );
+    from_other.send_to(b"dest", "10.9.0.5:9").unwrap();
+    assert_eq!(
+        next_event(&mut rx, Duration::from_secs(2)),
+        Some(DataplaneEvent::Acquire { tunnel: by_dest }),
+        "other sources take the destination route"
+    );
+
+    dp.remove_tunnel(by_dest).unwrap();
+    assert!(
+        ip("route show").contains("10.9.0.0/24 dev dpt0"),
+        "the policy route still needs the kernel route"
+    );
+    from_other.send_to(b"no route", "10.9.0.5:9").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while dp.stats().no_route == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        dp.stats().no_route,
+        1,
+        "a source outside the policy route has no route left"
+    );
+    dp.remove_tunnel(by_source).unwrap();
+    assert!(
+        !ip("route show").contains("10.9.0.0/24"),
+        "route removed with its last tunnel"
+    );
+}
+
+#[test]
+fn a_standby_tunnel_carries_traffic_only_while_the_active_one_has_no_sa() {
+    let (dp, _rx) = start();
+    let peer = udp(5003);
+    let (active, standby) = (TunnelId(1), TunnelId(2));
+    dp.add_tunnel(active).unwrap();
+    dp.add_tunnel(standby).unwrap();
+    dp.set_routes(active, vec![rule(REMOTE_NET)]).unwrap();
+    let weight_0 = RouteRule {
+        weight: 0,
+        ..rule(REMOTE_NET)
+    };
+    dp.set_routes(standby, vec![weight_0]).unwrap();
+    dp.install_child_sa(standby, child(0x500, 0x5000, 5003))
+        .unwrap();
+    let app = UdpSocket::bind(SocketAddrV4::new(LOCAL, 0)).unwrap();
+    app.send_to(b"1", "10.9.0.5:9").unwrap();
+    assert_eq!(
+        received_spi(&peer),
+        0x5000,
+        "the active tunnel has no SA: the standby's"
+    );
+    dp.install_child_sa(active, child(0x600, 0x6000, 5003))
+        .unwrap();
+    app.send_to(b"2", "10.9.0.5:9").unwrap();
+    assert_eq!(received_spi(&peer), 0x6000, "the active tunnel is up again");
+    dp.remove_sa(0x600).unwrap();
+    app.send_to(b"3", "10.9.0.5:9").unwrap();
+    assert_eq!(received_spi(&peer), 0x5000, "and down again");
+}
+
+#[test]
 fn the_newest_sa_carries_traffic_and_older_inbound_sas_keep_working() {
     let (dp, mut rx) = start();
     let peer = udp(5001);
     let id = TunnelId(1);
     dp.add_tunnel(id).unwrap();
-    dp.set_routes(id, vec![REMOTE_NET.parse().unwrap()])
-        .unwrap();
+    dp.set_routes(id, vec![rule(REMOTE_NET)]).unwrap();
     dp.install_child_sa(id, child(0x100, 0x1000, 5001)).unwrap();
     dp.install_child_sa(id, child(0x200, 0x2000, 5001)).unwrap(); // the rekeyed pair
     let app = UdpSocket::bind(SocketAddrV4::new(LOCAL, 0)).unwrap();

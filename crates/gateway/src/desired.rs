@@ -1,15 +1,23 @@
 //! What tunnels the stored resources ask for: a connection's tunnel options become tunnel specs.
 
 use ipnet::Ipv4Net;
-use strait_model::{BgpConfig, CustomerGateway, Role, VpnConnection, VpnRouteEntry};
+use std::time::Duration;
 
-use crate::{BgpPeering, Timing, TimingOverrides, TunnelSpec};
+use strait_dataplane::RouteRule;
+use strait_model::{
+    BgpConfig, CustomerGateway, HealthCheckConfig, HealthCheckPolicy, Role, VpnConnection,
+    VpnPbrRouteEntry, VpnRouteEntry,
+};
+
+use crate::{BgpPeering, HealthSpec, Timing, TimingOverrides, TunnelSpec};
 
 /// What a connection's tunnels take from the VPN gateway they run on.
 #[derive(Debug, Clone, Copy)]
 pub struct GatewayContext<'a> {
     /// The gateway's destination route entries (those pointing at a connection go into it).
     pub routes: &'a [VpnRouteEntry],
+    /// The gateway's policy route entries (likewise).
+    pub policy_routes: &'a [VpnPbrRouteEntry],
     /// The gateway's local networks (its VPC's CIDRs), advertised to BGP peers.
     pub local_networks: &'a [Ipv4Net],
     /// Timer overrides.
@@ -28,20 +36,36 @@ pub fn connection_tunnels(
     }
     let local_subnet = conn.local_subnet.0.clone();
     let remote_subnet = conn.remote_subnet.0.clone();
-    let mut destinations: Vec<Ipv4Net> = if conn.remote_subnet.is_any() {
+    let mut routes: Vec<RouteRule> = if conn.remote_subnet.is_any() {
         Vec::new()
     } else {
-        remote_subnet.clone()
+        remote_subnet.iter().copied().map(RouteRule::from).collect()
     };
-    for r in gw
-        .routes
-        .iter()
-        .filter(|r| r.next_hop == conn.vpn_connection_id)
-    {
-        if !destinations.contains(&r.route_dest) {
-            destinations.push(r.route_dest);
-        }
-    }
+    let ours = |hop: &str| hop == conn.vpn_connection_id;
+    routes.extend(
+        gw.routes
+            .iter()
+            .filter(|r| ours(&r.next_hop))
+            .map(|r| RouteRule {
+                weight: r.weight,
+                ..RouteRule::from(r.route_dest)
+            }),
+    );
+    routes.extend(
+        gw.policy_routes
+            .iter()
+            .filter(|r| ours(&r.next_hop))
+            .map(|r| RouteRule {
+                source: Some(r.route_source),
+                priority: r.priority,
+                weight: r.weight,
+                ..RouteRule::from(r.route_dest)
+            }),
+    );
+    routes.sort();
+    routes.dedup();
+    // Health checks run on single-tunnel connections.
+    let health = health_check(&conn.vco_health_check).filter(|_| conn.tunnel_options.len() == 1);
     let master = conn
         .tunnel_options
         .iter()
@@ -63,14 +87,29 @@ pub fn connection_tunnels(
                 ipsec: t.tunnel_ipsec_config.clone(),
                 local_subnet: local_subnet.clone(),
                 remote_subnet: remote_subnet.clone(),
-                routes: destinations.clone(),
+                routes: routes.clone(),
                 enable_dpd: t.enable_dpd,
                 enable_nat_traversal: t.enable_nat_traversal,
                 effect_immediately: conn.effect_immediately,
                 bgp: bgp_peering(&t.tunnel_bgp_config, &cgw, gw.local_networks),
+                health: health.clone(),
             })
         })
         .collect()
+}
+
+/// The health check of a connection, when enabled with both addresses.
+fn health_check(cfg: &HealthCheckConfig) -> Option<HealthSpec> {
+    if !cfg.enable {
+        return None;
+    }
+    Some(HealthSpec {
+        sip: cfg.sip?,
+        dip: cfg.dip?,
+        interval: Duration::from_secs(u64::from(cfg.interval.max(1))),
+        retry: cfg.retry.max(1),
+        revoke_routes: cfg.policy == HealthCheckPolicy::RevokeRoute,
+    })
 }
 
 /// The eBGP session of a tunnel with BGP enabled, a complete tunnel CIDR and a peer ASN.
@@ -100,7 +139,7 @@ mod tests {
     use std::net::Ipv4Addr;
     use std::time::Duration;
     use strait_model::validate::{
-        BgpConfigInput, ConnectionContext, ConnectionInput, TunnelOptionsInput,
+        BgpConfigInput, ConnectionContext, ConnectionInput, HealthCheckInput, TunnelOptionsInput,
         validate_new_connection,
     };
     use strait_model::{CustomerGateway, GatewayStatus, NetworkType, VpnGateway};
@@ -142,6 +181,7 @@ mod tests {
     fn context<'a>(routes: &'a [VpnRouteEntry], timing: &'a TimingOverrides) -> GatewayContext<'a> {
         GatewayContext {
             routes,
+            policy_routes: &[],
             local_networks: LOCAL,
             timing,
         }
@@ -213,14 +253,42 @@ mod tests {
         let s = &specs[0];
         assert_eq!(s.connection, conn.vpn_connection_id);
         assert_eq!(s.local_subnet, vec!["10.0.1.0/24".parse().unwrap()]);
+        let dests: Vec<Ipv4Net> = s.routes.iter().map(|r| r.dest).collect();
         assert_eq!(
-            s.routes, s.remote_subnet,
+            dests, s.remote_subnet,
             "protected networks are routed into the tunnel"
         );
         assert!(s.effect_immediately);
         assert_eq!(s.ike, t.tunnel_ike_config);
         assert_eq!(s.timing.dpd_timeout, Duration::from_secs(8));
         assert_eq!(s.bgp, None, "BGP is off by default");
+        assert_eq!(s.health, None, "the health check is off by default");
+    }
+
+    #[test]
+    fn a_single_tunnel_carries_its_connections_health_check() {
+        let conn = connection(ConnectionInput {
+            health_check_config: Some(HealthCheckInput {
+                enable: s("true"),
+                sip: s("10.0.1.254"),
+                dip: s("192.168.10.2"),
+                interval: s("2"),
+                retry: s("3"),
+                ..Default::default()
+            }),
+            ..single("10.0.1.0/24", "192.168.10.0/24")
+        });
+        let specs = connection_tunnels(&conn, cgw, &context(&[], &TimingOverrides::default()));
+        assert_eq!(
+            specs[0].health,
+            Some(HealthSpec {
+                sip: Ipv4Addr::new(10, 0, 1, 254),
+                dip: Ipv4Addr::new(192, 168, 10, 2),
+                interval: Duration::from_secs(2),
+                retry: 3,
+                revoke_routes: true,
+            })
+        );
     }
 
     #[test]
@@ -322,12 +390,48 @@ mod tests {
             description: String::new(),
             create_time: 0,
         };
+        let mut standby = entry("10.10.0.0/16", &conn.vpn_connection_id);
+        standby.weight = 0;
         let routes = [
             entry("192.168.0.0/16", &conn.vpn_connection_id),
             entry("172.16.0.0/12", "vco-other"),
+            standby,
         ];
-        let specs = connection_tunnels(&conn, cgw, &context(&routes, &TimingOverrides::default()));
-        assert_eq!(specs[0].routes, vec!["192.168.0.0/16".parse().unwrap()]);
+        let policy = VpnPbrRouteEntry {
+            vpn_gateway_id: conn.vpn_gateway_id.clone().unwrap_or_default(),
+            route_source: "10.0.2.0/24".parse().unwrap(),
+            route_dest: "192.168.0.0/16".parse().unwrap(),
+            next_hop: conn.vpn_connection_id.clone(),
+            weight: 100,
+            priority: 5,
+            publish_vpc: false,
+            description: String::new(),
+            create_time: 0,
+        };
+        let timing = TimingOverrides::default();
+        let gw = GatewayContext {
+            policy_routes: std::slice::from_ref(&policy),
+            ..context(&routes, &timing)
+        };
+        let specs = connection_tunnels(&conn, cgw, &gw);
+        let net = |s: &str| s.parse::<Ipv4Net>().unwrap();
+        let mut expected = vec![
+            RouteRule::from(net("192.168.0.0/16")),
+            RouteRule {
+                weight: 0,
+                ..RouteRule::from(net("10.10.0.0/16"))
+            },
+            RouteRule {
+                source: Some(net("10.0.2.0/24")),
+                priority: 5,
+                ..RouteRule::from(net("192.168.0.0/16"))
+            },
+        ];
+        expected.sort();
+        assert_eq!(
+            specs[0].routes, expected,
+            "the connection's own entries, weights and policies"
+        );
     }
 
     #[test]

@@ -318,6 +318,7 @@ mod tests {
             effect_immediately: true,
             timing: Timing::default(),
             bgp: None,
+            health: None,
         }
     }
 

@@ -181,6 +181,7 @@ mod tests {
             effect_immediately: true,
             timing: Timing::default(),
             bgp: None,
+            health: None,
         }
     }
 

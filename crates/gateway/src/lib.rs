@@ -6,6 +6,7 @@
 
 mod desired;
 mod diagnose;
+mod health;
 mod ike;
 mod ikecfg;
 mod runner;
@@ -15,6 +16,7 @@ mod status;
 
 pub use desired::{GatewayContext, connection_tunnels};
 pub use diagnose::{diagnose, refine};
+pub use health::HealthSpec;
 pub use runner::Gateway;
 pub use spec::{BgpPeering, Timing, TimingOverrides, TunnelSpec, is_any, parse_subnets};
 pub use status::{BgpStatus, IkeState, IpsecState, Snapshot, StatusBoard, TunnelStatus};

@@ -11,7 +11,9 @@ use ipnet::Ipv4Net;
 use strait_bgp::{
     DriverConfig, Prefix, SessionConfig, Speaker, State as BgpState, Status as BgpSnapshot,
 };
-use strait_dataplane::{ChildSa, Dataplane, DataplaneConfig, DataplaneEvent, TunnelId};
+use strait_dataplane::{
+    ChildSa, Dataplane, DataplaneConfig, DataplaneEvent, RouteOrigin, RouteRule, TunnelId,
+};
 use strait_ike::v2::{DeleteReason, Event, FailureReason};
 use strait_model::BgpRoute;
 use tokio::net::UdpSocket;
@@ -19,6 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{Span, debug, error, info, info_span, warn};
 
+use crate::health::{Check, EchoReply, IcmpSocket};
 use crate::ike::{Ike, Session};
 use crate::ikecfg::IKE_PORT;
 use crate::status::{BgpStatus, IkeState, IpsecState, Snapshot, StatusBoard};
@@ -114,8 +117,12 @@ struct Tunnel {
     retry_at: Option<Instant>,
     /// Installed CHILD_SA pairs, (inbound SPI, outbound SPI).
     children: Vec<(u32, u32)>,
-    /// The routes now given to the data plane (a standby's are empty while its master is up).
-    active_routes: Vec<Ipv4Net>,
+    /// The routes now given to the data plane.
+    active_routes: Vec<RouteRule>,
+    /// A standby tunnel now carries its connection's traffic (for the log).
+    carrying: bool,
+    /// The connection's health check, when enabled.
+    health: Option<Check>,
     /// The data plane's last authenticated inbound packet at the last check.
     last_inbound: Option<Instant>,
     /// Outer addresses of the newest CHILD_SA when it is UDP-encapsulated (NAT keepalives go there).
@@ -143,6 +150,10 @@ struct Runner {
     /// BGP session snapshots of each tunnel's speaker, by tunnel key.
     bgp_tx: mpsc::UnboundedSender<(u64, BgpSnapshot)>,
     bgp_rx: mpsc::UnboundedReceiver<(u64, BgpSnapshot)>,
+    /// The health checks' ICMP socket, opened with the first check.
+    icmp: Option<Arc<IcmpSocket>>,
+    echo_tx: mpsc::UnboundedSender<EchoReply>,
+    echo_rx: mpsc::UnboundedReceiver<EchoReply>,
 }
 
 impl Runner {
@@ -169,7 +180,11 @@ impl Runner {
             ike_sockets.insert(ip, sock);
         }
         let (bgp_tx, bgp_rx) = mpsc::unbounded_channel();
+        let (echo_tx, echo_rx) = mpsc::unbounded_channel();
         Ok(Runner {
+            icmp: None,
+            echo_tx,
+            echo_rx,
             bgp_tx,
             bgp_rx,
             endpoint: Ike::new(),
@@ -196,6 +211,7 @@ impl Runner {
             let wake = [
                 self.endpoint.poll_timeout(),
                 self.tunnels.values().filter_map(|t| t.retry_at).min(),
+                self.health_checks().map(|(_, c)| c.next_at()).min(),
             ]
             .into_iter()
             .flatten()
@@ -210,6 +226,7 @@ impl Runner {
                 _ = &mut stop => break,
                 Some(specs) = desired.recv() => self.apply(specs).await,
                 Some((k, snapshot)) = self.bgp_rx.recv() => self.on_bgp(k, &snapshot),
+                Some(reply) = self.echo_rx.recv() => self.on_echo_reply(&reply, Instant::now()),
                 Some(d) = self.inbox.recv() => {
                     self.endpoint.handle_datagram(Instant::now(), d.local, d.remote, &d.data);
                 }
@@ -221,6 +238,7 @@ impl Runner {
                     let now = Instant::now();
                     self.endpoint.handle_timeout(now);
                     self.retry_due(now);
+                    self.probe_due(now);
                 }
                 _ = check.tick() => self.check_traffic(Instant::now()),
             }
@@ -252,14 +270,18 @@ impl Runner {
         }
         let mut gone = Vec::new();
         let mut bgp_changed = Vec::new();
+        let mut health_changed = Vec::new();
         for (&k, t) in &mut self.tunnels {
             match wanted.remove(&t.spec.id) {
                 Some(spec) if spec == t.spec => {}
                 Some(spec) if t.spec.same_peering(&spec) => {
                     info!(parent: &t.span, tunnel = %spec.id, routes = ?spec.routes, bgp = ?spec.bgp,
-                          "routes or BGP changed");
+                          health = ?spec.health, "routes, BGP or health check changed");
                     if spec.bgp != t.spec.bgp {
                         bgp_changed.push(k);
+                    }
+                    if spec.health != t.spec.health {
+                        health_changed.push(k);
                     }
                     t.spec = spec;
                 }
@@ -288,11 +310,119 @@ impl Runner {
         for k in bgp_changed {
             self.start_bgp(k).await;
         }
+        for k in health_changed {
+            self.start_health(k, now);
+        }
         for spec in wanted.into_values() {
             match self.add(spec, now) {
-                Ok(k) => self.start_bgp(k).await,
+                Ok(k) => {
+                    self.start_bgp(k).await;
+                    self.start_health(k, now);
+                }
                 Err(e) => error!("adding a tunnel to the data plane failed: {e}"),
             }
+        }
+        self.reroute();
+    }
+
+    /// (Re)starts the health check of a tunnel as its spec says.
+    fn start_health(&mut self, k: u64, now: Instant) {
+        let Some(t) = self.tunnels.get_mut(&k) else {
+            return;
+        };
+        t.health = None;
+        self.board.update(&t.spec.id, |s| s.health_check = None);
+        let Some(h) = t.spec.health.clone() else {
+            return;
+        };
+        if self.icmp.is_none() {
+            let opened = IcmpSocket::open().map(Arc::new).and_then(|sock| {
+                let (reader, tx) = (sock.clone(), self.echo_tx.clone());
+                std::thread::Builder::new()
+                    .name("strait-health".into())
+                    .spawn(move || read_echo_replies(&reader, &tx))
+                    .map(|_| sock)
+            });
+            match opened {
+                Ok(sock) => self.icmp = Some(sock),
+                Err(e) => {
+                    error!(parent: &t.span, tunnel = %t.spec.id, "health check: cannot open an ICMP socket: {e}");
+                    return;
+                }
+            }
+        }
+        // Probes leave from the source IP, so it must be an address of this host.
+        if let Err(e) = self.dp.add_address(h.sip) {
+            error!(parent: &t.span, tunnel = %t.spec.id, "health check: adding source {}: {e}", h.sip);
+        }
+        info!(parent: &t.span, tunnel = %t.spec.id, sip = %h.sip, dip = %h.dip, interval = ?h.interval,
+              retry = h.retry, revoke_routes = h.revoke_routes, "health check configured");
+        // Truncation only narrows the identifier; replies are matched on addresses and sequence too.
+        t.health = Some(Check::new(h, k as u16, now));
+    }
+
+    /// Checks of tunnels that have an IPsec SA (a tunnel without one is not probed).
+    fn health_checks(&self) -> impl Iterator<Item = (u64, &Check)> {
+        self.tunnels
+            .iter()
+            .filter(|(_, t)| !t.children.is_empty())
+            .filter_map(|(k, t)| t.health.as_ref().map(|c| (*k, c)))
+    }
+
+    /// Sends the probes that are due.
+    fn probe_due(&mut self, now: Instant) {
+        let due: Vec<u64> = self
+            .health_checks()
+            .filter(|(_, c)| c.next_at() <= now)
+            .map(|(k, _)| k)
+            .collect();
+        for k in due {
+            let Some(check) = self.tunnels.get_mut(&k).and_then(|t| t.health.as_mut()) else {
+                continue;
+            };
+            let (probe, verdict) = check.tick(now);
+            let dip = check.spec.dip;
+            if let Some(sock) = &self.icmp {
+                if let Err(e) = sock.send(&probe, dip) {
+                    debug!("health check probe to {dip}: {e}");
+                }
+            }
+            if let Some(passing) = verdict {
+                self.on_health(k, passing, now);
+            }
+        }
+    }
+
+    fn on_echo_reply(&mut self, reply: &EchoReply, now: Instant) {
+        let verdicts: Vec<(u64, bool)> = self
+            .tunnels
+            .iter_mut()
+            .filter_map(|(k, t)| Some((*k, t.health.as_mut()?.on_reply(reply)?)))
+            .collect();
+        for (k, passing) in verdicts {
+            self.on_health(k, passing, now);
+        }
+    }
+
+    /// A health check changed its verdict: a failed one resets the tunnel (and, with RevokeRoute,
+    /// withdraws its routes until it passes again).
+    fn on_health(&mut self, k: u64, passing: bool, now: Instant) {
+        let Some(t) = self.tunnels.get(&k) else {
+            return;
+        };
+        let Some(h) = t.health.as_ref().map(|c| c.spec.clone()) else {
+            return;
+        };
+        self.board
+            .update(&t.spec.id, |s| s.health_check = Some(passing));
+        if passing {
+            info!(parent: &t.span, tunnel = %t.spec.id, "health check passes: {} answers {}", h.dip, h.sip);
+        } else {
+            warn!(parent: &t.span, tunnel = %t.spec.id,
+                  "health check failed: {} probes in a row from {} to {} unanswered; resetting the tunnel{}",
+                  h.retry, h.sip, h.dip, if h.revoke_routes { " and withdrawing its routes" } else { "" });
+            self.endpoint.delete(t.session, now);
+            self.initiate(k, now, "reset after a failed health check");
         }
         self.reroute();
     }
@@ -435,6 +565,8 @@ impl Runner {
                 retry_at: None,
                 children: Vec::new(),
                 active_routes: Vec::new(),
+                carrying: false,
+                health: None,
                 last_inbound: None,
                 encap: None,
                 keepalive_at: None,
@@ -466,67 +598,65 @@ impl Runner {
         self.board.remove(&t.spec.id);
     }
 
-    /// Gives each tunnel's routes to the data plane: its BGP peer always; its destinations, and
-    /// the BGP routes while it has an IPsec SA. A standby tunnel gets its destinations only while
-    /// its master has no IPsec SA, and its BGP routes for the prefixes its master does not carry
-    /// (the master's BGP session down, say), so traffic takes the master whenever it can.
+    /// Gives each tunnel's routes to the data plane: its BGP peer and health-check target
+    /// always; its routes, and its BGP routes while it has an IPsec SA, unless a failing health
+    /// check revokes them. A standby (slave) tunnel's routes have weight 0, so the data plane
+    /// sends traffic its way only while the master has no IPsec SA.
     fn reroute(&mut self) {
-        // Each tunnel's IPsec state and the prefixes it carries (none without an IPsec SA).
-        let carried: HashMap<String, (bool, Vec<Ipv4Net>)> = self
+        let masters_up: HashMap<String, bool> = self
             .tunnels
             .values()
-            .map(|t| {
-                let up = !t.children.is_empty();
-                let prefixes = if up {
-                    [t.spec.routes.as_slice(), t.learned.as_slice()].concat()
-                } else {
-                    Vec::new()
-                };
-                (t.spec.id.clone(), (up, prefixes))
-            })
+            .map(|t| (t.spec.id.clone(), !t.children.is_empty()))
             .collect();
         for t in self.tunnels.values_mut() {
-            let (master_up, master_carries) = t
-                .spec
-                .standby_of
+            let pinned = t.spec.bgp.iter().map(|b| b.peer_ip);
+            let pinned = pinned.chain(t.health.iter().map(|h| h.spec.dip));
+            let mut routes: Vec<RouteRule> = pinned.map(|ip| Ipv4Net::from(ip).into()).collect();
+            let revoked = t
+                .health
                 .as_ref()
-                .and_then(|m| carried.get(m))
-                .map_or((false, &[][..]), |(up, prefixes)| {
-                    (*up, prefixes.as_slice())
+                .is_some_and(|h| h.failing() && h.spec.revoke_routes);
+            if !revoked {
+                let learned = t.learned.iter().filter(|_| !t.children.is_empty());
+                let learned = learned.map(|&net| RouteRule {
+                    origin: RouteOrigin::Bgp,
+                    ..net.into()
                 });
-            let mut routes: Vec<Ipv4Net> = t
-                .spec
-                .bgp
-                .iter()
-                .map(|b| Ipv4Net::from(b.peer_ip))
-                .collect();
-            if !master_up {
-                routes.extend(&t.spec.routes);
+                let standby = t.spec.standby_of.is_some();
+                routes.extend(
+                    t.spec
+                        .routes
+                        .iter()
+                        .copied()
+                        .chain(learned)
+                        .map(|r| RouteRule {
+                            weight: if standby { 0 } else { r.weight },
+                            ..r
+                        }),
+                );
             }
-            let without_bgp = routes.len();
-            if !t.children.is_empty() {
-                routes.extend(t.learned.iter().filter(|p| !master_carries.contains(p)));
-            }
-            let takes_traffic = !master_up || routes.len() > without_bgp;
             routes.sort();
             routes.dedup();
+            if let Some(master) = &t.spec.standby_of {
+                let carrying =
+                    !t.children.is_empty() && !masters_up.get(master).copied().unwrap_or(false);
+                if carrying != t.carrying {
+                    let side = if carrying {
+                        "this standby tunnel"
+                    } else {
+                        "the master"
+                    };
+                    info!(parent: &t.span, tunnel = %t.spec.id, "traffic now takes {side}");
+                    t.carrying = carrying;
+                }
+            }
             if routes == t.active_routes {
                 continue;
             }
-            if t.spec.standby_of.is_some() {
-                let side = if takes_traffic {
-                    "this standby tunnel"
-                } else {
-                    "the master"
-                };
-                info!(parent: &t.span, tunnel = %t.spec.id, "traffic now takes {side}");
+            if let Err(e) = self.dp.set_routes(t.dp, routes.clone()) {
+                error!(parent: &t.span, tunnel = %t.spec.id, "setting routes failed: {e}");
             }
-            match self.dp.set_routes(t.dp, routes.clone()) {
-                Ok(()) => t.active_routes = routes,
-                Err(e) => {
-                    error!(parent: &t.span, tunnel = %t.spec.id, "setting routes failed: {e}")
-                }
-            }
+            t.active_routes = routes;
         }
     }
 
@@ -826,6 +956,25 @@ fn delete_reason(r: &DeleteReason) -> String {
         DeleteReason::Expired => "lifetime expired".into(),
         DeleteReason::Replaced => "replaced".into(),
         DeleteReason::Failed(f) => f.to_string(),
+    }
+}
+
+/// Forwards echo replies from the health checks' ICMP socket to the runner until it stops
+/// (a blocking thread: the raw socket is read with a timeout).
+fn read_echo_replies(sock: &IcmpSocket, tx: &mpsc::UnboundedSender<EchoReply>) {
+    while !tx.is_closed() {
+        match sock.recv() {
+            Ok(Some(reply)) => {
+                if tx.send(reply).is_err() {
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                warn!("receiving health check replies failed: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
     }
 }
 

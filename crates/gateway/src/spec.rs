@@ -4,9 +4,11 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
+use strait_dataplane::RouteRule;
 use strait_model::{IkeConfig, IkeVersion, IpsecConfig};
 
 use crate::GatewayError;
+use crate::health::HealthSpec;
 
 /// The desired state of one tunnel, from the API's connection fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,8 +32,8 @@ pub struct TunnelSpec {
     pub local_subnet: Vec<Ipv4Net>,
     /// RemoteSubnet: the peer's protected networks (0.0.0.0/0 for destination routing).
     pub remote_subnet: Vec<Ipv4Net>,
-    /// Destinations routed into this tunnel (the remote networks, or destination routes).
-    pub routes: Vec<Ipv4Net>,
+    /// Routes into this tunnel: the remote networks, destination and policy routes, with weights.
+    pub routes: Vec<RouteRule>,
     /// EnableDpd.
     pub enable_dpd: bool,
     /// EnableNatTraversal.
@@ -42,6 +44,8 @@ pub struct TunnelSpec {
     pub timing: Timing,
     /// The eBGP session this tunnel carries, if BGP is enabled.
     pub bgp: Option<BgpPeering>,
+    /// The connection's health check, if enabled.
+    pub health: Option<HealthSpec>,
 }
 
 /// An eBGP session inside a tunnel, between the two hosts of its /30 tunnel CIDR.
@@ -62,14 +66,15 @@ pub struct BgpPeering {
 }
 
 impl TunnelSpec {
-    /// Whether `other` negotiates IKE exactly as this one does (only routes, failover role or BGP
-    /// differ).
+    /// Whether `other` negotiates IKE exactly as this one does (only routes, failover role, BGP or
+    /// health check differ).
     pub fn same_peering(&self, other: &TunnelSpec) -> bool {
         let mut other = other.clone();
         other.routes.clone_from(&self.routes);
         other.standby_of.clone_from(&self.standby_of);
         other.connection.clone_from(&self.connection);
         other.bgp.clone_from(&self.bgp);
+        other.health.clone_from(&self.health);
         *self == other
     }
 
@@ -282,6 +287,7 @@ mod tests {
             effect_immediately: false,
             timing: Timing::default(),
             bgp: None,
+            health: None,
         };
         let err = spec.check().unwrap_err().to_string();
         assert!(

@@ -63,6 +63,8 @@ pub struct TunnelStatus {
     pub udp_encap: bool,
     /// The tunnel's BGP session, when BGP is enabled.
     pub bgp: Option<BgpStatus>,
+    /// Whether the connection's health check passes, once it has a verdict.
+    pub health_check: Option<bool>,
     /// The last failure in the API's terms (kept until the tunnel is up again).
     pub diagnosis: Option<strait_model::Diagnosis>,
     /// When this status last changed, seconds since the Unix epoch.
@@ -84,6 +86,7 @@ impl TunnelStatus {
             spi_out: None,
             udp_encap: false,
             bgp: None,
+            health_check: None,
             diagnosis: None,
             changed_at: unix_now(),
         }
@@ -119,7 +122,13 @@ impl TunnelStatus {
                     strait_model::ProbeStatus::Failed
                 }
             }),
-            health_check_status: None,
+            health_check_status: self.health_check.map(|passing| {
+                if passing {
+                    strait_model::ProbeStatus::Success
+                } else {
+                    strait_model::ProbeStatus::Failed
+                }
+            }),
             diagnosis,
             bgp_routes: self
                 .bgp

@@ -113,6 +113,7 @@ fn load(text: &str) -> anyhow::Result<Vec<TunnelSpec>> {
                 None if is_any(&remote_subnet) => Vec::new(),
                 None => remote_subnet.clone(),
             };
+            let routes = routes.into_iter().map(Into::into).collect();
             Ok(TunnelSpec {
                 timing: e.test.apply(Timing::for_version(e.ike_config.ike_version)),
                 id: e.id,
@@ -129,6 +130,7 @@ fn load(text: &str) -> anyhow::Result<Vec<TunnelSpec>> {
                 enable_nat_traversal: e.enable_nat_traversal,
                 effect_immediately: e.effect_immediately,
                 bgp: None,
+                health: None,
             })
         })
         .collect()
@@ -198,8 +200,9 @@ mod tests {
         let t = &specs[0];
         assert_eq!(t.id, "tun-1");
         assert_eq!(t.local_subnet.len(), 2);
+        let dests: Vec<_> = t.routes.iter().map(|r| r.dest).collect();
         assert_eq!(
-            t.routes, t.remote_subnet,
+            dests, t.remote_subnet,
             "routes default to the remote networks"
         );
         assert_eq!(t.ike.ike_enc_alg, strait_model::EncAlg::Aes);
@@ -236,7 +239,8 @@ mod tests {
             Timing::default().retransmit_tries
         );
         let t = &load(&minimal("Routes='192.168.0.0/16'")).unwrap()[0];
-        assert_eq!(t.routes, vec!["192.168.0.0/16".parse().unwrap()]);
+        let net: strait_model::Ipv4Net = "192.168.0.0/16".parse().unwrap();
+        assert_eq!(t.routes, vec![net.into()]);
     }
 
     #[test]

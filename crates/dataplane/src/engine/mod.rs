@@ -24,7 +24,9 @@ use tokio::sync::mpsc;
 
 use crate::esp::{AddrRange, EspError, InboundSa, OutboundSa, SaKeys, SaStats, Selectors};
 use crate::natt::{KEEPALIVE, NATT_PORT};
+use kernel::RouteRefs;
 use tables::{OutPath, Tables, TunnelEntry, TunnelShared};
+pub use tables::{RouteOrigin, RouteRule};
 
 /// Smallest TUN MTU accepted (the IPv4 minimum reassembly size).
 const MIN_TUN_MTU: u16 = 576;
@@ -247,7 +249,7 @@ struct Child {
 
 #[derive(Default)]
 struct TunnelCtl {
-    routes: Vec<Ipv4Net>,
+    routes: Vec<RouteRule>,
     shared: Arc<TunnelShared>,
     /// Installed pairs, oldest first; the newest carries outbound traffic.
     children: Vec<Child>,
@@ -259,8 +261,7 @@ struct TunnelCtl {
 #[derive(Default)]
 struct Control {
     tunnels: BTreeMap<TunnelId, TunnelCtl>,
-    /// Kernel routes into the TUN device, with the number of tunnels that asked for each.
-    kernel_routes: BTreeMap<Ipv4Net, usize>,
+    kernel_routes: RouteRefs,
 }
 
 /// Handle to a running data plane; dropping it stops the workers and removes its kernel routes.
@@ -438,45 +439,46 @@ impl Dataplane {
         Ok(())
     }
 
-    /// Routes the inner destinations `routes` into the tunnel (longest prefix wins), replacing
-    /// its previous routes, and points matching kernel routes into the TUN device. Tunnels that
-    /// share a prefix share its flows (ECMP by flow hash), preferring those with an outbound SA.
-    pub fn set_routes(&self, id: TunnelId, routes: Vec<Ipv4Net>) -> Result<(), DataplaneError> {
+    /// Replaces the tunnel's routes with `routes` and points a kernel route into the TUN device
+    /// for every destination prefix. Each packet takes the first matching route in lookup order:
+    /// policy routes (lowest priority number, then longer destination, then longer source
+    /// prefix), then destination routes (longest prefix, static before BGP). Tunnels sharing that
+    /// route share its flows (ECMP by flow hash): the weight-100 ones with an outbound SA, else
+    /// the weight-0 ones with an SA, else any (weight 100 first), which then asks for an SA.
+    pub fn set_routes(&self, id: TunnelId, routes: Vec<RouteRule>) -> Result<(), DataplaneError> {
         let mut guard = self.lock();
         let c = &mut *guard;
         let t = c
             .tunnels
             .get_mut(&id)
             .ok_or(DataplaneError::UnknownTunnel(id))?;
-        let routes: Vec<Ipv4Net> = routes.iter().map(Ipv4Net::trunc).collect();
-        let old = std::mem::replace(&mut t.routes, routes.clone());
-        let result = self.update_kernel_routes(&mut c.kernel_routes, &old, &routes);
+        let routes: Vec<RouteRule> = routes
+            .into_iter()
+            .map(|r| RouteRule {
+                dest: r.dest.trunc(),
+                source: r.source.map(|s| s.trunc()),
+                ..r
+            })
+            .collect();
+        let old = std::mem::replace(&mut t.routes, routes);
+        let result = self.update_kernel_routes(&mut c.kernel_routes, &old, &t.routes);
         self.publish(c);
         result
     }
 
     fn update_kernel_routes(
         &self,
-        kr: &mut BTreeMap<Ipv4Net, usize>,
-        old: &[Ipv4Net],
-        new: &[Ipv4Net],
+        refs: &mut RouteRefs,
+        old: &[RouteRule],
+        new: &[RouteRule],
     ) -> Result<(), DataplaneError> {
+        let (added, removed) = refs.update(old, new);
         let mut result = Ok(());
-        for p in new.iter().filter(|p| !old.contains(p)) {
-            let n = kr.entry(*p).or_insert(0);
-            *n += 1;
-            if *n == 1 {
-                result = result.and(kernel::add_route(&self.tun_name, *p));
-            }
+        for p in added {
+            result = result.and(kernel::add_route(&self.tun_name, p));
         }
-        for p in old.iter().filter(|p| !new.contains(p)) {
-            if let Some(n) = kr.get_mut(p) {
-                *n -= 1;
-                if *n == 0 {
-                    kr.remove(p);
-                    result = result.and(kernel::del_route(&self.tun_name, *p));
-                }
-            }
+        for p in removed {
+            result = result.and(kernel::del_route(&self.tun_name, p));
         }
         result
     }
@@ -639,7 +641,7 @@ impl Drop for Dataplane {
             let _ = w.join();
         }
         let c = self.control.get_mut().unwrap_or_else(|p| p.into_inner());
-        for p in std::mem::take(&mut c.kernel_routes).into_keys() {
+        for p in c.kernel_routes.take() {
             let _ = kernel::del_route(&self.tun_name, p);
         }
     }

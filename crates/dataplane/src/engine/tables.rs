@@ -3,6 +3,7 @@
 //! The control side rebuilds a whole [`Tables`] on every change and publishes it through an
 //! `ArcSwap`; workers load it once per batch, so the per-packet path takes no lock.
 
+use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::net::SocketAddrV4;
 use std::sync::Arc;
@@ -62,59 +63,182 @@ pub(crate) struct TunnelEntry {
     pub shared: Arc<TunnelShared>,
 }
 
+/// Where a route came from; at equal destination prefix a static route is preferred.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RouteOrigin {
+    /// Configured: a protected data flow, a destination route entry or a policy route entry.
+    Static,
+    /// Learned from the tunnel's BGP peer.
+    Bgp,
+}
+
+/// One route of a tunnel: which inner packets it takes, and how strongly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RouteRule {
+    /// Inner destination prefix.
+    pub dest: Ipv4Net,
+    /// Inner source prefix; `Some` makes this a policy route, tried before destination routes.
+    pub source: Option<Ipv4Net>,
+    /// Precedence among matching policy routes, smaller first (the API allows 1..=100); destination
+    /// routes ignore it.
+    pub priority: u32,
+    /// 100 = active, 0 = standby: a standby carries traffic only while no active tunnel of the same
+    /// route has an SA.
+    pub weight: u32,
+    /// Where the route came from.
+    pub origin: RouteOrigin,
+}
+
+impl From<Ipv4Net> for RouteRule {
+    /// A static, active destination route.
+    fn from(dest: Ipv4Net) -> Self {
+        Self {
+            dest,
+            source: None,
+            priority: 0,
+            weight: 100,
+            origin: RouteOrigin::Static,
+        }
+    }
+}
+
+impl RouteRule {
+    /// Orders rules by precedence (policy routes by priority, then longest prefixes; then
+    /// destination routes by longest prefix, static before BGP); equal keys form one match.
+    fn precedence(&self) -> impl Ord {
+        let policy = self.source.is_some();
+        (
+            !policy,
+            if policy { self.priority } else { 0 },
+            Reverse(self.dest.prefix_len()),
+            Reverse(self.source.map_or(0, |s| s.prefix_len())),
+            self.origin,
+            self.dest,
+            self.source,
+        )
+    }
+}
+
+/// An IPv4 prefix as a network and mask, for a per-packet test without recomputing the mask.
+#[derive(Clone, Copy)]
+struct Prefix {
+    net: u32,
+    mask: u32,
+}
+
+impl Prefix {
+    fn new(p: Ipv4Net) -> Self {
+        Self {
+            net: p.network().to_bits(),
+            mask: p.netmask().to_bits(),
+        }
+    }
+
+    fn contains(self, addr: u32) -> bool {
+        addr & self.mask == self.net
+    }
+}
+
+/// A tunnel that can carry a route, with the route's weight.
+struct Candidate {
+    tunnel: usize,
+    weight: u32,
+}
+
+/// One match of the table: the packets it covers and the tunnels it may send them to.
+struct Route {
+    dest: Prefix,
+    /// All addresses for a destination route.
+    source: Prefix,
+    /// Highest weight first.
+    candidates: Vec<Candidate>,
+}
+
 /// The forwarding snapshot.
 #[derive(Default)]
 pub(crate) struct Tables {
-    /// Inner destination prefixes, longest first, each with the tunnels that carry it.
-    routes: Vec<(Ipv4Net, Vec<usize>)>,
+    /// Routes in lookup order: the first that matches a packet is the one to use.
+    routes: Vec<Route>,
     pub tunnels: Vec<TunnelEntry>,
     by_spi: HashMap<u32, (Arc<InboundSa>, usize)>,
 }
 
 impl Tables {
-    /// Builds a snapshot; `routes` pairs prefixes with indexes into `tunnels`.
+    /// Builds a snapshot; `routes` pairs rules with indexes into `tunnels`.
     pub fn new(
-        routes: Vec<(Ipv4Net, usize)>,
+        mut routes: Vec<(RouteRule, usize)>,
         tunnels: Vec<TunnelEntry>,
         inbound: Vec<(Arc<InboundSa>, usize)>,
     ) -> Self {
-        let mut merged: Vec<(Ipv4Net, Vec<usize>)> = Vec::new();
-        for (net, t) in routes {
-            match merged.iter_mut().find(|(n, _)| *n == net) {
-                Some((_, ts)) => ts.push(t),
-                None => merged.push((net, vec![t])),
+        routes.sort_by(|(a, ta), (b, tb)| {
+            (a.precedence().cmp(&b.precedence()))
+                .then(b.weight.cmp(&a.weight))
+                .then(ta.cmp(tb))
+        });
+        let mut merged: Vec<(RouteRule, Route)> = Vec::new();
+        for (rule, tunnel) in routes {
+            let candidate = Candidate {
+                tunnel,
+                weight: rule.weight,
+            };
+            match merged.last_mut() {
+                Some((r, route)) if r.precedence().cmp(&rule.precedence()).is_eq() => {
+                    // One tunnel listed twice in a match keeps its higher weight and one share.
+                    if route.candidates.iter().all(|c| c.tunnel != tunnel) {
+                        route.candidates.push(candidate);
+                    }
+                }
+                _ => merged.push((
+                    rule,
+                    Route {
+                        dest: Prefix::new(rule.dest),
+                        source: Prefix::new(rule.source.unwrap_or_default()),
+                        candidates: vec![candidate],
+                    },
+                )),
             }
         }
-        merged.sort_by_key(|(net, _)| std::cmp::Reverse(net.prefix_len()));
         let by_spi = inbound
             .into_iter()
             .map(|(sa, t)| (sa.spi(), (sa, t)))
             .collect();
         Self {
-            routes: merged,
+            routes: merged.into_iter().map(|(_, r)| r).collect(),
             tunnels,
             by_spi,
         }
     }
 
-    /// The tunnel for a packet: the longest matching prefix; among several tunnels with that
-    /// prefix (ECMP), those with an outbound SA share the flows by a hash of the flow's addresses,
-    /// protocol and ports, so one flow always takes one tunnel and a tunnel without an SA gets
-    /// none while another has one.
+    /// The tunnel for a packet. The route is the first in lookup order whose destination and
+    /// source prefixes hold the packet's addresses: policy routes by priority (smaller first),
+    /// then longer destination, then longer source prefix; then destination routes by longest
+    /// prefix, static before BGP. Among that route's tunnels, those of the highest weight that
+    /// have an outbound SA share the flows by a hash of the flow's addresses, protocol and ports,
+    /// so one flow always takes one tunnel. When none has an SA, a tunnel of the highest weight
+    /// takes the packet (so that it asks for one).
     pub fn route(&self, pkt: &Ipv4View<'_>) -> Option<usize> {
-        let dst = pkt.dst();
-        let (_, cands) = self.routes.iter().find(|(net, _)| net.contains(&dst))?;
-        if let [only] = cands.as_slice() {
-            return Some(*only);
+        let (src, dst) = (pkt.src().to_bits(), pkt.dst().to_bits());
+        let route = self
+            .routes
+            .iter()
+            .find(|r| r.dest.contains(dst) && r.source.contains(src))?;
+        let cands = route.candidates.as_slice();
+        if let [only] = cands {
+            return Some(only.tunnel);
         }
-        let has_sa = |t: &&usize| self.tunnels.get(**t).is_some_and(|e| e.out.is_some());
-        let up = cands.iter().filter(has_sa).count();
-        let pick = |n: usize| (flow_hash(pkt) % n as u64) as usize;
-        if up == 0 {
-            cands.get(pick(cands.len())).copied()
-        } else {
-            cands.iter().filter(has_sa).nth(pick(up)).copied()
-        }
+        let has_sa = |c: &Candidate| self.tunnels.get(c.tunnel).is_some_and(|e| e.out.is_some());
+        let (weight, need_sa) = match cands.iter().find(|c| has_sa(c)) {
+            Some(c) => (c.weight, true),
+            None => (cands.first()?.weight, false),
+        };
+        let eligible = |c: &&Candidate| c.weight == weight && (!need_sa || has_sa(c));
+        let n = cands.iter().filter(eligible).count();
+        let pick = flow_hash(pkt).checked_rem(n as u64)?;
+        cands
+            .iter()
+            .filter(eligible)
+            .nth(pick as usize)
+            .map(|c| c.tunnel)
     }
 
     /// The inbound SA for `spi` and the index of its tunnel.
@@ -154,23 +278,6 @@ mod tests {
         }
     }
 
-    fn net(s: &str) -> Ipv4Net {
-        s.parse().unwrap()
-    }
-
-    /// A UDP packet from 10.1.0.1:`sport` to `dst`:53.
-    fn udp_to(dst: [u8; 4], sport: u16) -> Vec<u8> {
-        let mut p = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, PROTO_UDP, 0, 0, 10, 1, 0, 1];
-        p.extend_from_slice(&dst);
-        p.extend_from_slice(&sport.to_be_bytes());
-        p.extend_from_slice(&[0, 53, 0, 8, 0, 0]);
-        p
-    }
-
-    fn route(t: &Tables, dst: [u8; 4], sport: u16) -> Option<usize> {
-        t.route(&Ipv4View::new(&udp_to(dst, sport)).unwrap())
-    }
-
     fn with_sa(id: u64) -> TunnelEntry {
         use crate::esp::{SaKeys, Selectors};
         let keys = SaKeys {
@@ -194,13 +301,71 @@ mod tests {
         }
     }
 
+    /// A static destination route with weight 100.
+    fn dest(s: &str) -> RouteRule {
+        RouteRule::from(s.parse::<Ipv4Net>().unwrap())
+    }
+
+    fn bgp(s: &str) -> RouteRule {
+        RouteRule {
+            origin: RouteOrigin::Bgp,
+            ..dest(s)
+        }
+    }
+
+    fn standby(s: &str) -> RouteRule {
+        RouteRule {
+            weight: 0,
+            ..dest(s)
+        }
+    }
+
+    fn policy(source: &str, d: &str, priority: u32) -> RouteRule {
+        RouteRule {
+            source: Some(source.parse().unwrap()),
+            priority,
+            ..dest(d)
+        }
+    }
+
+    /// A UDP packet from `src`:`sport` to `dst`:53.
+    fn udp(src: [u8; 4], dst: [u8; 4], sport: u16) -> Vec<u8> {
+        let mut p = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, PROTO_UDP, 0, 0];
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        p.extend_from_slice(&sport.to_be_bytes());
+        p.extend_from_slice(&[0, 53, 0, 8, 0, 0]);
+        p
+    }
+
+    /// The tunnel index for a packet from `src` to `dst`.
+    fn route_from(t: &Tables, src: [u8; 4], dst: [u8; 4], sport: u16) -> Option<usize> {
+        t.route(&Ipv4View::new(&udp(src, dst, sport)).unwrap())
+    }
+
+    /// The tunnel index for a packet from 10.1.0.1.
+    fn route(t: &Tables, dst: [u8; 4], sport: u16) -> Option<usize> {
+        route_from(t, [10, 1, 0, 1], dst, sport)
+    }
+
+    /// The tunnels that 200 flows to `dst` take, by index.
+    fn spread(t: &Tables, dst: [u8; 4]) -> Vec<usize> {
+        let mut used = vec![0; t.tunnels.len()];
+        for sport in 1000..1200 {
+            if let Some(n) = route(t, dst, sport).and_then(|i| used.get_mut(i)) {
+                *n += 1;
+            }
+        }
+        used
+    }
+
     #[test]
     fn longest_prefix_wins() {
         let t = Tables::new(
             vec![
-                (net("0.0.0.0/0"), 0),
-                (net("10.0.0.0/8"), 1),
-                (net("10.1.0.0/16"), 2),
+                (dest("0.0.0.0/0"), 0),
+                (dest("10.0.0.0/8"), 1),
+                (dest("10.1.0.0/16"), 2),
             ],
             vec![entry(0), entry(1), entry(2)],
             vec![],
@@ -208,52 +373,190 @@ mod tests {
         assert_eq!(route(&t, [10, 1, 2, 3], 1), Some(2));
         assert_eq!(route(&t, [10, 2, 0, 1], 1), Some(1));
         assert_eq!(route(&t, [192, 0, 2, 1], 1), Some(0));
-        let t = Tables::new(vec![(net("10.1.0.0/16"), 0)], vec![entry(0)], vec![]);
+        let t = Tables::new(vec![(dest("10.1.0.0/16"), 0)], vec![entry(0)], vec![]);
         assert_eq!(route(&t, [10, 2, 0, 1], 1), None);
     }
 
     #[test]
-    fn equal_cost_tunnels_share_flows_and_keep_each_flow_on_one() {
+    fn a_matching_policy_route_beats_any_destination_route() {
         let t = Tables::new(
             vec![
-                (net("192.168.0.0/16"), 0),
-                (net("192.168.0.0/16"), 1),
-                (net("192.168.0.0/16"), 2),
+                (dest("192.168.1.0/24"), 0),
+                (policy("10.1.0.0/16", "192.168.0.0/16", 100), 1),
             ],
-            vec![with_sa(0), with_sa(1), with_sa(2)],
+            vec![with_sa(0), with_sa(1)],
             vec![],
         );
-        let mut used = [0; 3];
-        for sport in 1000..1300 {
-            let first = route(&t, [192, 168, 1, 1], sport).unwrap();
+        assert_eq!(
+            route_from(&t, [10, 1, 9, 9], [192, 168, 1, 1], 1),
+            Some(1),
+            "source and destination match: the policy route, despite a longer destination route"
+        );
+        assert_eq!(
+            route_from(&t, [10, 2, 0, 1], [192, 168, 1, 1], 1),
+            Some(0),
+            "another source: the destination route"
+        );
+        assert_eq!(
+            route_from(&t, [10, 2, 0, 1], [192, 168, 2, 1], 1),
+            None,
+            "neither matches"
+        );
+    }
+
+    #[test]
+    fn policy_routes_go_by_priority_then_longer_destination_then_longer_source() {
+        let (from, to) = ([10, 1, 1, 1], [192, 168, 1, 1]);
+        let tunnels = || (0..4).map(with_sa).collect();
+        let mut rules = vec![
+            (policy("10.1.1.0/24", "192.168.1.0/24", 20), 0),
+            (policy("10.0.0.0/8", "192.168.0.0/16", 10), 1),
+        ];
+        let t = Tables::new(rules.clone(), tunnels(), vec![]);
+        assert_eq!(
+            route_from(&t, from, to, 1),
+            Some(1),
+            "priority 10 beats 20, though 20 has longer prefixes"
+        );
+        rules.push((policy("10.0.0.0/8", "192.168.1.0/24", 10), 2));
+        let t = Tables::new(rules.clone(), tunnels(), vec![]);
+        assert_eq!(
+            route_from(&t, from, to, 1),
+            Some(2),
+            "equal priority: the longer destination"
+        );
+        rules.push((policy("10.1.0.0/16", "192.168.1.0/24", 10), 3));
+        let t = Tables::new(rules, tunnels(), vec![]);
+        assert_eq!(
+            route_from(&t, from, to, 1),
+            Some(3),
+            "equal priority and destination: the longer source"
+        );
+        assert_eq!(
+            route_from(&t, [10, 2, 0, 1], to, 1),
+            Some(2),
+            "a source outside the best rule falls to the next"
+        );
+    }
+
+    #[test]
+    fn a_static_route_beats_a_bgp_route_for_the_same_prefix() {
+        for rules in [
+            vec![(bgp("192.168.0.0/16"), 0), (dest("192.168.0.0/16"), 1)],
+            vec![(dest("192.168.0.0/16"), 1), (bgp("192.168.0.0/16"), 0)],
+        ] {
+            let t = Tables::new(rules, vec![with_sa(0), with_sa(1)], vec![]);
+            assert_eq!(spread(&t, [192, 168, 1, 1]), [0, 200], "no flow takes BGP");
+        }
+    }
+
+    #[test]
+    fn a_longer_bgp_prefix_beats_a_shorter_static_one() {
+        let t = Tables::new(
+            vec![(dest("192.168.0.0/16"), 0), (bgp("192.168.1.0/24"), 1)],
+            vec![with_sa(0), with_sa(1)],
+            vec![],
+        );
+        assert_eq!(route(&t, [192, 168, 1, 1], 1), Some(1));
+        assert_eq!(route(&t, [192, 168, 2, 1], 1), Some(0));
+    }
+
+    #[test]
+    fn a_standby_route_carries_traffic_only_while_no_active_one_has_an_sa() {
+        let rules = || vec![(dest("192.168.0.0/16"), 0), (standby("192.168.0.0/16"), 1)];
+        let t = Tables::new(rules(), vec![with_sa(0), with_sa(1)], vec![]);
+        assert_eq!(
+            spread(&t, [192, 168, 1, 1]),
+            [200, 0],
+            "active with SA: standby idle"
+        );
+        let t = Tables::new(rules(), vec![entry(0), with_sa(1)], vec![]);
+        assert_eq!(
+            spread(&t, [192, 168, 1, 1]),
+            [0, 200],
+            "active without SA: standby takes over"
+        );
+        let t = Tables::new(rules(), vec![entry(0), entry(1)], vec![]);
+        assert_eq!(
+            spread(&t, [192, 168, 1, 1]),
+            [200, 0],
+            "no SA anywhere: the active one asks for one"
+        );
+    }
+
+    #[test]
+    fn policy_routes_have_standbys_too() {
+        let rules = vec![
+            (policy("10.0.0.0/8", "192.168.0.0/16", 10), 0),
+            (
+                RouteRule {
+                    weight: 0,
+                    ..policy("10.0.0.0/8", "192.168.0.0/16", 10)
+                },
+                1,
+            ),
+        ];
+        let t = Tables::new(rules.clone(), vec![with_sa(0), with_sa(1)], vec![]);
+        assert_eq!(spread(&t, [192, 168, 1, 1]), [200, 0]);
+        let t = Tables::new(rules, vec![entry(0), with_sa(1)], vec![]);
+        assert_eq!(spread(&t, [192, 168, 1, 1]), [0, 200]);
+    }
+
+    #[test]
+    fn equal_cost_tunnels_share_flows_and_keep_each_flow_on_one() {
+        let rules = vec![
+            (dest("192.168.0.0/16"), 0),
+            (dest("192.168.0.0/16"), 1),
+            (dest("192.168.0.0/16"), 2),
+            (standby("192.168.0.0/16"), 3),
+        ];
+        let t = Tables::new(
+            rules,
+            vec![with_sa(0), with_sa(1), with_sa(2), with_sa(3)],
+            vec![],
+        );
+        for sport in 1000..1200 {
+            let first = route(&t, [192, 168, 1, 1], sport);
             assert_eq!(
                 route(&t, [192, 168, 1, 1], sport),
-                Some(first),
+                first,
                 "a flow sticks to its tunnel"
             );
-            used[first] += 1;
         }
+        let used = spread(&t, [192, 168, 1, 1]);
         assert!(
-            used.iter().all(|&n| n > 50),
-            "flows spread over all three tunnels: {used:?}"
+            used.iter().take(3).all(|&n| n > 30) && used.get(3) == Some(&0),
+            "flows spread over the three active tunnels, none on the standby: {used:?}"
         );
     }
 
     #[test]
     fn flows_avoid_an_equal_cost_tunnel_without_sa() {
-        let t = Tables::new(
-            vec![(net("192.168.0.0/16"), 0), (net("192.168.0.0/16"), 1)],
-            vec![entry(0), with_sa(1)],
-            vec![],
-        );
-        assert!((1000..1100).all(|sport| route(&t, [192, 168, 1, 1], sport) == Some(1)));
+        let rules = || vec![(dest("192.168.0.0/16"), 0), (dest("192.168.0.0/16"), 1)];
+        let t = Tables::new(rules(), vec![entry(0), with_sa(1)], vec![]);
+        assert_eq!(spread(&t, [192, 168, 1, 1]), [0, 200]);
         // With no SA anywhere, traffic still maps to a tunnel so that it can ask for one.
+        let t = Tables::new(rules(), vec![entry(0), entry(1)], vec![]);
+        assert_eq!(spread(&t, [192, 168, 1, 1]).iter().sum::<usize>(), 200);
+    }
+
+    #[test]
+    fn a_tunnel_listed_twice_in_one_route_gets_one_share() {
         let t = Tables::new(
-            vec![(net("192.168.0.0/16"), 0), (net("192.168.0.0/16"), 1)],
-            vec![entry(0), entry(1)],
+            vec![
+                (dest("192.168.0.0/16"), 0),
+                (dest("192.168.0.0/16"), 0),
+                (dest("192.168.0.0/16"), 0),
+                (dest("192.168.0.0/16"), 1),
+            ],
+            vec![with_sa(0), with_sa(1)],
             vec![],
         );
-        assert!(route(&t, [192, 168, 1, 1], 5).is_some());
+        let used = spread(&t, [192, 168, 1, 1]);
+        assert!(
+            used.iter().all(|&n| n > 70),
+            "an even split between two tunnels: {used:?}"
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@ use strait_api::Change;
 use strait_gateway::{
     Gateway, GatewayContext, Snapshot, TimingOverrides, TunnelSpec, connection_tunnels,
 };
-use strait_model::{CustomerGateway, Ipv4Net, VpnConnection, VpnGateway, VpnRouteEntry};
+use strait_model::{
+    CustomerGateway, Ipv4Net, VpnConnection, VpnGateway, VpnPbrRouteEntry, VpnRouteEntry,
+};
 use strait_store::{Store, StoreError};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{error, info, warn};
@@ -74,13 +76,8 @@ fn desired(store: &Store, timing: &TimingOverrides, vpcs: &Vpcs) -> Result<Desir
             .into_iter()
             .map(|(account, g)| ((account, g.vpn_gateway_id), g.vpc_id))
             .collect();
-        let mut routes: BTreeMap<(String, String), Vec<VpnRouteEntry>> = BTreeMap::new();
-        for (account, r) in tx.list_all::<VpnRouteEntry>()? {
-            routes
-                .entry((account, r.vpn_gateway_id.clone()))
-                .or_default()
-                .push(r);
-        }
+        let routes = by_gateway(tx.list_all::<VpnRouteEntry>()?, |r| &r.vpn_gateway_id);
+        let policy_routes = by_gateway(tx.list_all::<VpnPbrRouteEntry>()?, |r| &r.vpn_gateway_id);
         let mut out = Desired {
             specs: Vec::new(),
             owners: Owners::new(),
@@ -92,6 +89,7 @@ fn desired(store: &Store, timing: &TimingOverrides, vpcs: &Vpcs) -> Result<Desir
             );
             let context = GatewayContext {
                 routes: routes.get(&gw_key).map_or(&[][..], Vec::as_slice),
+                policy_routes: policy_routes.get(&gw_key).map_or(&[][..], Vec::as_slice),
                 local_networks: gateway_vpcs
                     .get(&gw_key)
                     .and_then(|vpc| vpcs.get(vpc))
@@ -109,6 +107,20 @@ fn desired(store: &Store, timing: &TimingOverrides, vpcs: &Vpcs) -> Result<Desir
         }
         Ok(out)
     })
+}
+
+/// Entries grouped by (account, VPN gateway id).
+fn by_gateway<T>(
+    entries: Vec<(String, T)>,
+    gateway: impl Fn(&T) -> &String,
+) -> BTreeMap<(String, String), Vec<T>> {
+    let mut out: BTreeMap<(String, String), Vec<T>> = BTreeMap::new();
+    for (account, e) in entries {
+        out.entry((account, gateway(&e).clone()))
+            .or_default()
+            .push(e);
+    }
+    out
 }
 
 /// The gateway's addresses that exist on this host (the others cannot carry tunnels).
