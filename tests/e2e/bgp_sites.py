@@ -71,6 +71,8 @@ class Frr:
     """FRR bgpd (no zebra) speaking to Strait from the CPE's tunnel address, originating the DC prefixes."""
 
     name = "frr"
+    #: More neighbor settings (`{peer}` is Strait's address), for subclasses.
+    neighbor_extra = ""
 
     def __init__(self, topo: Topology, ns: str, workdir: Path, tunnel: Tunnel, password: str | None = None):
         if not Path(BGPD).exists():
@@ -85,7 +87,8 @@ class Frr:
             f"hostname {ns}\nrouter bgp {CPE_ASN}\n bgp router-id {tunnel.peer_ip}\n no bgp ebgp-requires-policy\n"
             f" no bgp network import-check\n neighbor {peer} remote-as {LOCAL_ASN}\n"
             f" neighbor {peer} ebgp-multihop 255\n neighbor {peer} timers 2 {HOLD}\n"
-            f" neighbor {peer} timers connect 1\n{pw} address-family ipv4 unicast\n{nets} exit-address-family\n")
+            f" neighbor {peer} timers connect 1\n{pw}{self.neighbor_extra.format(peer=peer)}"
+            f" address-family ipv4 unicast\n{nets} exit-address-family\n")
         pidfile = workdir / "bgpd.pid"
         topo.pidfiles.append(pidfile)
         self.proc = topo.spawn(ns, f"{BGPD} -Z -S -P 0 -l {tunnel.peer_ip} -f {workdir}/bgpd.conf -i {pidfile} "

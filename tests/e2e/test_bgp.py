@@ -12,7 +12,8 @@ import pytest
 
 from api_builders import tunnels
 from api_harness import ZONE_IPS
-from bgp_sites import CPE_ASN, DC_HOSTS, DC_NETS, HOLD, UP, VPC_HOST, VPC_NET, BgpSite, Bird, Frr, Tunnel
+from bgp_sites import (CPE_ASN, DC_HOSTS, DC_NETS, HOLD, LOCAL_ASN, UP, VPC_HOST, VPC_NET, BgpSite, Bird, Frr,
+                       Tunnel)
 from helpers.netns import wait_until
 from e2e_sites import ping_log_gaps
 
@@ -262,3 +263,36 @@ def test_sessions_come_back_after_serve_is_killed(make_site):
     print(f"\nafter kill -9 and restart: DC prefixes routed again {back:.1f} s after serve answered; "
           f"{r.stdout.strip().splitlines()[-2]}")
     assert r.returncode == 0, r.stdout
+
+
+class FrrAcceptingItsOwnAs(Frr):
+    """FRR that also takes paths through its own ASN (`allowas-in`): every CPE here is AS 65530, so this
+    is how one CPE can see the routes Strait passes on from another."""
+
+    neighbor_extra = " neighbor {peer} allowas-in 1\n address-family ipv4 unicast\n  neighbor {peer} allowas-in 1\n exit-address-family\n"
+
+
+def test_routes_learned_over_one_connection_are_passed_on_to_the_others_and_withdrawn_with_it(make_site):
+    """Two BGP connections on one gateway: the DC prefixes learned from CPE 1 reach CPE 2's table through
+    Strait with their AS path kept after Strait's own (65531 65530), beside the VPC network; when CPE 1's
+    link is cut they are withdrawn from CPE 2 within the hold time."""
+    site = make_site([ZONE_A] * 2)
+    tunnels = [Tunnel("169.254.10.0/30"), Tunnel("169.254.11.0/30")]
+    vcos = [site.create_single(cpe, t) for cpe, t in zip(site.cpes, tunnels)]
+    cpe1, cpe2 = site.cpes
+    site.start_cpe(cpe1, site.strongswan_config(vcos[0]), tunnels[0], Frr)
+    site.start_cpe(cpe2, site.strongswan_config(vcos[1]), tunnels[1], FrrAcceptingItsOwnAs)
+    for vco in vcos:
+        site.wait_up(vco)
+    everything = {VPC_NET, *DC_NETS}
+    wait_until(lambda: cpe2.speaker.routes() == everything, 20, what=f"{everything} from Strait in cpe2's bgpd")
+    table = cpe2.speaker.table()
+    print(f"\ncpe2's table with what Strait passes on from cpe1:\n{table}")
+    assert f"{LOCAL_ASN} {CPE_ASN}" in table, "the passed-on routes keep cpe1's AS after Strait's"
+    assert cpe1.speaker.routes() == {VPC_NET}, "plain FRR drops paths through its own AS"
+    site.set_link(cpe1, False)
+    t0 = time.monotonic()
+    wait_until(lambda: cpe2.speaker.routes() == {VPC_NET}, HOLD + 10, what="cpe1's routes withdrawn from cpe2")
+    took = time.monotonic() - t0
+    print(f"cpe1's routes withdrawn from cpe2 {took:.1f} s after its link was cut (hold time {HOLD} s)")
+    assert took <= HOLD + 2

@@ -7,10 +7,10 @@
 //! re-read every 200 ms. Events are printed one per line: `established`, `down <reason>`, and
 //! `routes <p1,p2,...>` with the full learned set after every change.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use strait_bgp::{DriverConfig, Event, Mode, Prefix, SessionConfig, Speaker};
+use strait_bgp::{Advertised, DriverConfig, Event, Mode, Prefix, SessionConfig, Speaker};
 
 fn usage(msg: &str) -> ! {
     eprintln!("speaker: {msg}");
@@ -23,9 +23,11 @@ fn parse<T: std::str::FromStr>(name: &str, value: Option<&String>) -> T {
         .unwrap_or_else(|| usage(&format!("{name} needs a valid value")))
 }
 
-fn read_prefixes(path: &str) -> Option<BTreeSet<Prefix>> {
+fn read_prefixes(path: &str) -> Option<Advertised> {
     let text = std::fs::read_to_string(path).ok()?;
-    text.split_whitespace().map(|p| p.parse().ok()).collect()
+    text.split_whitespace()
+        .map(|p| p.parse().ok().map(|p: Prefix| (p, Vec::new())))
+        .collect()
 }
 
 #[tokio::main(flavor = "current_thread")]

@@ -4,7 +4,7 @@
 //! connection (passive), optionally signs segments with an RFC 2385 MD5 key through the
 //! kernel's `TCP_MD5SIG`, reconnects with exponential backoff, and exposes a [`Speaker`] handle.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
@@ -16,7 +16,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::message::Prefix;
-use crate::session::{DownReason, Event, Negotiated, Route, Session, SessionConfig, State};
+use crate::session::{
+    Advertised, DownReason, Event, Negotiated, Route, Session, SessionConfig, State,
+};
 
 /// How long a closing session may take to send its last bytes (the NOTIFICATION).
 const FINAL_FLUSH: Duration = Duration::from_secs(1);
@@ -98,7 +100,7 @@ pub struct Status {
 }
 
 enum Command {
-    Advertise(BTreeSet<Prefix>),
+    Advertise(Advertised),
     RouteRefresh,
 }
 
@@ -149,9 +151,9 @@ impl Speaker {
         })
     }
 
-    /// Replaces the set of prefixes advertised to the peer.
-    pub fn advertise(&self, prefixes: BTreeSet<Prefix>) {
-        let _ = self.commands.send(Command::Advertise(prefixes));
+    /// Replaces the routes advertised to the peer.
+    pub fn advertise(&self, routes: Advertised) {
+        let _ = self.commands.send(Command::Advertise(routes));
     }
 
     /// Asks the peer to re-send its routes (if the session is up and the peer supports it).
@@ -282,7 +284,7 @@ impl Driver {
 
     fn command(&mut self, session: &mut Session, cmd: Option<Command>) -> Flow {
         match cmd {
-            Some(Command::Advertise(prefixes)) => session.set_advertised(Instant::now(), prefixes),
+            Some(Command::Advertise(routes)) => session.set_advertised(Instant::now(), routes),
             Some(Command::RouteRefresh) => {
                 session.request_route_refresh();
             }
@@ -461,8 +463,8 @@ mod tests {
         let active = Speaker::start(fast(DriverConfig::new(session(65531, 65530, a), a, b)))
             .await
             .unwrap();
-        active.advertise(["10.0.0.0/16".parse().unwrap()].into());
-        passive.advertise(["192.168.0.0/24".parse().unwrap()].into());
+        active.advertise([("10.0.0.0/16".parse().unwrap(), vec![])].into());
+        passive.advertise([("192.168.0.0/24".parse().unwrap(), vec![])].into());
         let learned = |s: &Speaker| {
             s.status()
                 .learned
@@ -488,7 +490,7 @@ mod tests {
                 .map(|n| (n.hold_time, n.four_octet)),
             Some((9, true))
         );
-        active.advertise(BTreeSet::new());
+        active.advertise(Advertised::new());
         assert!(
             learns(&passive, &[]).await,
             "withdrawal reached the passive side"

@@ -12,4 +12,6 @@ pub mod session;
 
 pub use driver::{DriverConfig, DriverError, Mode, Speaker, Status};
 pub use message::{Message, Notification, Prefix, PrefixError};
-pub use session::{DownReason, Event, Negotiated, Route, Session, SessionConfig, State};
+pub use session::{
+    Advertised, DownReason, Event, Negotiated, Route, Session, SessionConfig, State,
+};

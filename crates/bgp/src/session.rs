@@ -4,7 +4,7 @@
 //! bytes to send ([`Session::poll_transmit`]), the next timer deadline ([`Session::poll_timeout`])
 //! and [`Event`]s ([`Session::poll_event`]). It never touches a socket or a clock.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -58,6 +58,10 @@ pub struct Route {
     /// AS_PATH, peer's ASN first.
     pub as_path: Vec<u32>,
 }
+
+/// Routes we advertise: each prefix with the AS path beyond our own ASN (empty for our own
+/// networks; the learned path for a route passed on from another peer).
+pub type Advertised = BTreeMap<Prefix, Vec<u32>>;
 
 /// Why a session went down.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +119,7 @@ pub struct Session {
     events: VecDeque<Event>,
     hold_deadline: Option<Instant>,
     keepalive_deadline: Option<Instant>,
-    advertised: BTreeSet<Prefix>,
+    advertised: Advertised,
     learned: BTreeMap<Prefix, Route>,
 }
 
@@ -131,7 +135,7 @@ impl Session {
             events: VecDeque::new(),
             hold_deadline: None,
             keepalive_deadline: None,
-            advertised: BTreeSet::new(),
+            advertised: Advertised::new(),
             learned: BTreeMap::new(),
         }
     }
@@ -152,7 +156,7 @@ impl Session {
     }
 
     /// Prefixes we advertise while Established.
-    pub fn advertised(&self) -> &BTreeSet<Prefix> {
+    pub fn advertised(&self) -> &Advertised {
         &self.advertised
     }
 
@@ -284,14 +288,23 @@ impl Session {
         self.events.pop_front()
     }
 
-    /// Replaces the set of prefixes we advertise; when Established, sends the difference.
-    pub fn set_advertised(&mut self, now: Instant, prefixes: BTreeSet<Prefix>) {
+    /// Replaces the routes we advertise; when Established, sends the difference.
+    pub fn set_advertised(&mut self, now: Instant, routes: Advertised) {
         if self.state == State::Established {
-            let withdrawn: Vec<Prefix> = self.advertised.difference(&prefixes).copied().collect();
-            let announced: Vec<Prefix> = prefixes.difference(&self.advertised).copied().collect();
+            let withdrawn: Vec<Prefix> = self
+                .advertised
+                .keys()
+                .filter(|p| !routes.contains_key(p))
+                .copied()
+                .collect();
+            let announced: Advertised = routes
+                .iter()
+                .filter(|(p, path)| self.advertised.get(p) != Some(path))
+                .map(|(p, path)| (*p, path.clone()))
+                .collect();
             self.send_updates(now, &withdrawn, &announced);
         }
-        self.advertised = prefixes;
+        self.advertised = routes;
     }
 
     /// Asks the peer to re-send its routes; false when not Established or the peer lacks the capability.
@@ -315,7 +328,7 @@ impl Session {
                 self.state = State::Established;
                 self.restart_hold(now);
                 self.events.push_back(Event::Established);
-                let all: Vec<Prefix> = self.advertised.iter().copied().collect();
+                let all = self.advertised.clone();
                 self.send_updates(now, &[], &all);
             }
             (State::Established, Message::Keepalive) => self.restart_hold(now),
@@ -343,7 +356,7 @@ impl Session {
             (State::Established, Message::RouteRefresh { afi, safi }) => {
                 self.restart_hold(now);
                 if (afi, safi) == (AFI_IPV4, SAFI_UNICAST) {
-                    let all: Vec<Prefix> = self.advertised.iter().copied().collect();
+                    let all = self.advertised.clone();
                     self.send_updates(now, &[], &all);
                 }
             }
@@ -417,14 +430,29 @@ impl Session {
         }
     }
 
-    fn send_updates(&mut self, now: Instant, withdrawn: &[Prefix], announced: &[Prefix]) {
-        let attrs = PathAttributes {
+    /// Sends withdrawals, then one run of UPDATEs per distinct AS path of the announced routes.
+    fn send_updates(&mut self, now: Instant, withdrawn: &[Prefix], announced: &Advertised) {
+        let attrs = |beyond: &[u32]| PathAttributes {
             origin: Origin::Igp,
-            as_path: vec![self.config.local_asn],
+            as_path: std::iter::once(self.config.local_asn)
+                .chain(beyond.iter().copied())
+                .collect(),
             next_hop: self.config.next_hop,
         };
         let four_octet = self.negotiated.is_some_and(|n| n.four_octet);
-        let msgs = message::encode_updates(withdrawn, announced, &attrs, four_octet);
+        let mut by_path: BTreeMap<&[u32], Vec<Prefix>> = BTreeMap::new();
+        for (prefix, path) in announced {
+            by_path.entry(path.as_slice()).or_default().push(*prefix);
+        }
+        let mut msgs = message::encode_updates(withdrawn, &[], &attrs(&[]), four_octet);
+        for (path, prefixes) in by_path {
+            msgs.extend(message::encode_updates(
+                &[],
+                &prefixes,
+                &attrs(path),
+                four_octet,
+            ));
+        }
         if !msgs.is_empty() {
             msgs.iter().for_each(|m| self.tx.extend_from_slice(m));
             self.restart_keepalive(now);
@@ -554,7 +582,7 @@ mod tests {
     /// A session taken to Established against a peer with the given OPEN, at time `t0`.
     fn established(local_asn: u32, hold: u16, open: Open, t0: Instant) -> Session {
         let mut s = Session::new(config(local_asn, hold));
-        s.set_advertised(t0, [p("10.0.0.0/16")].into());
+        s.set_advertised(t0, [(p("10.0.0.0/16"), vec![])].into());
         s.start(false);
         assert_eq!(s.state(), State::Connect);
         s.connection_up(t0);
@@ -579,7 +607,7 @@ mod tests {
     fn open_exchange_negotiates_and_advertises_our_prefix() {
         let t0 = Instant::now();
         let mut s = Session::new(config(LOCAL, 90));
-        s.set_advertised(t0, [p("10.0.0.0/16")].into());
+        s.set_advertised(t0, [(p("10.0.0.0/16"), vec![])].into());
         s.start(false);
         s.connection_up(t0);
         let Message::Open(open) = &sent(&mut s)[0] else {
@@ -903,6 +931,57 @@ mod tests {
     }
 
     #[test]
+    fn routes_passed_on_keep_their_path_after_ours_and_a_path_change_is_announced() {
+        let t0 = Instant::now();
+        let mut s = established(LOCAL, 90, peer_open(PEER, 90, true), t0);
+        sent(&mut s);
+        s.set_advertised(
+            t0,
+            [
+                (p("10.0.0.0/16"), vec![]),
+                (p("192.168.1.0/24"), vec![65501]),
+                (p("192.168.2.0/24"), vec![65501]),
+            ]
+            .into(),
+        );
+        let paths: Vec<(Vec<u32>, Vec<Prefix>)> = sent(&mut s)
+            .into_iter()
+            .filter_map(|m| match m {
+                Message::Update(u) => Some((u.attributes?.as_path, u.nlri)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            paths,
+            vec![(
+                vec![LOCAL, 65501],
+                vec![p("192.168.1.0/24"), p("192.168.2.0/24")]
+            ),],
+            "only what is new is sent; 10.0.0.0/16 was advertised already"
+        );
+        s.set_advertised(
+            t0,
+            [
+                (p("10.0.0.0/16"), vec![]),
+                (p("192.168.1.0/24"), vec![65502]),
+            ]
+            .into(),
+        );
+        let msgs = sent(&mut s);
+        let [Message::Update(w), Message::Update(a)] = &msgs[..] else {
+            panic!("{msgs:?}")
+        };
+        assert_eq!(w.withdrawn, vec![p("192.168.2.0/24")]);
+        assert_eq!(
+            (
+                a.nlri.clone(),
+                a.attributes.as_ref().map(|x| x.as_path.clone())
+            ),
+            (vec![p("192.168.1.0/24")], Some(vec![LOCAL, 65502]))
+        );
+    }
+
+    #[test]
     fn route_refresh_readvertises_and_prefix_changes_send_the_difference() {
         let t0 = Instant::now();
         let mut s = established(LOCAL, 90, peer_open(PEER, 90, true), t0);
@@ -913,7 +992,7 @@ mod tests {
         };
         assert_eq!(u.nlri, vec![p("10.0.0.0/16")]);
 
-        s.set_advertised(t0, [p("10.1.0.0/16")].into());
+        s.set_advertised(t0, [(p("10.1.0.0/16"), vec![])].into());
         let msgs = sent(&mut s);
         let [Message::Update(w), Message::Update(a)] = &msgs[..] else {
             panic!("{msgs:?}")
@@ -922,7 +1001,7 @@ mod tests {
             (w.withdrawn.clone(), a.nlri.clone()),
             (vec![p("10.0.0.0/16")], vec![p("10.1.0.0/16")])
         );
-        s.set_advertised(t0, BTreeSet::new());
+        s.set_advertised(t0, Advertised::new());
         let Message::Update(w) = &sent(&mut s)[0] else {
             panic!()
         };

@@ -91,7 +91,12 @@ pub fn connection_tunnels(
                 enable_dpd: t.enable_dpd,
                 enable_nat_traversal: t.enable_nat_traversal,
                 effect_immediately: conn.effect_immediately,
-                bgp: bgp_peering(&t.tunnel_bgp_config, &cgw, gw.local_networks),
+                bgp: bgp_peering(&t.tunnel_bgp_config, &cgw, gw.local_networks).map(|b| {
+                    BgpPeering {
+                        gateway_id: conn.vpn_gateway_id.clone().unwrap_or_default(),
+                        ..b
+                    }
+                }),
                 health: health.clone(),
             })
         })
@@ -124,6 +129,7 @@ fn bgp_peering(
     let local_ip = cfg.local_bgp_ip?;
     let peer_ip = cfg.tunnel_cidr?.hosts().find(|&h| h != local_ip)?;
     Some(BgpPeering {
+        gateway_id: String::new(),
         local_asn: cfg.local_asn,
         peer_asn: cgw.asn?,
         local_ip,
@@ -319,6 +325,7 @@ mod tests {
         assert_eq!(
             bgp[0],
             BgpPeering {
+                gateway_id: "vpn-1".into(),
                 local_asn: 65531,
                 peer_asn: 65530,
                 local_ip: Ipv4Addr::new(169, 254, 10, 1),

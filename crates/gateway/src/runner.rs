@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use ipnet::Ipv4Net;
 use strait_bgp::{
-    DriverConfig, Prefix, SessionConfig, Speaker, State as BgpState, Status as BgpSnapshot,
+    Advertised, DriverConfig, Prefix, SessionConfig, Speaker, State as BgpState,
+    Status as BgpSnapshot,
 };
 use strait_dataplane::{
     ChildSa, Dataplane, DataplaneConfig, DataplaneEvent, RouteOrigin, RouteRule, TunnelId,
@@ -25,7 +26,7 @@ use crate::health::{Check, EchoReply, IcmpSocket};
 use crate::ike::{Ike, Session};
 use crate::ikecfg::IKE_PORT;
 use crate::status::{BgpStatus, IkeState, IpsecState, Snapshot, StatusBoard};
-use crate::{GatewayError, TunnelSpec, selectors};
+use crate::{BgpPeering, GatewayError, TunnelSpec, selectors};
 
 /// How often inbound traffic is checked (it tells DPD the peer is alive).
 const TRAFFIC_CHECK: Duration = Duration::from_secs(1);
@@ -135,7 +136,9 @@ struct Tunnel {
     /// The eBGP speaker inside this tunnel, when BGP is enabled.
     speaker: Option<Speaker>,
     /// Prefixes the BGP peer announces (empty while its session is down).
-    learned: Vec<Ipv4Net>,
+    learned: Vec<BgpRoute>,
+    /// What the speaker was last asked to advertise.
+    advertised: Advertised,
 }
 
 struct Runner {
@@ -453,7 +456,7 @@ impl Runner {
             hold_time: t.spec.timing.bgp_hold_time,
         };
         let mut cfg = DriverConfig::new(session, b.local_ip, b.peer_ip);
-        cfg.md5_key = b.md5_key.map(String::into_bytes);
+        cfg.md5_key = b.md5_key.clone().map(String::into_bytes);
         cfg.max_backoff = Duration::from_secs(10);
         let speaker = match Speaker::start(cfg).await {
             Ok(s) => s,
@@ -464,12 +467,8 @@ impl Runner {
         };
         info!(parent: &t.span, tunnel = %t.spec.id, local = %b.local_ip, peer = %b.peer_ip,
               local_asn = b.local_asn, peer_asn = b.peer_asn, advertise = ?b.advertise, "BGP configured");
-        speaker.advertise(
-            b.advertise
-                .iter()
-                .filter_map(|n| Prefix::new(n.network(), n.prefix_len()).ok())
-                .collect(),
-        );
+        t.advertised = own_networks(&b);
+        speaker.advertise(t.advertised.clone());
         let mut status = speaker.watch_status();
         let tx = self.bgp_tx.clone();
         tokio::spawn(async move {
@@ -511,7 +510,6 @@ impl Runner {
                 })
             })
             .collect();
-        let learned: Vec<Ipv4Net> = routes.iter().map(|r| r.route_dest).collect();
         let was_up = self
             .board
             .snapshot()
@@ -527,9 +525,10 @@ impl Runner {
                 (None, false) => warn!(parent: &t.span, tunnel = %t.spec.id, "BGP session down"),
             }
         }
-        if learned != t.learned {
-            info!(parent: &t.span, tunnel = %t.spec.id, prefixes = ?learned, "BGP routes learned");
-            t.learned.clone_from(&learned);
+        if routes != t.learned {
+            let prefixes: Vec<Ipv4Net> = routes.iter().map(|r| r.route_dest).collect();
+            info!(parent: &t.span, tunnel = %t.spec.id, ?prefixes, "BGP routes learned");
+            t.learned.clone_from(&routes);
         }
         self.board.update(&t.spec.id, |s| {
             s.bgp = Some(BgpStatus {
@@ -576,6 +575,7 @@ impl Runner {
                 keepalive_at: None,
                 speaker: None,
                 learned: Vec::new(),
+                advertised: Advertised::new(),
             },
         );
         if immediately {
@@ -622,9 +622,9 @@ impl Runner {
                 .is_some_and(|h| h.failing() && h.spec.revoke_routes);
             if !revoked {
                 let learned = t.learned.iter().filter(|_| !t.children.is_empty());
-                let learned = learned.map(|&net| RouteRule {
+                let learned = learned.map(|r| RouteRule {
                     origin: RouteOrigin::Bgp,
-                    ..net.into()
+                    ..r.route_dest.into()
                 });
                 let standby = t.spec.standby_of.is_some();
                 routes.extend(
@@ -661,6 +661,59 @@ impl Runner {
                 error!(parent: &t.span, tunnel = %t.spec.id, "setting routes failed: {e}");
             }
             t.active_routes = routes;
+        }
+        self.readvertise();
+    }
+
+    /// Gives every BGP peer the gateway's local networks and the routes learned over the
+    /// gateway's other tunnels that carry traffic (with their AS paths, so a peer's loop check
+    /// still works); a route learned over a tunnel that goes down is withdrawn from the others.
+    fn readvertise(&mut self) {
+        let mut passable: HashMap<String, Vec<(u64, BgpRoute)>> = HashMap::new();
+        for (&k, t) in &self.tunnels {
+            let revoked = t
+                .health
+                .as_ref()
+                .is_some_and(|h| h.failing() && h.spec.revoke_routes);
+            if let Some(b) = t
+                .spec
+                .bgp
+                .as_ref()
+                .filter(|_| !t.children.is_empty() && !revoked)
+            {
+                let routes = t.learned.iter().map(|r| (k, r.clone()));
+                passable
+                    .entry(b.gateway_id.clone())
+                    .or_default()
+                    .extend(routes);
+            }
+        }
+        for (&k, t) in &mut self.tunnels {
+            let (Some(b), Some(speaker)) = (&t.spec.bgp, &t.speaker) else {
+                continue;
+            };
+            let mut want = own_networks(b);
+            for (_, r) in passable
+                .get(&b.gateway_id)
+                .into_iter()
+                .flatten()
+                .filter(|(src, _)| *src != k)
+            {
+                let Ok(prefix) = Prefix::new(r.route_dest.network(), r.route_dest.prefix_len())
+                else {
+                    continue;
+                };
+                let path = want.entry(prefix).or_insert_with(|| r.as_path.clone());
+                if !path.is_empty() && r.as_path.len() < path.len() {
+                    path.clone_from(&r.as_path);
+                }
+            }
+            if want != t.advertised {
+                debug!(parent: &t.span, tunnel = %t.spec.id, advertised = ?want.keys().collect::<Vec<_>>(),
+                       "BGP advertisement changed");
+                speaker.advertise(want.clone());
+                t.advertised = want;
+            }
         }
     }
 
@@ -967,6 +1020,15 @@ impl Drop for Runner {
             r.abort();
         }
     }
+}
+
+/// A BGP tunnel's own advertisement: the gateway's local networks.
+fn own_networks(b: &BgpPeering) -> Advertised {
+    b.advertise
+        .iter()
+        .filter_map(|n| Prefix::new(n.network(), n.prefix_len()).ok())
+        .map(|p| (p, Vec::new()))
+        .collect()
 }
 
 /// Puts a failure on the board: its text, and its diagnosis in the API's terms (keeping what an

@@ -51,6 +51,8 @@ pub struct TunnelSpec {
 /// An eBGP session inside a tunnel, between the two hosts of its /30 tunnel CIDR.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BgpPeering {
+    /// The VPN gateway: the BGP tunnels of one gateway pass each other's routes on.
+    pub gateway_id: String,
     /// Our ASN (LocalAsn).
     pub local_asn: u32,
     /// The customer gateway's ASN.
