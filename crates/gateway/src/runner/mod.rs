@@ -1,20 +1,18 @@
 //! The tokio runner: owns the UDP 500 sockets and the data plane, feeds the IKE endpoints bytes and
 //! time, carries out what it decides (datagrams, SAs, routes) and publishes each tunnel's status.
 
+mod bgp;
+mod probe;
+mod routes;
+
 use std::collections::{BTreeMap, HashMap};
 use std::future::pending;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ipnet::Ipv4Net;
-use strait_bgp::{
-    Advertised, DriverConfig, Prefix, SessionConfig, Speaker, State as BgpState,
-    Status as BgpSnapshot,
-};
-use strait_dataplane::{
-    ChildSa, Dataplane, DataplaneConfig, DataplaneEvent, RouteOrigin, RouteRule, TunnelId,
-};
+use strait_bgp::{Advertised, Speaker, Status as BgpSnapshot};
+use strait_dataplane::{ChildSa, Dataplane, DataplaneConfig, DataplaneEvent, RouteRule, TunnelId};
 use strait_ike::v2::{DeleteReason, Event, FailureReason};
 use strait_model::BgpRoute;
 use tokio::net::UdpSocket;
@@ -25,8 +23,8 @@ use tracing::{Span, debug, error, info, info_span, warn};
 use crate::health::{Check, EchoReply, IcmpSocket};
 use crate::ike::{Ike, Session};
 use crate::ikecfg::IKE_PORT;
-use crate::status::{BgpStatus, IkeState, IpsecState, Snapshot, StatusBoard};
-use crate::{BgpPeering, GatewayError, TunnelSpec, selectors};
+use crate::status::{IkeState, IpsecState, Snapshot, StatusBoard};
+use crate::{GatewayError, TunnelSpec, selectors};
 
 /// How often inbound traffic is checked (it tells DPD the peer is alive).
 const TRAFFIC_CHECK: Duration = Duration::from_secs(1);
@@ -331,214 +329,6 @@ impl Runner {
         self.reroute();
     }
 
-    /// (Re)starts the health check of a tunnel as its spec says.
-    fn start_health(&mut self, k: u64, now: Instant) {
-        let Some(t) = self.tunnels.get_mut(&k) else {
-            return;
-        };
-        t.health = None;
-        self.board.update(&t.spec.id, |s| s.health_check = None);
-        let Some(h) = t.spec.health.clone() else {
-            return;
-        };
-        if self.icmp.is_none() {
-            let opened = IcmpSocket::open().map(Arc::new).and_then(|sock| {
-                let (reader, tx) = (sock.clone(), self.echo_tx.clone());
-                std::thread::Builder::new()
-                    .name("strait-health".into())
-                    .spawn(move || read_echo_replies(&reader, &tx))
-                    .map(|_| sock)
-            });
-            match opened {
-                Ok(sock) => self.icmp = Some(sock),
-                Err(e) => {
-                    error!(parent: &t.span, tunnel = %t.spec.id, "health check: cannot open an ICMP socket: {e}");
-                    return;
-                }
-            }
-        }
-        // Probes leave from the source IP, so it must be an address of this host.
-        if let Err(e) = self.dp.add_address(h.sip) {
-            error!(parent: &t.span, tunnel = %t.spec.id, "health check: adding source {}: {e}", h.sip);
-        }
-        info!(parent: &t.span, tunnel = %t.spec.id, sip = %h.sip, dip = %h.dip, interval = ?h.interval,
-              retry = h.retry, revoke_routes = h.revoke_routes, "health check configured");
-        // Truncation only narrows the identifier; replies are matched on addresses and sequence too.
-        t.health = Some(Check::new(h, k as u16, now));
-    }
-
-    /// Checks of tunnels that have an IPsec SA (a tunnel without one is not probed).
-    fn health_checks(&self) -> impl Iterator<Item = (u64, &Check)> {
-        self.tunnels
-            .iter()
-            .filter(|(_, t)| !t.children.is_empty())
-            .filter_map(|(k, t)| t.health.as_ref().map(|c| (*k, c)))
-    }
-
-    /// Sends the probes that are due.
-    fn probe_due(&mut self, now: Instant) {
-        let due: Vec<u64> = self
-            .health_checks()
-            .filter(|(_, c)| c.next_at() <= now)
-            .map(|(k, _)| k)
-            .collect();
-        for k in due {
-            let Some(check) = self.tunnels.get_mut(&k).and_then(|t| t.health.as_mut()) else {
-                continue;
-            };
-            let (probe, verdict) = check.tick(now);
-            let dip = check.spec.dip;
-            if let Some(sock) = &self.icmp {
-                if let Err(e) = sock.send(&probe, dip) {
-                    debug!("health check probe to {dip}: {e}");
-                }
-            }
-            if let Some(passing) = verdict {
-                self.on_health(k, passing, now);
-            }
-        }
-    }
-
-    fn on_echo_reply(&mut self, reply: &EchoReply, now: Instant) {
-        let verdicts: Vec<(u64, bool)> = self
-            .tunnels
-            .iter_mut()
-            .filter_map(|(k, t)| Some((*k, t.health.as_mut()?.on_reply(reply)?)))
-            .collect();
-        for (k, passing) in verdicts {
-            self.on_health(k, passing, now);
-        }
-    }
-
-    /// A health check changed its verdict: a failed one resets the tunnel (and, with RevokeRoute,
-    /// withdraws its routes until it passes again).
-    fn on_health(&mut self, k: u64, passing: bool, now: Instant) {
-        let Some(t) = self.tunnels.get(&k) else {
-            return;
-        };
-        let Some(h) = t.health.as_ref().map(|c| c.spec.clone()) else {
-            return;
-        };
-        self.board
-            .update(&t.spec.id, |s| s.health_check = Some(passing));
-        if passing {
-            info!(parent: &t.span, tunnel = %t.spec.id, "health check passes: {} answers {}", h.dip, h.sip);
-        } else {
-            warn!(parent: &t.span, tunnel = %t.spec.id,
-                  "health check failed: {} probes in a row from {} to {} unanswered; resetting the tunnel{}",
-                  h.retry, h.sip, h.dip, if h.revoke_routes { " and withdrawing its routes" } else { "" });
-            self.endpoint.delete(t.session, now);
-            self.initiate(k, now, "reset after a failed health check");
-        }
-        self.reroute();
-    }
-
-    /// (Re)starts the BGP speaker of a tunnel as its spec says (stopping any running one).
-    async fn start_bgp(&mut self, k: u64) {
-        let Some(t) = self.tunnels.get_mut(&k) else {
-            return;
-        };
-        t.speaker = None;
-        t.learned.clear();
-        let Some(b) = t.spec.bgp.clone() else {
-            self.board.update(&t.spec.id, |s| s.bgp = None);
-            return;
-        };
-        // The session runs from our tunnel address, which must exist on this host.
-        if let Err(e) = self.dp.add_address(b.local_ip) {
-            error!(parent: &t.span, tunnel = %t.spec.id, "adding BGP address {}: {e}", b.local_ip);
-        }
-        let session = SessionConfig {
-            local_asn: b.local_asn,
-            peer_asn: b.peer_asn,
-            router_id: b.local_ip,
-            next_hop: b.local_ip,
-            hold_time: t.spec.timing.bgp_hold_time,
-        };
-        let mut cfg = DriverConfig::new(session, b.local_ip, b.peer_ip);
-        cfg.md5_key = b.md5_key.clone().map(String::into_bytes);
-        cfg.max_backoff = Duration::from_secs(10);
-        let speaker = match Speaker::start(cfg).await {
-            Ok(s) => s,
-            Err(e) => {
-                error!(parent: &t.span, tunnel = %t.spec.id, "starting BGP to {}: {e}", b.peer_ip);
-                return;
-            }
-        };
-        info!(parent: &t.span, tunnel = %t.spec.id, local = %b.local_ip, peer = %b.peer_ip,
-              local_asn = b.local_asn, peer_asn = b.peer_asn, advertise = ?b.advertise, "BGP configured");
-        t.advertised = own_networks(&b);
-        speaker.advertise(t.advertised.clone());
-        let mut status = speaker.watch_status();
-        let tx = self.bgp_tx.clone();
-        tokio::spawn(async move {
-            // Ends when the speaker is dropped (its status sender goes with it).
-            while status.changed().await.is_ok() {
-                let snap = status.borrow_and_update().clone();
-                if tx.send((k, snap)).is_err() {
-                    return;
-                }
-            }
-        });
-        t.speaker = Some(speaker);
-        self.board.update(&t.spec.id, |s| {
-            s.bgp = Some(BgpStatus {
-                established: false,
-                learned: Vec::new(),
-            });
-        });
-    }
-
-    /// A BGP session changed: its learned prefixes follow it into (or out of) the forwarding table.
-    fn on_bgp(&mut self, k: u64, snap: &BgpSnapshot) {
-        let Some(t) = self.tunnels.get_mut(&k) else {
-            return;
-        };
-        if t.speaker.is_none() {
-            return;
-        }
-        let up = snap.state == BgpState::Established;
-        let routes: Vec<BgpRoute> = snap
-            .learned
-            .values()
-            .filter(|_| up)
-            .filter_map(|r| {
-                let route_dest = Ipv4Net::new(r.prefix.addr(), r.prefix.prefix_len()).ok()?;
-                Some(BgpRoute {
-                    route_dest,
-                    as_path: r.as_path.clone(),
-                })
-            })
-            .collect();
-        let was_up = self
-            .board
-            .snapshot()
-            .get(&t.spec.id)
-            .and_then(|s| s.bgp.as_ref())
-            .is_some_and(|b| b.established);
-        if up != was_up {
-            match (&snap.last_down, up) {
-                (_, true) => info!(parent: &t.span, tunnel = %t.spec.id, "BGP session established"),
-                (Some(why), false) => {
-                    warn!(parent: &t.span, tunnel = %t.spec.id, "BGP session down: {why:?}")
-                }
-                (None, false) => warn!(parent: &t.span, tunnel = %t.spec.id, "BGP session down"),
-            }
-        }
-        if routes != t.learned {
-            let prefixes: Vec<Ipv4Net> = routes.iter().map(|r| r.route_dest).collect();
-            info!(parent: &t.span, tunnel = %t.spec.id, ?prefixes, "BGP routes learned");
-            t.learned.clone_from(&routes);
-        }
-        self.board.update(&t.spec.id, |s| {
-            s.bgp = Some(BgpStatus {
-                established: up,
-                learned: routes,
-            });
-        });
-        self.reroute();
-    }
-
     /// Starts running a tunnel; returns its key.
     fn add(&mut self, spec: TunnelSpec, now: Instant) -> Result<u64, GatewayError> {
         let key = self.next_dp_id;
@@ -600,121 +390,6 @@ impl Runner {
             }
         }
         self.board.remove(&t.spec.id);
-    }
-
-    /// Gives each tunnel's routes to the data plane: its BGP peer and health-check target
-    /// always; its routes, and its BGP routes while it has an IPsec SA, unless a failing health
-    /// check revokes them. A standby (slave) tunnel's routes have weight 0, so the data plane
-    /// sends traffic its way only while the master has no IPsec SA.
-    fn reroute(&mut self) {
-        let masters_up: HashMap<String, bool> = self
-            .tunnels
-            .values()
-            .map(|t| (t.spec.id.clone(), !t.children.is_empty()))
-            .collect();
-        for t in self.tunnels.values_mut() {
-            let pinned = t.spec.bgp.iter().map(|b| b.peer_ip);
-            let pinned = pinned.chain(t.health.iter().map(|h| h.spec.dip));
-            let mut routes: Vec<RouteRule> = pinned.map(|ip| Ipv4Net::from(ip).into()).collect();
-            let revoked = t
-                .health
-                .as_ref()
-                .is_some_and(|h| h.failing() && h.spec.revoke_routes);
-            if !revoked {
-                let learned = t.learned.iter().filter(|_| !t.children.is_empty());
-                let learned = learned.map(|r| RouteRule {
-                    origin: RouteOrigin::Bgp,
-                    ..r.route_dest.into()
-                });
-                let standby = t.spec.standby_of.is_some();
-                routes.extend(
-                    t.spec
-                        .routes
-                        .iter()
-                        .copied()
-                        .chain(learned)
-                        .map(|r| RouteRule {
-                            weight: if standby { 0 } else { r.weight },
-                            ..r
-                        }),
-                );
-            }
-            routes.sort();
-            routes.dedup();
-            if let Some(master) = &t.spec.standby_of {
-                let carrying =
-                    !t.children.is_empty() && !masters_up.get(master).copied().unwrap_or(false);
-                if carrying != t.carrying {
-                    let side = if carrying {
-                        "this standby tunnel"
-                    } else {
-                        "the master"
-                    };
-                    info!(parent: &t.span, tunnel = %t.spec.id, "traffic now takes {side}");
-                    t.carrying = carrying;
-                }
-            }
-            if routes == t.active_routes {
-                continue;
-            }
-            if let Err(e) = self.dp.set_routes(t.dp, routes.clone()) {
-                error!(parent: &t.span, tunnel = %t.spec.id, "setting routes failed: {e}");
-            }
-            t.active_routes = routes;
-        }
-        self.readvertise();
-    }
-
-    /// Gives every BGP peer the gateway's local networks and the routes learned over the
-    /// gateway's other tunnels that carry traffic (with their AS paths, so a peer's loop check
-    /// still works); a route learned over a tunnel that goes down is withdrawn from the others.
-    fn readvertise(&mut self) {
-        let mut passable: HashMap<String, Vec<(u64, BgpRoute)>> = HashMap::new();
-        for (&k, t) in &self.tunnels {
-            let revoked = t
-                .health
-                .as_ref()
-                .is_some_and(|h| h.failing() && h.spec.revoke_routes);
-            if let Some(b) = t
-                .spec
-                .bgp
-                .as_ref()
-                .filter(|_| !t.children.is_empty() && !revoked)
-            {
-                let routes = t.learned.iter().map(|r| (k, r.clone()));
-                passable
-                    .entry(b.gateway_id.clone())
-                    .or_default()
-                    .extend(routes);
-            }
-        }
-        for (&k, t) in &mut self.tunnels {
-            let (Some(b), Some(speaker)) = (&t.spec.bgp, &t.speaker) else {
-                continue;
-            };
-            let mut want = own_networks(b);
-            for (_, r) in passable
-                .get(&b.gateway_id)
-                .into_iter()
-                .flatten()
-                .filter(|(src, _)| *src != k)
-            {
-                let Ok(prefix) = Prefix::new(r.route_dest.network(), r.route_dest.prefix_len())
-                else {
-                    continue;
-                };
-                let path = want.entry(prefix).or_insert_with(|| r.as_path.clone());
-                if !path.is_empty() && r.as_path.len() < path.len() {
-                    path.clone_from(&r.as_path);
-                }
-            }
-            if want != t.advertised {
-                debug!(parent: &t.span, tunnel = %t.spec.id, advertised = ?want.keys().collect::<Vec<_>>(),
-                       "BGP advertisement changed");
-                speaker.advertise(want.clone());
-                t.advertised = want;
-            }
-        }
     }
 
     /// Sends what the endpoint wants sent and acts on its events, until it has nothing more.
@@ -1022,15 +697,6 @@ impl Drop for Runner {
     }
 }
 
-/// A BGP tunnel's own advertisement: the gateway's local networks.
-fn own_networks(b: &BgpPeering) -> Advertised {
-    b.advertise
-        .iter()
-        .filter_map(|n| Prefix::new(n.network(), n.prefix_len()).ok())
-        .map(|p| (p, Vec::new()))
-        .collect()
-}
-
 /// Puts a failure on the board: its text, and its diagnosis in the API's terms (keeping what an
 /// earlier failure revealed of the peer's settings).
 fn record_failure(board: &StatusBoard, spec: &TunnelSpec, reason: &FailureReason, line: &str) {
@@ -1051,25 +717,6 @@ fn delete_reason(r: &DeleteReason) -> String {
         DeleteReason::Expired => "lifetime expired".into(),
         DeleteReason::Replaced => "replaced".into(),
         DeleteReason::Failed(f) => f.to_string(),
-    }
-}
-
-/// Forwards echo replies from the health checks' ICMP socket to the runner until it stops
-/// (a blocking thread: the raw socket is read with a timeout).
-fn read_echo_replies(sock: &IcmpSocket, tx: &mpsc::UnboundedSender<EchoReply>) {
-    while !tx.is_closed() {
-        match sock.recv() {
-            Ok(Some(reply)) => {
-                if tx.send(reply).is_err() {
-                    return;
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                warn!("receiving health check replies failed: {e}");
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
     }
 }
 
