@@ -96,6 +96,8 @@ def test_failed_health_check_moves_traffic_to_the_standby_connection_and_back(rt
     try:
         wait_until(lambda: pinger.carried_by(0), timeout=15, interval=0, what="cpe1 carrying the answered pings")
 
+        charon = rt.site.cpes[0].charon
+        [before] = charon.installed_children()
         moved_there = arrives_at(rt, 1, VPC_HOST)
         rt.drop_probes(0, True)
         limit = interval * retry + 2
@@ -104,6 +106,10 @@ def test_failed_health_check_moves_traffic_to_the_standby_connection_and_back(rt
         moved = failed + timed(moved_there, timeout=5, label="pings reaching the DC through cpe2")
         assert pinger.carried_by(1), "cpe2 does not carry the answered pings alone"
         assert rt.health(vcos[1]) == "success"
+        # The failed check reset the tunnel: cpe1 holds a new CHILD_SA (the drop spares IKE and ESP).
+        wait_until(lambda: {c.spi_in for c in charon.installed_children()} - {before.spi_in}, timeout=10,
+                   what="a new CHILD_SA on cpe1 after the reset")
+        assert rt.health(vcos[0]) == "failed", "the check passed while cpe1 still drops the probes"
 
         moved_back = arrives_at(rt, 0, VPC_HOST)
         rt.drop_probes(0, False)
