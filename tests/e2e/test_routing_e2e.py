@@ -57,14 +57,17 @@ class Pinger:
         carrier = self.rt.carrier(self.src, RATE)
         return carrier == n and self.replies() - before >= 0.7 * RATE * 1.5
 
-    def stop(self) -> tuple[int, int, float]:
-        """Stops it; returns (pings sent from the first answer to the last, how many of them got no
-        answer, the longest run of unanswered ones in seconds)."""
-        self.rt.site.topo.kill(self.proc, signal.SIGINT)
+    def summary(self) -> tuple[int, int, float]:
+        """(pings sent from the first answer to the last, how many of them got no answer, the longest run
+        of unanswered ones in seconds)."""
         replies, gap, seqs = ping_log_gaps(self.log.read_text(errors="replace"), INTERVAL)
         assert seqs, f"no ping from {self.src} was answered"
         sent = seqs[-1] - seqs[0] + 1
         return sent, sent - replies, gap
+
+    def stop(self) -> None:
+        """Stops it (by pid)."""
+        self.rt.site.topo.kill(self.proc, signal.SIGINT)
 
 
 def arrives_at(rt: Routing, n: int, src: str, packets: int = 3):
@@ -97,7 +100,7 @@ def test_failed_health_check_moves_traffic_to_the_standby_connection_and_back(rt
         wait_until(lambda: pinger.carried_by(0), timeout=15, interval=0, what="cpe1 carrying the answered pings")
 
         charon = rt.site.cpes[0].charon
-        [before] = charon.installed_children()
+        before = {c.spi_in for c in charon.installed_children()}
         moved_there = arrives_at(rt, 1, VPC_HOST)
         rt.drop_probes(0, True)
         limit = interval * retry + 2
@@ -107,7 +110,7 @@ def test_failed_health_check_moves_traffic_to_the_standby_connection_and_back(rt
         assert pinger.carried_by(1), "cpe2 does not carry the answered pings alone"
         assert rt.health(vcos[1]) == "success"
         # The failed check reset the tunnel: cpe1 holds a new CHILD_SA (the drop spares IKE and ESP).
-        wait_until(lambda: {c.spi_in for c in charon.installed_children()} - {before.spi_in}, timeout=10,
+        wait_until(lambda: {c.spi_in for c in charon.installed_children()} - before, timeout=10,
                    what="a new CHILD_SA on cpe1 after the reset")
         assert rt.health(vcos[0]) == "failed", "the check passed while cpe1 still drops the probes"
 
@@ -119,7 +122,8 @@ def test_failed_health_check_moves_traffic_to_the_standby_connection_and_back(rt
         assert pinger.carried_by(0), "cpe1 does not carry the answered pings alone again"
         rt.site.wait_status(vcos[0], timeout=5)
     finally:
-        sent, lost, gap = pinger.stop()
+        pinger.stop()
+    sent, lost, gap = pinger.summary()
     print(f"\nhealth check (interval {interval} s, retry {retry}): probes to {PROBE_IPS[0][1]} dropped on cpe1 -> "
           f"VcoHealthCheck.Status failed after {failed:.1f} s (limit {limit} s), pings through cpe2 "
           f"{moved:.1f} s after the drop; drop removed -> success after {passed:.1f} s, pings through cpe1 "
@@ -155,7 +159,8 @@ def test_weight_0_connection_carries_traffic_only_while_the_weight_100_one_is_do
         back = time.monotonic() - t1
         assert pinger.carried_by(0), "cpe1 does not carry the answered pings alone again"
     finally:
-        sent, lost, gap = pinger.stop()
+        pinger.stop()
+    sent, lost, gap = pinger.summary()
 
     for vco, weight in zip(vcos, (100, 0)):
         rt.delete_route(vco, weight)
@@ -182,10 +187,28 @@ def test_policy_route_sends_one_sources_traffic_through_the_other_connection(rt,
         assert pingers[1].carried_by(1), f"cpe2 does not carry {SECOND_VPC_HOST}'s answered pings alone"
         assert pingers[0].carried_by(0), f"{VPC_HOST}'s pings left cpe1"
         after = {p.src: rt.counts(p.src) for p in pingers}
+        results = [p.summary() for p in pingers]
+
+        # Without the destination routes the policy route alone keeps the prefix in the kernel table;
+        # what enters the TUN device from another source matches no rule and is dropped there.
+        for vco, weight in zip(vcos, (100, 0)):
+            rt.delete_route(vco, weight)
+
+        def unforwarded(src: str) -> bool:
+            start = rt.counts(src)
+            time.sleep(1.5)
+            return rt.counts(src) == start
+
+        wait_until(lambda: unforwarded(VPC_HOST), timeout=5, interval=0,
+                   what=f"{VPC_HOST}'s pings reaching no CPE without the destination routes")
+        assert f"{DC_NET} " in rt.kernel_routes(), "the policy route's destination left the kernel table"
+        assert pingers[1].carried_by(1), f"cpe2 no longer carries {SECOND_VPC_HOST}'s answered pings"
     finally:
-        results = [p.stop() for p in pingers]
+        for p in pingers:
+            p.stop()
     delta = {src: [a - b for a, b in zip(after[src], before[src])] for src in after}
     print(f"\npolicy route {SECOND_VPC_HOST}/32 -> {DC_NET} via connection 2 (priority 1) over destination "
           f"routes 100/0: {SECOND_VPC_HOST}'s pings through cpe2 {moved:.1f} s after CreateVpnPbrRouteEntry; "
-          f"packets forwarded by (cpe1, cpe2) over the next 3 s: {delta}; "
-          f"(sent, unanswered, longest gap s) per source {results}")
+          f"packets forwarded by (cpe1, cpe2) over the next 3 s: {delta}; (sent, unanswered, longest gap s) "
+          f"per source until then {results}; destination routes deleted: {DC_NET} still dev strait0, "
+          f"{VPC_HOST}'s pings dropped, {SECOND_VPC_HOST}'s still answered through cpe2")
