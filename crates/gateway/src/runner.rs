@@ -123,6 +123,9 @@ struct Tunnel {
     carrying: bool,
     /// The connection's health check, when enabled.
     health: Option<Check>,
+    /// The last IPsec SA went (or phase 2 failed) while the IKE SA stayed: check once the
+    /// pending events are handled.
+    orphaned: bool,
     /// The data plane's last authenticated inbound packet at the last check.
     last_inbound: Option<Instant>,
     /// Outer addresses of the newest CHILD_SA when it is UDP-encapsulated (NAT keepalives go there).
@@ -567,6 +570,7 @@ impl Runner {
                 active_routes: Vec::new(),
                 carrying: false,
                 health: None,
+                orphaned: false,
                 last_inbound: None,
                 encap: None,
                 keepalive_at: None,
@@ -669,7 +673,7 @@ impl Runner {
                 if let Some(&k) = self.by_session.get(&session) {
                     self.on_event(k, ev, Instant::now());
                 }
-            } else {
+            } else if !self.renegotiate_orphans(Instant::now()) {
                 return;
             }
         }
@@ -813,7 +817,6 @@ impl Runner {
                 t.ike_up = true;
                 t.connecting = false;
                 t.wants_up = true;
-                t.failures = 0;
                 t.retry_at = None;
                 self.board.update(&id, |s| {
                     s.ike_state = IkeState::Established;
@@ -853,6 +856,8 @@ impl Runner {
                     return;
                 }
                 t.children.push((spi_in, spi_out));
+                // Failures count until traffic can flow, so a phase 2 that keeps failing backs off.
+                t.failures = 0;
                 t.encap = udp_encap.then_some((local, remote));
                 self.board.update(&id, |s| {
                     s.diagnosis = None;
@@ -901,7 +906,10 @@ impl Runner {
                 if !t.ike_up {
                     self.board.update(&id, |s| s.ike_state = IkeState::Idle);
                 }
-                if reason != FailureReason::TsUnacceptable {
+                if t.ike_up && t.children.is_empty() {
+                    // Phase 2 failed on an IKE SA that carries nothing else.
+                    t.orphaned = true;
+                } else if reason != FailureReason::TsUnacceptable {
                     self.schedule_retry(k, now);
                 }
             }
@@ -918,6 +926,9 @@ impl Runner {
         t.children.retain(|&(a, b)| (a, b) != (in_spi, out_spi));
         if t.children.is_empty() {
             t.encap = None;
+            // Unless the IKE SA goes too (its teardown reports the children first), the peer
+            // removed the last IPsec SA and kept the IKE SA.
+            t.orphaned |= t.ike_up;
             self.board.update(&t.spec.id, |s| {
                 s.ipsec_state = IpsecState::Down;
                 s.spi_in = None;
@@ -925,6 +936,28 @@ impl Runner {
             });
             self.reroute();
         }
+    }
+
+    /// Deletes the IKE SAs left carrying no IPsec SA once the events that orphaned them are all
+    /// handled, and negotiates both again after the usual backoff (the IKE cores set up one IPsec
+    /// SA with each IKE SA). Returns whether it deleted any.
+    fn renegotiate_orphans(&mut self, now: Instant) -> bool {
+        let mut orphans = Vec::new();
+        for (&k, t) in &mut self.tunnels {
+            if std::mem::take(&mut t.orphaned) && t.ike_up && t.children.is_empty() {
+                info!(parent: &t.span, tunnel = %t.spec.id,
+                      "the IKE SA carries no IPsec SA: deleting it to negotiate both again");
+                self.endpoint.delete(t.session, now);
+                t.ike_up = false;
+                t.wants_up = true;
+                t.failures = t.failures.max(1);
+                orphans.push(k);
+            }
+        }
+        for &k in &orphans {
+            self.schedule_retry(k, now);
+        }
+        !orphans.is_empty()
     }
 }
 
