@@ -54,8 +54,11 @@ class Routing:
             # the VPC into ipsec0, the gateway over its link) come first.
             topo.run(cpe.ns, "ip rule add lookup main suppress_prefixlength 0 pref 100")
             nft = site.workdir / f"routing-cpe{n + 1}.nft"
-            nft.write_text(f"table ip routing {{\n{counters}  chain through {{\n"
-                           f"    type filter hook forward priority 0;\n{rules}  }}\n}}\n")
+            nft.write_text(f"table ip routing {{\n{counters}  counter probes {{}}\n  chain through {{\n"
+                           f"    type filter hook forward priority 0;\n{rules}  }}\n"
+                           "  chain arrive {\n    type filter hook input priority -10;\n"
+                           f'    ip daddr {PROBE_IPS[n][1]} icmp type echo-request counter name "probes"\n'
+                           "  }\n}\n")
             topo.run(cpe.ns, f"nft -f {nft}")
 
     # -- API --------------------------------------------------------------------------------------
@@ -112,6 +115,15 @@ class Routing:
                                    f"nft add rule ip probes in ip daddr {dip} icmp type echo-request drop")
         else:
             self.site.topo.run(ns, "nft delete table ip probes", check=False)
+
+    def next_probe(self, n: int, timeout: float = 10) -> None:
+        """Returns as soon as (within ~20 ms) a health-check probe reaches CPE `n`."""
+        def probes() -> int:
+            text = self.site.topo.run(self.site.cpes[n].ns, "nft -j list counter ip routing probes").stdout
+            return sum(c["counter"]["packets"] for c in json.loads(text)["nftables"] if "counter" in c)
+
+        start = probes()
+        wait_until(lambda: probes() > start, timeout=timeout, interval=0, what=f"a probe reaching cpe{n + 1}")
 
     # -- traffic ------------------------------------------------------------------------------------
     def counts(self, src: str) -> list[int]:
