@@ -6,7 +6,8 @@ Both connections run on the gateway's InternetIp 203.0.113.1 (a single-tunnel co
 cpe1 faces that address on its link, and cpe2 gets a route to it over its own link to gw, so each CPE's
 tunnel still crosses exactly one link. Which CPE carries the traffic of a VPC source is read from
 nftables counters on each CPE: packets leaving strongSwan's ipsec0 device (decrypted ESP) per VPC
-source address, so IKE, DPD and the health checks' probes are not counted.
+source address, so IKE, DPD and the health checks' probes are not counted. Another counter sees each
+probe arrive at its CPE, so a test can drop them right after one got through.
 
 Health checks probe from an idle VPC address (sip, which serve puts on its TUN device) to the CPE's own
 address on its DC link (dip), which only that CPE has: each check tests its own tunnel.

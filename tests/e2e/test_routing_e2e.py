@@ -126,8 +126,8 @@ def test_failed_health_check_moves_traffic_to_the_standby_connection_and_back(rt
     finally:
         pinger.stop()
     sent, lost, gap = pinger.summary()
-    print(f"\nhealth check (interval {interval} s, retry {retry}): probes to {PROBE_IPS[0][1]} dropped on cpe1 right after one "
-          f"got through (the worst case) -> "
+    print(f"\nhealth check (interval {interval} s, retry {retry}): probes to {PROBE_IPS[0][1]} dropped on cpe1 "
+          f"right after one got through (the worst case) -> "
           f"VcoHealthCheck.Status failed after {failed:.1f} s (limit {limit} s), pings through cpe2 "
           f"{moved:.1f} s after the drop; drop removed -> success after {passed:.1f} s, pings through cpe1 "
           f"{back:.1f} s after the removal; {lost} of {sent} pings unanswered, longest gap {gap:.1f} s")
