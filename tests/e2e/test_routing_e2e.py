@@ -86,8 +86,8 @@ def both_connections(rt: Routing, health: tuple[int, int] | None = None) -> list
     return vcos
 
 
-def test_failed_health_check_moves_traffic_to_the_standby_connection_and_back(rt, tmp_path):
-    interval, retry = 1, 2
+@pytest.mark.parametrize(("interval", "retry"), [(1, 2), (2, 3)], ids=["1s-x2", "2s-x3"])
+def test_failed_health_check_moves_traffic_to_the_standby_connection_and_back(rt, tmp_path, interval, retry):
     vcos = both_connections(rt, health=(interval, retry))
     wait_until(lambda: [rt.health(v) for v in vcos] == ["success"] * 2, timeout=15,
                what="both health checks passing")

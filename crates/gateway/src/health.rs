@@ -38,13 +38,18 @@ pub(crate) struct Check {
     pub spec: HealthSpec,
     ident: u16,
     seq: u16,
-    next_at: Instant,
-    /// The probe sent last and not answered yet.
-    awaiting: Option<u16>,
+    /// When the next probe goes out.
+    send_at: Instant,
+    /// The probe sent last and not answered yet, and when it counts as lost.
+    awaiting: Option<(u16, Instant)>,
     losses: u32,
     /// None until the first verdict; then whether the check passes.
     passing: Option<bool>,
 }
+
+/// How long a probe may wait for its answer (an interval, at most this): a check fails at most
+/// this long after its last probe went out.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Check {
     /// A check whose first probe is due at `now`; `ident` tells its replies apart from others'.
@@ -53,16 +58,17 @@ impl Check {
             spec,
             ident,
             seq: 0,
-            next_at: now,
+            send_at: now,
             awaiting: None,
             losses: 0,
             passing: None,
         }
     }
 
-    /// When the next probe is due.
+    /// When [`Check::tick`] next has work: a probe to send or one to count as lost.
     pub fn next_at(&self) -> Instant {
-        self.next_at
+        self.awaiting
+            .map_or(self.send_at, |(_, lost_at)| lost_at.min(self.send_at))
     }
 
     /// Whether the check fails now.
@@ -70,22 +76,28 @@ impl Check {
         self.passing == Some(false)
     }
 
-    /// At or after [`Check::next_at`]: counts an unanswered probe as lost and returns the next
-    /// probe (an IPv4 packet) with the new verdict when it changed.
-    pub fn tick(&mut self, now: Instant) -> (Vec<u8>, Option<bool>) {
+    /// At or after [`Check::next_at`]: counts an unanswered probe whose time is up as lost, and
+    /// returns the probe to send now (an IPv4 packet), if one is due, and the new verdict when it
+    /// changed.
+    pub fn tick(&mut self, now: Instant) -> (Option<Vec<u8>>, Option<bool>) {
         let mut changed = None;
-        if self.awaiting.take().is_some() {
+        if self.awaiting.is_some_and(|(_, lost_at)| lost_at <= now) {
+            self.awaiting = None;
             self.losses = self.losses.saturating_add(1);
             if self.losses >= self.spec.retry.max(1) && self.passing != Some(false) {
                 self.passing = Some(false);
                 changed = Some(false);
             }
         }
+        if now < self.send_at {
+            return (None, changed);
+        }
         self.seq = self.seq.wrapping_add(1);
-        self.awaiting = Some(self.seq);
-        self.next_at = now + self.spec.interval;
+        let lost_at = now + self.spec.interval.min(REPLY_TIMEOUT);
+        self.awaiting = Some((self.seq, lost_at));
+        self.send_at = now + self.spec.interval;
         let probe = echo_request(self.spec.sip, self.spec.dip, self.ident, self.seq);
-        (probe, changed)
+        (Some(probe), changed)
     }
 
     /// An echo reply arrived; returns the new verdict when it changed.
@@ -93,7 +105,7 @@ impl Check {
         let ours = reply.ident == self.ident
             && reply.from == self.spec.dip
             && reply.to == self.spec.sip
-            && self.awaiting == Some(reply.seq);
+            && self.awaiting.is_some_and(|(seq, _)| seq == reply.seq);
         if !ours {
             return None;
         }
@@ -280,31 +292,49 @@ mod tests {
         assert_eq!(parse_echo_reply(&p), None, "UDP is not ICMP");
     }
 
+    /// Runs the check's ticks up to `until`; returns the probes sent and the verdicts, in order.
+    fn run(c: &mut Check, until: Instant) -> (Vec<Vec<u8>>, Vec<(Instant, bool)>) {
+        let (mut probes, mut verdicts) = (Vec::new(), Vec::new());
+        while c.next_at() <= until {
+            let at = c.next_at();
+            let (probe, verdict) = c.tick(at);
+            probes.extend(probe);
+            verdicts.extend(verdict.map(|v| (at, v)));
+        }
+        (probes, verdicts)
+    }
+
     #[test]
-    fn retry_losses_in_a_row_fail_the_check_and_one_answer_passes_it() {
+    fn retry_losses_fail_the_check_within_a_second_of_the_last_probe() {
         let t0 = Instant::now();
         let mut c = Check::new(spec(3), 5, t0);
         let (p1, v) = c.tick(t0);
         assert_eq!(v, None);
         assert_eq!(
-            c.on_reply(&answer(&p1)),
+            c.on_reply(&answer(&p1.unwrap())),
             Some(true),
             "first answer: passing"
         );
-        let mut at = t0;
-        let mut verdicts = Vec::new();
-        for _ in 0..4 {
-            at = c.next_at();
-            verdicts.push(c.tick(at).1);
-        }
+        // From just after that answer nothing comes back: probes at 2, 4 and 6 s are lost.
+        let (probes, verdicts) = run(&mut c, t0 + Duration::from_secs(10));
+        assert_eq!(probes.len(), 5, "one probe every interval");
         assert_eq!(
             verdicts,
-            vec![None, None, None, Some(false)],
-            "the third unanswered probe is found lost at the fourth tick"
+            vec![(t0 + Duration::from_secs(7), false)],
+            "the third lost probe (sent at 6 s) fails the check 1 s later: retry × interval + 1 s"
         );
         assert!(c.failing());
-        assert_eq!(c.next_at(), at + Duration::from_secs(2));
-        let (p, _) = c.tick(c.next_at());
+    }
+
+    #[test]
+    fn only_the_awaited_answer_counts_and_it_passes_the_check_again() {
+        let t0 = Instant::now();
+        let mut c = Check::new(spec(1), 5, t0);
+        c.tick(t0);
+        let (_, verdicts) = run(&mut c, t0 + Duration::from_secs(1));
+        assert_eq!(verdicts, vec![(t0 + Duration::from_secs(1), false)]);
+        let (p, _) = c.tick(t0 + Duration::from_secs(2));
+        let p = p.expect("a probe is due every interval");
         let mut stale = answer(&p);
         stale.seq = stale.seq.wrapping_sub(1);
         assert_eq!(
@@ -327,15 +357,13 @@ mod tests {
     fn losses_that_are_interrupted_by_an_answer_start_over() {
         let t0 = Instant::now();
         let mut c = Check::new(spec(2), 1, t0);
-        c.tick(t0);
-        let (p, v) = c.tick(c.next_at());
-        assert_eq!(v, None, "one loss of two allowed");
-        c.on_reply(&answer(&p));
-        let (_, v) = c.tick(c.next_at());
-        assert_eq!(v, None);
-        let (_, v) = c.tick(c.next_at());
-        assert_eq!(v, None, "one loss since the answer");
-        let (_, v) = c.tick(c.next_at());
-        assert_eq!(v, Some(false));
+        let (probes, v) = run(&mut c, t0 + Duration::from_millis(2500));
+        assert_eq!(v, vec![], "one loss (the probe at 0 s) of two allowed");
+        let in_flight = probes.last().expect("the probe at 2 s");
+        assert_eq!(c.on_reply(&answer(in_flight)), Some(true));
+        let (_, v) = run(&mut c, t0 + Duration::from_millis(5500));
+        assert_eq!(v, vec![], "one loss (the probe at 4 s) since the answer");
+        let (_, v) = run(&mut c, t0 + Duration::from_secs(8));
+        assert_eq!(v, vec![(t0 + Duration::from_secs(7), false)]);
     }
 }

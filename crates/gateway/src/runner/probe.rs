@@ -68,7 +68,7 @@ impl Runner {
             };
             let (probe, verdict) = check.tick(now);
             let dip = check.spec.dip;
-            if let Some(sock) = &self.icmp {
+            if let (Some(probe), Some(sock)) = (probe, &self.icmp) {
                 if let Err(e) = sock.send(&probe, dip) {
                     debug!("health check probe to {dip}: {e}");
                 }
