@@ -343,6 +343,30 @@ pub fn bgp_route_entry(
     })
 }
 
+/// An entry of a connection's route table as DescribeVcoRouteEntries answers it.
+pub fn vco_route_entry(
+    conn: &VpnConnection,
+    dest: strait_model::Ipv4Net,
+    kind: &str,
+    as_path: &str,
+    weight: u32,
+    tunnels: &[&str],
+) -> Value {
+    json!({
+        "VpnConnectionId": conn.vpn_connection_id,
+        "RouteDest": dest.to_string(),
+        "NextHop": conn.vpn_connection_id,
+        "NextHopTunnelIdList": tunnels,
+        "Weight": weight,
+        "RouteEntryType": kind,
+        "Source": if kind == "bgp" { "VPN_BGP" } else { "CUSTOM" },
+        "State": "normal",
+        "AsPath": as_path,
+        "Community": "",
+        "CreateTime": conn.create_time,
+    })
+}
+
 /// A policy route as DescribeVpnPbrRouteEntries and CreateVpnPbrRouteEntry answer it.
 pub fn pbr_route_entry(r: &VpnPbrRouteEntry) -> Value {
     json!({

@@ -903,6 +903,47 @@ async fn route_entries_list_the_routes_learned_over_bgp_beside_the_static_ones()
         "InvalidParameter.RouteEntryType",
     )
     .await;
+
+    // The connection's own route table: its static route and what its tunnel learned.
+    let table = w
+        .ok(
+            &w.alice,
+            "DescribeVcoRouteEntries",
+            &[("VpnConnectionId", vco), ("RouteEntryType", "all")],
+        )
+        .await;
+    let rows: Vec<(&str, &str, &str, Value)> = table["VcoRouteEntries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["RouteDest"].as_str().unwrap(),
+                e["RouteEntryType"].as_str().unwrap(),
+                e["AsPath"].as_str().unwrap(),
+                e["NextHopTunnelIdList"].clone(),
+            )
+        })
+        .collect();
+    let tunnels = serde_json::json!([tunnel_id]);
+    assert_eq!(
+        rows,
+        vec![
+            ("172.16.0.0/12", "custom", "", serde_json::json!([])),
+            ("192.168.0.0/24", "bgp", "65530", tunnels.clone()),
+            ("192.168.1.0/24", "bgp", "65530 65000", tunnels),
+        ]
+    );
+    assert_eq!(table["TotalCount"], 3);
+    assert_eq!(table["VpnRouteCounts"][1]["RouteCount"], 2);
+    w.err(
+        &w.bob,
+        "DescribeVcoRouteEntries",
+        &[("VpnConnectionId", vco)],
+        StatusCode::NOT_FOUND,
+        "InvalidVpnConnectionInstanceId.NotFound",
+    )
+    .await;
 }
 
 /// What the gateway stores for a tunnel that failed this way (`diagnosis: None` for a healthy one).

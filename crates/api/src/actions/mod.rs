@@ -43,6 +43,7 @@ pub fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         "DownloadVpnConnectionConfig" => download::download(ctx),
         "CreateVpnRouteEntry" => route::create(ctx),
         "DescribeVpnRouteEntries" => route::list(ctx),
+        "DescribeVcoRouteEntries" => route::list_vco(ctx),
         "DeleteVpnRouteEntry" => route::delete(ctx),
         "PublishVpnRouteEntry" => route::publish(ctx),
         "ModifyVpnRouteEntryWeight" => route::modify_weight(ctx),

@@ -5,8 +5,9 @@ use crate::error::ApiError;
 use crate::server::{ChangeOp, Changes, Ctx};
 use crate::views;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use strait_model::validate::{self, RouteEntryInput, ValidationError};
-use strait_model::{VpnConnection, VpnGateway, VpnPbrRouteEntry, VpnRouteEntry};
+use strait_model::{BgpRoute, Ipv4Net, VpnConnection, VpnGateway, VpnPbrRouteEntry, VpnRouteEntry};
 use strait_store::{Document, Listing, Page, Query, Tx};
 
 /// The request's gateway, its connections and its routes of kind `D`.
@@ -147,52 +148,132 @@ pub(super) fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     create_route(ctx, validate::validate_new_route_entry, views::route_entry)
 }
 
-pub(super) fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    let kind = ctx.params.str("RouteEntryType").unwrap_or("custom");
-    let (custom, bgp) = match kind {
-        "custom" | "" => (true, false),
-        "bgp" => (false, true),
-        "all" => (true, true),
-        other => {
-            return Err(ApiError::invalid(
-                "RouteEntryType",
-                format!("{other:?} is not one of custom, bgp, all"),
-            ));
+/// Which route types a Describe…RouteEntries request asks for: (static, learned over BGP).
+fn route_types(ctx: &Ctx<'_>) -> Result<(bool, bool), ApiError> {
+    match ctx.params.str("RouteEntryType").unwrap_or("custom") {
+        "custom" | "" => Ok((true, false)),
+        "bgp" => Ok((false, true)),
+        "all" => Ok((true, true)),
+        other => Err(ApiError::invalid(
+            "RouteEntryType",
+            format!("{other:?} is not one of custom, bgp, all"),
+        )),
+    }
+}
+
+/// The asked-for types' entries, static first, as one page; with the count of each type.
+fn route_page(
+    (custom, bgp): (bool, bool),
+    statics: Vec<Value>,
+    learned: Vec<Value>,
+    page: crate::params::Page,
+) -> (Vec<Value>, u64, Value) {
+    let counts = json!([
+        { "RouteEntryType": "custom", "Source": "CUSTOM", "RouteCount": statics.len() },
+        { "RouteEntryType": "bgp", "Source": "BGP", "RouteCount": learned.len() },
+    ]);
+    let all: Vec<Value> = statics
+        .into_iter()
+        .filter(|_| custom)
+        .chain(learned.into_iter().filter(|_| bgp))
+        .collect();
+    let total = all.len() as u64;
+    let rows = Page::number(page.number, page.size);
+    let items = all
+        .into_iter()
+        .skip(usize::try_from(rows.offset).unwrap_or(usize::MAX))
+        .take(rows.limit as usize)
+        .collect();
+    (items, total, counts)
+}
+
+/// The BGP routes the gateway observed on `conn`'s tunnels, by tunnel id.
+fn learned_routes<'c>(
+    tx: &Tx<'_>,
+    ctx: &Ctx<'_>,
+    conn: &'c VpnConnection,
+) -> Result<Vec<(&'c str, BgpRoute)>, ApiError> {
+    let mut out = Vec::new();
+    for t in &conn.tunnel_options {
+        if let Some((status, _)) = tx.tunnel_status(ctx.account_id, &t.tunnel_id)? {
+            out.extend(
+                status
+                    .bgp_routes
+                    .into_iter()
+                    .map(|r| (t.tunnel_id.as_str(), r)),
+            );
         }
-    };
+    }
+    Ok(out)
+}
+
+pub(super) fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    let types = route_types(ctx)?;
     let page = ctx.params.page(100)?;
     ctx.read(|tx| {
         let (gateway, connections, routes) = gateway_state::<VpnRouteEntry>(tx, ctx)?;
         let mut learned = Vec::new();
         for conn in &connections {
-            for t in &conn.tunnel_options {
-                if let Some((status, _)) = tx.tunnel_status(ctx.account_id, &t.tunnel_id)? {
-                    learned.extend(status.bgp_routes.iter().map(|r| {
-                        views::bgp_route_entry(&gateway.vpn_gateway_id, conn, &t.tunnel_id, r)
-                    }));
-                }
+            for (tunnel, r) in learned_routes(tx, ctx, conn)? {
+                learned.push(views::bgp_route_entry(
+                    &gateway.vpn_gateway_id,
+                    conn,
+                    tunnel,
+                    &r,
+                ));
             }
         }
-        let counts = json!({ "VpnRouteCount": [
-            { "RouteEntryType": "custom", "Source": "CUSTOM", "RouteCount": routes.len() },
-            { "RouteEntryType": "bgp", "Source": "BGP", "RouteCount": learned.len() },
-        ]});
-        let all: Vec<Value> = routes
-            .iter()
-            .filter(|_| custom)
-            .map(views::route_entry)
-            .chain(learned.into_iter().filter(|_| bgp))
-            .collect();
-        let total = all.len() as u64;
-        let rows = Page::number(page.number, page.size);
-        let items = all
-            .into_iter()
-            .skip(usize::try_from(rows.offset).unwrap_or(usize::MAX))
-            .take(rows.limit as usize)
-            .collect();
+        let statics = routes.iter().map(views::route_entry).collect();
+        let (items, total, counts) = route_page(types, statics, learned, page);
         let mut body = page_body("VpnRouteEntries", "VpnRouteEntry", items, total, page);
-        body["VpnRouteCounts"] = counts;
+        body["VpnRouteCounts"] = json!({ "VpnRouteCount": counts });
         Ok(body)
+    })
+}
+
+/// DescribeVcoRouteEntries: one connection's route table, its static routes (the gateway's
+/// destination routes through it) and the BGP routes learned over its tunnels.
+pub(super) fn list_vco(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    let types = route_types(ctx)?;
+    let page = ctx.params.page(10)?;
+    ctx.read(|tx| {
+        let conn = load_param::<VpnConnection>(tx, ctx)?;
+        let on_gateway = Query {
+            fields: vec![(
+                "VpnGatewayId",
+                conn.vpn_gateway_id.clone().unwrap_or_default(),
+            )],
+            ..Query::default()
+        };
+        let statics = tx
+            .list::<VpnRouteEntry>(ctx.account_id, &on_gateway)?
+            .items
+            .iter()
+            .filter(|r| r.next_hop == conn.vpn_connection_id)
+            .map(|r| views::vco_route_entry(&conn, r.route_dest, "custom", "", r.weight, &[]))
+            .collect();
+        let mut by_prefix: BTreeMap<Ipv4Net, (Vec<u32>, Vec<&str>)> = BTreeMap::new();
+        for (tunnel, r) in learned_routes(tx, ctx, &conn)? {
+            let entry = by_prefix
+                .entry(r.route_dest)
+                .or_insert((r.as_path, Vec::new()));
+            entry.1.push(tunnel);
+        }
+        let learned = by_prefix
+            .into_iter()
+            .map(|(dest, (path, tunnels))| {
+                let path: Vec<String> = path.iter().map(u32::to_string).collect();
+                views::vco_route_entry(&conn, dest, "bgp", &path.join(" "), 100, &tunnels)
+            })
+            .collect();
+        let (items, total, counts) = route_page(types, statics, learned, page);
+        Ok(json!({
+            "VcoRouteEntries": items,
+            "VpnRouteCounts": counts,
+            "TotalCount": total,
+            "PageNumber": page.number,
+            "PageSize": page.size,
+        }))
     })
 }
 
