@@ -58,6 +58,10 @@ def test_on_premises_speaker_through_the_tunnel(make_site, speaker, auth_key):
     want = {(n, vco, str(CPE_ASN)) for n in DC_NETS}
     wait_until(lambda: {(n, c, p) for n, c, _, p in site.bgp_routes()} == want, 5,
                what=f"DescribeVpnRouteEntries listing {want}")
+    # The connection's own route table (DescribeVcoRouteEntries) has them too, learned over its tunnel.
+    table = site.api("DescribeVcoRouteEntries", VpnConnectionId=vco, RouteEntryType="bgp")["VcoRouteEntries"]
+    assert {(e["RouteDest"], e["AsPath"], e["RouteEntryType"]) for e in table} == \
+        {(n, str(CPE_ASN), "bgp") for n in DC_NETS}, table
     body = site.describe(vco)
     assert body["VpnBgpConfig"]["Status"] == "success", body["VpnBgpConfig"]
     assert str(body["VpnBgpConfig"]["PeerAsn"]) == str(CPE_ASN), body["VpnBgpConfig"]
