@@ -20,7 +20,7 @@ GROUP14 = {"TunnelIkeConfig": {"IkePfs": "group14"}, "TunnelIpsecConfig": {"Ipse
 AUTH_WORDS = ("pre-shared key", "authentication")
 
 
-def test_single_tunnel_on_defaults_comes_up_and_carries_traffic(site, tmp_path):
+def test_single_tunnel_on_defaults_but_nat_traversal_comes_up_and_carries_traffic(site, tmp_path):
     vco = site.create_single()
     conn = site.describe(vco)
     # Spec §2: single-tunnel defaults are IKEv1 main mode, aes/sha1/group2 in both phases (NAT traversal
