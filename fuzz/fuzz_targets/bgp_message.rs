@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
     let t0 = Instant::now();
     session.start(false);
     session.connection_up(t0);
-    session.set_advertised(t0, ["10.0.0.0/16".parse().unwrap()].into());
+    session.set_advertised(t0, [("10.0.0.0/16".parse().unwrap(), vec![65001])].into());
     session.handle_input(t0, &[Message::Open(open).encode(), Message::Keepalive.encode()].concat());
     let split = usize::from(selector >> 1).min(rest.len());
     let (a, b) = rest.split_at(split);
