@@ -215,6 +215,8 @@ def test_bgp_switched_off_and_on_through_modify(make_site):
     site.wait_up(vco)
     wait_until(lambda: set(DC_NETS) <= set(site.kernel_routes()), 15, what=f"{DC_NETS} routed into strait0")
     spi = cpe.charon.installed_children()[0].spi_in
+    tun_addrs = site.topo.run(site.gw, "ip -4 -o addr show dev strait0").stdout
+    assert f" {tunnel.local_ip}/" in tun_addrs, f"the BGP address is not on strait0: {tun_addrs}"
 
     def modify(enable: bool) -> float:
         t0 = time.monotonic()
@@ -234,6 +236,8 @@ def test_bgp_switched_off_and_on_through_modify(make_site):
         "turning BGP off renegotiated the tunnel"
     r = site.topo.run(site.vpc, f"ping -c 2 -i 0.2 -W 1 {DC_HOSTS[0]}", check=False)
     assert r.returncode != 0, f"the DC still answers with BGP off:\n{r.stdout}"
+    tun_addrs = site.topo.run(site.gw, "ip -4 -o addr show dev strait0").stdout
+    assert f" {tunnel.local_ip}/" not in tun_addrs, f"BGP off left its address on strait0: {tun_addrs}"
 
     t0 = modify(True)
     site.wait_up(vco)

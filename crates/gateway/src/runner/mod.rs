@@ -139,6 +139,31 @@ struct Tunnel {
     advertised: Advertised,
 }
 
+impl Tunnel {
+    /// The BGP address this tunnel put on the TUN device, if its speaker runs.
+    fn bgp_address(&self) -> Option<Ipv4Addr> {
+        self.spec
+            .bgp
+            .as_ref()
+            .filter(|_| self.speaker.is_some())
+            .map(|b| b.local_ip)
+    }
+
+    /// The health-check source this tunnel put on the TUN device, if its check runs.
+    fn probe_address(&self) -> Option<Ipv4Addr> {
+        self.health.as_ref().map(|c| c.spec.sip)
+    }
+}
+
+/// Takes an address a tunnel added off the TUN device.
+fn release_address(dp: &Dataplane, t: &Tunnel, addr: Option<Ipv4Addr>) {
+    if let Some(addr) = addr {
+        if let Err(e) = dp.remove_address(addr) {
+            warn!(parent: &t.span, tunnel = %t.spec.id, "removing address {addr} from the TUN device: {e}");
+        }
+    }
+}
+
 struct Runner {
     endpoint: Ike,
     /// Running tunnels by their data-plane id.
@@ -282,9 +307,11 @@ impl Runner {
                     info!(parent: &t.span, tunnel = %spec.id, routes = ?spec.routes, bgp = ?spec.bgp,
                           health = ?spec.health, "routes, BGP or health check changed");
                     if spec.bgp != t.spec.bgp {
+                        release_address(&self.dp, t, t.bgp_address());
                         bgp_changed.push(k);
                     }
                     if spec.health != t.spec.health {
+                        release_address(&self.dp, t, t.probe_address());
                         health_changed.push(k);
                     }
                     t.spec = spec;
@@ -384,11 +411,8 @@ impl Runner {
         if let Err(e) = self.dp.remove_tunnel(t.dp) {
             warn!(parent: &t.span, tunnel = %t.spec.id, "removing the tunnel from the data plane: {e}");
         }
-        if let Some(b) = t.spec.bgp.as_ref().filter(|_| t.speaker.is_some()) {
-            if let Err(e) = self.dp.remove_address(b.local_ip) {
-                warn!(parent: &t.span, tunnel = %t.spec.id, "removing BGP address {}: {e}", b.local_ip);
-            }
-        }
+        release_address(&self.dp, &t, t.bgp_address());
+        release_address(&self.dp, &t, t.probe_address());
         self.board.remove(&t.spec.id);
     }
 
