@@ -2,6 +2,11 @@
 
 use super::*;
 
+/// How long a phase 1 rekey waits after a quick mode (while the ISAKMP SA's lifetime allows):
+/// strongSwan 5.9 loses, without a word, an IPsec SA that a quick mode installs on an ISAKMP SA
+/// the peer replaces and deletes within the same second.
+const QUICK_SETTLE: Duration = Duration::from_secs(2);
+
 impl Session {
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
         self.phase1_timers(now);
@@ -53,6 +58,13 @@ impl Session {
                 }
                 continue;
             }
+            let due = sa.rekey_at.is_some_and(|t| now >= t) && !sa.rekeying && self.active;
+            if due
+                && self.quick_mode_settling(now)
+                && sa.expires.is_none_or(|e| now + QUICK_SETTLE < e)
+            {
+                sa.rekey_at = Some(now + QUICK_SETTLE);
+            }
             let rekey = sa.rekey_at.is_some_and(|t| now >= t) && !sa.rekeying && self.active;
             sa.rekeying |= rekey;
             self.sas.insert(i, sa);
@@ -61,6 +73,15 @@ impl Session {
                 self.start_phase1(now);
             }
         }
+    }
+
+    /// A quick mode is in flight or installed an IPsec SA less than [`QUICK_SETTLE`] ago.
+    fn quick_mode_settling(&self, now: Instant) -> bool {
+        self.quicks.iter().any(|q| q.linger.is_none())
+            || self
+                .children
+                .iter()
+                .any(|c| now.saturating_duration_since(c.since) < QUICK_SETTLE)
     }
 
     pub(super) fn quick_timers(&mut self, now: Instant) {
