@@ -17,6 +17,14 @@ pub enum IdKind {
     VpnConnection,
     /// A tunnel of a connection (`tun-`).
     Tunnel,
+    /// A CEN instance (`cen-`).
+    Cen,
+    /// A transit router (`tr-`).
+    TransitRouter,
+    /// A transit router route table (`vtb-`).
+    RouteTable,
+    /// A transit router attachment (`tr-attach-`).
+    TransitRouterAttachment,
 }
 
 impl IdKind {
@@ -27,6 +35,10 @@ impl IdKind {
             IdKind::CustomerGateway => "cgw-",
             IdKind::VpnConnection => "vco-",
             IdKind::Tunnel => "tun-",
+            IdKind::Cen => "cen-",
+            IdKind::TransitRouter => "tr-",
+            IdKind::RouteTable => "vtb-",
+            IdKind::TransitRouterAttachment => "tr-attach-",
         }
     }
 
@@ -62,6 +74,10 @@ mod tests {
             IdKind::CustomerGateway,
             IdKind::VpnConnection,
             IdKind::Tunnel,
+            IdKind::Cen,
+            IdKind::TransitRouter,
+            IdKind::RouteTable,
+            IdKind::TransitRouterAttachment,
         ] {
             let a = kind.new_id();
             let b = kind.new_id();
@@ -72,5 +88,6 @@ mod tests {
         assert!(!IdKind::VpnGateway.matches("cgw-aaaaaaaaaaaaaaaaaaaa"));
         assert!(!IdKind::VpnGateway.matches("vpn-AAAAAAAAAAAAAAAAAAAA"));
         assert!(!IdKind::VpnGateway.matches("vpn-short"));
+        assert!(!IdKind::TransitRouter.matches(&IdKind::TransitRouterAttachment.new_id()));
     }
 }

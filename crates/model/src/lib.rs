@@ -7,6 +7,7 @@ pub mod diagnosis;
 pub mod id;
 pub mod resource;
 pub mod status;
+pub mod transit;
 pub mod tunnel;
 pub mod validate;
 
@@ -19,6 +20,9 @@ pub use resource::{
     VpnGateway, VpnPbrRouteEntry, VpnRouteEntry,
 };
 pub use status::{BgpRoute, NegotiationStatus, ProbeStatus, TunnelStatus};
+pub use transit::{
+    AttachedResource, Cen, CrossAccountGrant, OrderType, TransitRouter, TransitRouterAttachment,
+};
 pub use tunnel::{
     BgpConfig, HealthCheckConfig, HealthCheckPolicy, IkeConfig, IpsecConfig, Role, Tunnel,
 };

@@ -186,6 +186,9 @@ pub struct VpnConnection {
     /// The VPN gateway, when attached to one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpn_gateway_id: Option<String>,
+    /// The transit router, when attached to one (possibly another account's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transit_router_id: Option<String>,
     /// Phase-2 local traffic selectors.
     pub local_subnet: SubnetList,
     /// Phase-2 remote traffic selectors.
@@ -359,6 +362,7 @@ mod tests {
             name: "dc1".into(),
             attach_type: AttachType::VpnGateway,
             vpn_gateway_id: Some("vpn-aaaaaaaaaaaaaaaaaaaa".into()),
+            transit_router_id: None,
             local_subnet: "10.0.0.0/16".parse().unwrap(),
             remote_subnet: "192.168.0.0/24, 192.168.1.0/24".parse().unwrap(),
             effect_immediately: true,

@@ -67,6 +67,7 @@ fn connection(id: &str, local: &str, remote: &str, tunnels: Vec<Tunnel>) -> VpnC
         name: id.into(),
         attach_type: AttachType::TransitRouter,
         vpn_gateway_id: None,
+        transit_router_id: None,
         local_subnet: local.parse().unwrap(),
         remote_subnet: remote.parse().unwrap(),
         effect_immediately: true,

@@ -2,7 +2,10 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use strait_model::{CustomerGateway, VpnConnection, VpnGateway, VpnPbrRouteEntry, VpnRouteEntry};
+use strait_model::{
+    Cen, CrossAccountGrant, CustomerGateway, TransitRouter, TransitRouterAttachment, VpnConnection,
+    VpnGateway, VpnPbrRouteEntry, VpnRouteEntry,
+};
 
 /// A resource the store can keep: its kind, its id, and the ids it refers to.
 pub trait Document: Serialize + DeserializeOwned {
@@ -67,5 +70,49 @@ impl Document for VpnPbrRouteEntry {
     }
     fn refs(&self) -> Vec<String> {
         vec![self.vpn_gateway_id.clone(), self.next_hop.clone()]
+    }
+}
+
+impl Document for Cen {
+    const KIND: &'static str = "Cen";
+    fn id(&self) -> String {
+        self.cen_id.clone()
+    }
+    fn refs(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+impl Document for TransitRouter {
+    const KIND: &'static str = "TransitRouter";
+    fn id(&self) -> String {
+        self.transit_router_id.clone()
+    }
+    fn refs(&self) -> Vec<String> {
+        vec![self.cen_id.clone()]
+    }
+}
+
+impl Document for TransitRouterAttachment {
+    const KIND: &'static str = "TransitRouterAttachment";
+    fn id(&self) -> String {
+        self.transit_router_attachment_id.clone()
+    }
+    fn refs(&self) -> Vec<String> {
+        vec![
+            self.transit_router_id.clone(),
+            self.cen_id.clone(),
+            self.resource_id.clone(),
+        ]
+    }
+}
+
+impl Document for CrossAccountGrant {
+    const KIND: &'static str = "CrossAccountGrant";
+    fn id(&self) -> String {
+        self.key()
+    }
+    fn refs(&self) -> Vec<String> {
+        vec![self.vpn_connection_id.clone(), self.bind_instance.clone()]
     }
 }

@@ -46,6 +46,7 @@ fn connection(gw: &VpnGateway, cgw: &CustomerGateway, tags: Vec<Tag>) -> VpnConn
         name: "c".into(),
         attach_type: AttachType::VpnGateway,
         vpn_gateway_id: Some(gw.vpn_gateway_id.clone()),
+        transit_router_id: None,
         local_subnet: "0.0.0.0/0".parse().unwrap(),
         remote_subnet: "0.0.0.0/0".parse().unwrap(),
         effect_immediately: false,

@@ -395,6 +395,7 @@ pub fn validate_new_connection(
         name,
         attach_type: AttachType::VpnGateway,
         vpn_gateway_id: Some(gw.vpn_gateway_id.clone()),
+        transit_router_id: None,
         local_subnet,
         remote_subnet,
         effect_immediately,
