@@ -326,11 +326,64 @@ fn the_newest_sa_carries_traffic_and_older_inbound_sas_keep_working() {
     );
 }
 
+/// The peer sends `payload` from 10.9.0.5:4000 to `dst`:`port` on its SA `sa`.
+fn send_inbound(peer: &UdpSocket, sa: &OutboundSa, dst: Ipv4Addr, port: u16, payload: &[u8]) {
+    let inner = udp_packet(Ipv4Addr::new(10, 9, 0, 5), dst, port, payload);
+    let mut esp = vec![0u8; 200];
+    let len = sa.encapsulate(&inner, &mut esp).unwrap();
+    peer.send_to(&esp[..len], SocketAddrV4::new(LOCAL, 4500))
+        .unwrap();
+}
+
+#[test]
+fn a_tunnel_not_forwarding_inbound_delivers_only_to_the_hosts_tun_addresses() {
+    let (dp, _rx) = start();
+    let peer = udp(5003);
+    let id = TunnelId(4);
+    dp.add_tunnel(id).unwrap();
+    dp.set_routes(id, vec![rule(REMOTE_NET)]).unwrap();
+    let bgp_ip = Ipv4Addr::new(169, 254, 77, 1);
+    let mut sa = child(0x400, 0x4000, 5003);
+    sa.local_ts
+        .push(AddrRange::from(Ipv4Net::new(bgp_ip, 32).unwrap()));
+    dp.install_child_sa(id, sa).unwrap();
+    let host = udp(7001);
+    host.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let sender = OutboundSa::new(&keys(0x400), Selectors::any()).unwrap();
+
+    dp.set_inbound_forwarding(id, false).unwrap();
+    send_inbound(&peer, &sender, LOCAL, 7001, b"dropped");
+    assert!(host.recv_from(&mut buf).is_err(), "forwarded while off");
+    // The host's own address inside the tunnel (e.g. BGP's) is still reachable.
+    dp.add_address(bgp_ip).unwrap();
+    let bgp = UdpSocket::bind(SocketAddrV4::new(bgp_ip, 7002)).unwrap();
+    bgp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    send_inbound(&peer, &sender, bgp_ip, 7002, b"to the host");
+    let (n, _) = bgp
+        .recv_from(&mut buf)
+        .expect("delivered to the TUN address");
+    assert_eq!(&buf[..n], b"to the host");
+    let c = dp.counters(id).unwrap();
+    assert_eq!((c.inbound.packets, c.blocked_inbound), (2, 1));
+
+    dp.set_inbound_forwarding(id, true).unwrap();
+    send_inbound(&peer, &sender, LOCAL, 7001, b"forwarded");
+    let (n, _) = host.recv_from(&mut buf).expect("forwarded again");
+    assert_eq!(&buf[..n], b"forwarded");
+    assert_eq!(dp.counters(id).unwrap().blocked_inbound, 1);
+}
+
 #[test]
 fn control_errors_are_precise() {
     let (dp, _rx) = start();
     let id = TunnelId(3);
     assert!(matches!(dp.set_routes(id, vec![]), Err(DataplaneError::UnknownTunnel(t)) if t == id));
+    assert!(matches!(
+        dp.set_inbound_forwarding(id, false),
+        Err(DataplaneError::UnknownTunnel(_))
+    ));
     dp.add_tunnel(id).unwrap();
     assert!(matches!(
         dp.add_tunnel(id),

@@ -11,7 +11,7 @@ mod kernel;
 mod tables;
 mod worker;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -129,6 +129,8 @@ pub struct TunnelCounters {
     pub no_sa_drops: u64,
     /// ICMP fragmentation-needed answers sent.
     pub frag_needed_sent: u64,
+    /// Decapsulated packets dropped because the tunnel does not forward inbound traffic.
+    pub blocked_inbound: u64,
     /// When the last authenticated packet arrived (for dead peer detection).
     pub last_inbound: Option<Instant>,
     /// Sequence numbers used by the current outbound SA; without ESN it must be rekeyed
@@ -247,9 +249,10 @@ struct Child {
     out: Arc<OutPath>,
 }
 
-#[derive(Default)]
 struct TunnelCtl {
     routes: Vec<RouteRule>,
+    /// Decapsulated traffic is forwarded (else only what is for the host's TUN addresses).
+    forward_inbound: bool,
     shared: Arc<TunnelShared>,
     /// Installed pairs, oldest first; the newest carries outbound traffic.
     children: Vec<Child>,
@@ -258,10 +261,25 @@ struct TunnelCtl {
     retired_out: SaStats,
 }
 
+impl Default for TunnelCtl {
+    fn default() -> Self {
+        TunnelCtl {
+            routes: Vec::new(),
+            forward_inbound: true,
+            shared: Arc::default(),
+            children: Vec::new(),
+            retired_in: SaStats::default(),
+            retired_out: SaStats::default(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Control {
     tunnels: BTreeMap<TunnelId, TunnelCtl>,
     kernel_routes: RouteRefs,
+    /// Addresses added to the TUN device (the host's own, inside tunnels).
+    host_addrs: BTreeSet<Ipv4Addr>,
 }
 
 /// Handle to a running data plane; dropping it stops the workers and removes its kernel routes.
@@ -420,12 +438,35 @@ impl Dataplane {
 
     /// Makes `addr` an address of this host on the TUN device (e.g. a BGP address inside a tunnel).
     pub fn add_address(&self, addr: Ipv4Addr) -> Result<(), DataplaneError> {
+        let mut c = self.lock();
+        c.host_addrs.insert(addr);
+        self.publish(&c);
         kernel::add_address(&self.tun_name, Ipv4Net::from(addr))
     }
 
     /// Takes an address added with [`Dataplane::add_address`] off the TUN device.
     pub fn remove_address(&self, addr: Ipv4Addr) -> Result<(), DataplaneError> {
+        let mut c = self.lock();
+        c.host_addrs.remove(&addr);
+        self.publish(&c);
         kernel::del_address(&self.tun_name, Ipv4Net::from(addr))
+    }
+
+    /// Sets whether what arrives decapsulated through the tunnel is forwarded (the default);
+    /// when not, only packets for the host's own TUN addresses pass, the rest are dropped and
+    /// counted in [`TunnelCounters::blocked_inbound`].
+    pub fn set_inbound_forwarding(
+        &self,
+        id: TunnelId,
+        forward: bool,
+    ) -> Result<(), DataplaneError> {
+        let mut c = self.lock();
+        c.tunnels
+            .get_mut(&id)
+            .ok_or(DataplaneError::UnknownTunnel(id))?
+            .forward_inbound = forward;
+        self.publish(&c);
+        Ok(())
     }
 
     /// Adds a tunnel without routes or SAs.
@@ -577,6 +618,7 @@ impl Dataplane {
             outbound: t.retired_out,
             no_sa_drops: t.shared.no_sa_drops.load(Ordering::Relaxed),
             frag_needed_sent: t.shared.frag_needed.load(Ordering::Relaxed),
+            blocked_inbound: t.shared.blocked_inbound.load(Ordering::Relaxed),
             last_inbound: match t.shared.last_inbound.load(Ordering::Relaxed) {
                 0 => None,
                 ms => Some(self.shared.epoch + Duration::from_millis(ms - 1)),
@@ -626,11 +668,13 @@ impl Dataplane {
                 id: *id,
                 out: t.children.last().map(|ch| ch.out.clone()),
                 shared: t.shared.clone(),
+                forward_inbound: t.forward_inbound,
             });
         }
-        self.shared
-            .tables
-            .store(Arc::new(Tables::new(routes, tunnels, inbound)));
+        let host_addrs = c.host_addrs.iter().copied().collect();
+        self.shared.tables.store(Arc::new(
+            Tables::new(routes, tunnels, inbound).with_host_addrs(host_addrs),
+        ));
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::cmp::Reverse;
 use std::collections::HashMap;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -37,6 +37,8 @@ pub(crate) struct TunnelShared {
     pub no_sa_drops: AtomicU64,
     /// ICMP fragmentation-needed answers sent for oversize packets.
     pub frag_needed: AtomicU64,
+    /// Decapsulated packets dropped because the tunnel does not forward inbound traffic.
+    pub blocked_inbound: AtomicU64,
 }
 
 impl TunnelShared {
@@ -61,6 +63,8 @@ pub(crate) struct TunnelEntry {
     pub id: TunnelId,
     pub out: Option<Arc<OutPath>>,
     pub shared: Arc<TunnelShared>,
+    /// Decapsulated packets are forwarded; otherwise only those for the host's TUN addresses pass.
+    pub forward_inbound: bool,
 }
 
 /// Where a route came from; at equal destination prefix a static route is preferred.
@@ -161,6 +165,8 @@ pub(crate) struct Tables {
     routes: Vec<Route>,
     pub tunnels: Vec<TunnelEntry>,
     by_spi: HashMap<u32, (Arc<InboundSa>, usize)>,
+    /// The host's own addresses on the TUN device (BGP and health-check addresses).
+    host_addrs: Vec<Ipv4Addr>,
 }
 
 impl Tables {
@@ -206,7 +212,23 @@ impl Tables {
             routes: merged.into_iter().map(|(_, r)| r).collect(),
             tunnels,
             by_spi,
+            host_addrs: Vec::new(),
         }
+    }
+
+    /// The snapshot with `addrs` as the host's own TUN addresses.
+    pub fn with_host_addrs(self, addrs: Vec<Ipv4Addr>) -> Self {
+        Self {
+            host_addrs: addrs,
+            ..self
+        }
+    }
+
+    /// Whether a packet decapsulated from tunnel `tunnel` may go on: the tunnel forwards inbound
+    /// traffic, or the packet is for the host itself.
+    pub fn admits(&self, tunnel: usize, pkt: &Ipv4View<'_>) -> bool {
+        self.tunnels.get(tunnel).is_some_and(|e| e.forward_inbound)
+            || self.host_addrs.contains(&pkt.dst())
     }
 
     /// The tunnel for a packet. The route is the first in lookup order whose destination and
@@ -275,6 +297,7 @@ mod tests {
             id: TunnelId(id),
             out: None,
             shared: Arc::default(),
+            forward_inbound: true,
         }
     }
 
@@ -557,6 +580,31 @@ mod tests {
             used.iter().all(|&n| n > 70),
             "an even split between two tunnels: {used:?}"
         );
+    }
+
+    #[test]
+    fn a_tunnel_not_forwarding_admits_only_traffic_for_the_host() {
+        let blocked = TunnelEntry {
+            forward_inbound: false,
+            ..entry(1)
+        };
+        let t = Tables::new(vec![], vec![entry(0), blocked], vec![])
+            .with_host_addrs(vec![Ipv4Addr::new(169, 254, 10, 1)]);
+        let to_vpc = udp([192, 168, 0, 2], [10, 0, 1, 2], 7000);
+        let to_host = udp([169, 254, 10, 2], [169, 254, 10, 1], 179);
+        let view = |b: &[u8]| Ipv4View::new(b).map(|v| (t.admits(0, &v), t.admits(1, &v)));
+        assert_eq!(
+            view(&to_vpc),
+            Some((true, false)),
+            "forwarded only by tunnel 0"
+        );
+        assert_eq!(
+            view(&to_host),
+            Some((true, true)),
+            "BGP to the host passes both"
+        );
+        let vpc = Ipv4View::new(&to_vpc).unwrap();
+        assert!(!t.admits(7, &vpc), "an unknown tunnel forwards nothing");
     }
 
     #[test]

@@ -480,12 +480,21 @@ fn inbound_esp(
     };
     // Failures are counted per SA by the SA itself.
     if let Ok(range) = sa.decapsulate(esp) {
-        if let Some(entry) = tables.tunnels.get(*t) {
+        let entry = tables.tunnels.get(*t);
+        if let Some(entry) = entry {
             TunnelShared::stamp(&entry.shared.last_inbound, now);
         }
-        if let Some(inner) = esp.get(range) {
-            sink.push(tun, shared, inner);
+        let Some(inner) = esp.get(range) else {
+            return;
+        };
+        let forwards = entry.is_some_and(|e| e.forward_inbound);
+        if !forwards && !Ipv4View::new(inner).is_some_and(|ip| tables.admits(*t, &ip)) {
+            if let Some(entry) = entry {
+                entry.shared.blocked_inbound.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
         }
+        sink.push(tun, shared, inner);
     }
 }
 
