@@ -1,39 +1,135 @@
-//! What tunnels the stored resources ask for: a connection's tunnel options become tunnel specs.
+//! What tunnels the stored resources ask for: a connection's tunnel options become tunnel specs,
+//! on the VPN gateway or the transit router the connection is attached to.
 
-use ipnet::Ipv4Net;
+use std::collections::HashMap;
 use std::time::Duration;
 
+use ipnet::Ipv4Net;
 use strait_dataplane::RouteRule;
 use strait_model::{
-    BgpConfig, CustomerGateway, HealthCheckConfig, HealthCheckPolicy, Role, VpnConnection,
-    VpnPbrRouteEntry, VpnRouteEntry,
+    AttachedResource, BgpConfig, CustomerGateway, HealthCheckConfig, HealthCheckPolicy, Role,
+    TransitRouterAttachment, VpnConnection, VpnPbrRouteEntry, VpnRouteEntry,
 };
 
 use crate::{BgpPeering, HealthSpec, Timing, TimingOverrides, TunnelSpec};
 
-/// What a connection's tunnels take from the VPN gateway they run on.
+/// What a connection's tunnels take from the VPN gateway or transit router they run on.
 #[derive(Debug, Clone, Copy)]
 pub struct GatewayContext<'a> {
     /// The gateway's destination route entries (those pointing at a connection go into it).
     pub routes: &'a [VpnRouteEntry],
     /// The gateway's policy route entries (likewise).
     pub policy_routes: &'a [VpnPbrRouteEntry],
-    /// The gateway's local networks (its VPC's CIDRs), advertised to BGP peers.
+    /// The local networks advertised to BGP peers: the VPN gateway's VPC CIDRs, or the CIDRs of a
+    /// transit router's propagating VPC attachments.
     pub local_networks: &'a [Ipv4Net],
     /// Timer overrides.
     pub timing: &'a TimingOverrides,
+    /// The transit router attachment of a connection attached to one (its three options).
+    pub attachment: Option<&'a TransitRouterAttachment>,
+}
+
+/// The transit routers' attachments of every account, as the reconciler looks them up.
+#[derive(Debug, Default)]
+pub struct TransitRouters {
+    /// VPN attachments by (connection owner's account, connection id).
+    connections: HashMap<(String, String), TransitRouterAttachment>,
+    /// CIDRs of each transit router's VPC attachments with route table propagation on.
+    networks: HashMap<String, Vec<Ipv4Net>>,
+}
+
+impl TransitRouters {
+    /// Indexes `attachments`; a VPC attachment's CIDRs are `vpcs[resource_id]`.
+    pub fn new(
+        attachments: impl IntoIterator<Item = TransitRouterAttachment>,
+        vpcs: &HashMap<String, Vec<Ipv4Net>>,
+    ) -> Self {
+        let mut out = TransitRouters::default();
+        for a in attachments {
+            match a.resource_type {
+                AttachedResource::Vpn => {
+                    let key = (a.resource_owner_id.clone(), a.resource_id.clone());
+                    out.connections.insert(key, a);
+                }
+                AttachedResource::Vpc => {
+                    let nets = out.networks.entry(a.transit_router_id.clone()).or_default();
+                    if a.route_table_propagation_enabled {
+                        nets.extend(vpcs.get(&a.resource_id).into_iter().flatten());
+                        nets.sort();
+                        nets.dedup();
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The context of `conn` (of `account`) when it is attached to a transit router: none when
+    /// no attachment of its transit router holds it.
+    pub fn context<'a>(
+        &'a self,
+        account: &str,
+        conn: &VpnConnection,
+        timing: &'a TimingOverrides,
+    ) -> Option<GatewayContext<'a>> {
+        let tr = conn.transit_router_id.as_deref()?;
+        let attachment = self
+            .connections
+            .get(&(account.to_owned(), conn.vpn_connection_id.clone()))
+            .filter(|a| a.transit_router_id == tr)?;
+        Some(GatewayContext {
+            routes: &[],
+            policy_routes: &[],
+            local_networks: self.networks.get(tr).map_or(&[][..], Vec::as_slice),
+            timing,
+            attachment: Some(attachment),
+        })
+    }
+}
+
+/// Where a connection's tunnels run and what its routes may do there.
+struct Placement {
+    /// The VPN gateway or transit router id.
+    domain: String,
+    propagate: bool,
+    publish: bool,
+    forward_inbound: bool,
+}
+
+impl Placement {
+    /// A VPN gateway connection has every option on; a transit router's, its attachment's.
+    fn of(conn: &VpnConnection, gw: &GatewayContext<'_>) -> Option<Placement> {
+        if let Some(domain) = &conn.vpn_gateway_id {
+            return Some(Placement {
+                domain: domain.clone(),
+                propagate: true,
+                publish: true,
+                forward_inbound: true,
+            });
+        }
+        let a = gw
+            .attachment
+            .filter(|a| conn.transit_router_id.as_ref() == Some(&a.transit_router_id))?;
+        Some(Placement {
+            domain: a.transit_router_id.clone(),
+            propagate: a.route_table_propagation_enabled,
+            publish: a.auto_publish_route_enabled,
+            forward_inbound: a.route_table_association_enabled,
+        })
+    }
 }
 
 /// The tunnels `conn` runs: one per tunnel option whose customer gateway `customer_gateway`
-/// finds, on the tunnel's own gateway IP; a slave stands by for its connection's master.
+/// finds, on the tunnel's own gateway IP; a slave stands by for its connection's master. A
+/// connection on neither a VPN gateway nor (through `gw.attachment`) a transit router runs none.
 pub fn connection_tunnels(
     conn: &VpnConnection,
     customer_gateway: impl Fn(&str) -> Option<CustomerGateway>,
     gw: &GatewayContext<'_>,
 ) -> Vec<TunnelSpec> {
-    if conn.vpn_gateway_id.is_none() {
+    let Some(place) = Placement::of(conn, gw) else {
         return Vec::new();
-    }
+    };
     let local_subnet = conn.local_subnet.0.clone();
     let remote_subnet = conn.remote_subnet.0.clone();
     let mut routes: Vec<RouteRule> = if conn.remote_subnet.is_any() {
@@ -64,6 +160,8 @@ pub fn connection_tunnels(
     );
     routes.sort();
     routes.dedup();
+    // Without propagation the connection's networks stay out of the table.
+    routes.retain(|_| place.propagate);
     // Health checks run on single-tunnel connections.
     let health = health_check(&conn.vco_health_check).filter(|_| conn.tunnel_options.len() == 1);
     let master = conn
@@ -91,13 +189,9 @@ pub fn connection_tunnels(
                 enable_dpd: t.enable_dpd,
                 enable_nat_traversal: t.enable_nat_traversal,
                 effect_immediately: conn.effect_immediately,
-                bgp: bgp_peering(&t.tunnel_bgp_config, &cgw, gw.local_networks).map(|b| {
-                    BgpPeering {
-                        gateway_id: conn.vpn_gateway_id.clone().unwrap_or_default(),
-                        ..b
-                    }
-                }),
+                bgp: bgp_peering(&t.tunnel_bgp_config, &cgw, gw.local_networks, &place),
                 health: health.clone(),
+                forward_inbound: place.forward_inbound,
             })
         })
         .collect()
@@ -122,6 +216,7 @@ fn bgp_peering(
     cfg: &BgpConfig,
     cgw: &CustomerGateway,
     local_networks: &[Ipv4Net],
+    place: &Placement,
 ) -> Option<BgpPeering> {
     if !cfg.enable_bgp {
         return None;
@@ -129,13 +224,15 @@ fn bgp_peering(
     let local_ip = cfg.local_bgp_ip?;
     let peer_ip = cfg.tunnel_cidr?.hosts().find(|&h| h != local_ip)?;
     Some(BgpPeering {
-        gateway_id: String::new(),
+        domain: place.domain.clone(),
         local_asn: cfg.local_asn,
         peer_asn: cgw.asn?,
         local_ip,
         peer_ip,
         md5_key: cgw.auth_key.clone().filter(|k| !k.is_empty()),
         advertise: local_networks.to_vec(),
+        propagate: place.propagate,
+        publish: place.publish,
     })
 }
 
@@ -190,6 +287,7 @@ mod tests {
             policy_routes: &[],
             local_networks: LOCAL,
             timing,
+            attachment: None,
         }
     }
 
@@ -325,13 +423,15 @@ mod tests {
         assert_eq!(
             bgp[0],
             BgpPeering {
-                gateway_id: "vpn-1".into(),
+                domain: "vpn-1".into(),
                 local_asn: 65531,
                 peer_asn: 65530,
                 local_ip: Ipv4Addr::new(169, 254, 10, 1),
                 peer_ip: Ipv4Addr::new(169, 254, 10, 2),
                 md5_key: None,
                 advertise: LOCAL.to_vec(),
+                propagate: true,
+                publish: true,
             }
         );
         assert_eq!(bgp[1].local_ip, Ipv4Addr::new(169, 254, 20, 2));
@@ -446,5 +546,186 @@ mod tests {
         let conn = connection(single("10.0.1.0/24", "192.168.10.0/24"));
         let specs = connection_tunnels(&conn, |_| None, &context(&[], &TimingOverrides::default()));
         assert!(specs.is_empty());
+    }
+
+    /// A BGP connection (remote 192.168.10.0/24) of account acct-vco attached to tr-1, whose
+    /// attachment lives in the transit router owner's account; the seed's options are all on.
+    fn on_transit_router() -> (VpnConnection, TransitRouterAttachment) {
+        let mut conn = connection(ConnectionInput {
+            customer_gateway_id: s("cgw-1"),
+            local_subnet: s("10.0.0.0/16"),
+            remote_subnet: s("192.168.10.0/24"),
+            bgp_config: Some(BgpConfigInput {
+                enable_bgp: s("true"),
+                local_asn: s("65531"),
+                tunnel_cidr: s("169.254.10.0/30"),
+                local_bgp_ip: s("169.254.10.1"),
+            }),
+            ..Default::default()
+        });
+        conn.vpn_gateway_id = None;
+        conn.attach_type = strait_model::AttachType::TransitRouter;
+        conn.transit_router_id = s("tr-1");
+        let attachment = TransitRouterAttachment {
+            transit_router_attachment_id: "tr-attach-vco".into(),
+            transit_router_id: "tr-1".into(),
+            cen_id: "cen-1".into(),
+            resource_type: AttachedResource::Vpn,
+            resource_id: conn.vpn_connection_id.clone(),
+            resource_owner_id: "acct-vco".into(),
+            zone_id: "zone-a".into(),
+            auto_publish_route_enabled: true,
+            route_table_association_enabled: true,
+            route_table_propagation_enabled: true,
+            transit_router_attachment_name: String::new(),
+            transit_router_attachment_description: String::new(),
+            create_time: 0,
+            tags: vec![],
+        };
+        (conn, attachment)
+    }
+
+    /// A VPC attachment of tr-1 (vpc-local: 10.0.0.0/16; vpc-other: 172.16.0.0/12).
+    fn vpc_attachment(vpc: &str, propagate: bool) -> TransitRouterAttachment {
+        TransitRouterAttachment {
+            transit_router_attachment_id: format!("tr-attach-{vpc}"),
+            resource_type: AttachedResource::Vpc,
+            resource_id: vpc.into(),
+            resource_owner_id: "acct-tr".into(),
+            route_table_propagation_enabled: propagate,
+            ..on_transit_router().1
+        }
+    }
+
+    fn vpcs() -> HashMap<String, Vec<Ipv4Net>> {
+        HashMap::from([
+            ("vpc-local".to_owned(), LOCAL.to_vec()),
+            (
+                "vpc-other".to_owned(),
+                vec!["172.16.0.0/12".parse().unwrap()],
+            ),
+        ])
+    }
+
+    /// The tunnels of `conn` of account acct-vco on the transit routers of `attachments`.
+    fn transit_tunnels(
+        conn: &VpnConnection,
+        attachments: Vec<TransitRouterAttachment>,
+    ) -> Vec<TunnelSpec> {
+        let routers = TransitRouters::new(attachments, &vpcs());
+        let timing = TimingOverrides::default();
+        routers
+            .context("acct-vco", conn, &timing)
+            .map(|ctx| connection_tunnels(conn, cgw, &ctx))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_transit_router_connection_runs_in_the_routers_routing_domain() {
+        let (conn, attachment) = on_transit_router();
+        let vpc = vpc_attachment("vpc-local", true);
+        let specs = transit_tunnels(&conn, vec![attachment, vpc]);
+        let t = &conn.tunnel_options[0];
+        assert_eq!(
+            tunnel_ids(&specs),
+            vec![(
+                t.tunnel_id.as_str(),
+                None,
+                t.internet_ip,
+                Ipv4Addr::new(192, 0, 2, 11)
+            )],
+            "on the zone address the attachment gave it"
+        );
+        let s = &specs[0];
+        let dests: Vec<Ipv4Net> = s.routes.iter().map(|r| r.dest).collect();
+        assert_eq!(dests, vec!["192.168.10.0/24".parse::<Ipv4Net>().unwrap()]);
+        assert!(s.forward_inbound);
+        assert_eq!(
+            s.bgp,
+            Some(BgpPeering {
+                domain: "tr-1".into(),
+                local_asn: 65531,
+                peer_asn: 65530,
+                local_ip: Ipv4Addr::new(169, 254, 10, 1),
+                peer_ip: Ipv4Addr::new(169, 254, 10, 2),
+                md5_key: None,
+                advertise: LOCAL.to_vec(),
+                propagate: true,
+                publish: true,
+            }),
+            "the transit router is the BGP group; its VPC attachment's CIDRs are advertised"
+        );
+    }
+
+    #[test]
+    fn each_attachment_option_switches_its_part_without_renegotiating() {
+        let (conn, attachment) = on_transit_router();
+        let on = transit_tunnels(&conn, vec![attachment.clone()]);
+        let with = |f: fn(&mut TransitRouterAttachment)| {
+            let mut a = attachment.clone();
+            f(&mut a);
+            transit_tunnels(&conn, vec![a]).remove(0)
+        };
+        let no_propagation = with(|a| a.route_table_propagation_enabled = false);
+        assert!(
+            no_propagation.routes.is_empty(),
+            "its remote subnets leave the table"
+        );
+        let bgp = no_propagation.bgp.as_ref().unwrap();
+        assert!(!bgp.propagate && bgp.publish);
+        let no_publish = with(|a| a.auto_publish_route_enabled = false);
+        let bgp = no_publish.bgp.as_ref().unwrap();
+        assert!(bgp.propagate && !bgp.publish);
+        assert_eq!(no_publish.routes, on[0].routes);
+        let no_association = with(|a| a.route_table_association_enabled = false);
+        assert!(!no_association.forward_inbound);
+        assert_eq!(no_association.bgp, on[0].bgp);
+        for off in [&no_propagation, &no_publish, &no_association] {
+            assert!(off.same_peering(&on[0]), "IKE is not renegotiated: {off:?}");
+            let (a, b) = (off.bgp.as_ref().unwrap(), on[0].bgp.as_ref().unwrap());
+            assert!(a.same_session(b), "the BGP session stays");
+        }
+    }
+
+    #[test]
+    fn only_propagating_vpc_attachments_are_advertised() {
+        let (conn, attachment) = on_transit_router();
+        let specs = transit_tunnels(
+            &conn,
+            vec![
+                attachment,
+                vpc_attachment("vpc-local", false),
+                vpc_attachment("vpc-other", true),
+            ],
+        );
+        let advertised = specs[0].bgp.as_ref().map(|b| b.advertise.clone());
+        assert_eq!(advertised, Some(vec!["172.16.0.0/12".parse().unwrap()]));
+    }
+
+    #[test]
+    fn an_attachment_is_found_under_the_connection_owners_account_only() {
+        let (conn, attachment) = on_transit_router();
+        let routers = TransitRouters::new([attachment.clone()], &vpcs());
+        let timing = TimingOverrides::default();
+        assert!(
+            routers.context("acct-vco", &conn, &timing).is_some(),
+            "the owner's connection, attached from the router owner's account"
+        );
+        assert!(
+            routers.context("acct-tr", &conn, &timing).is_none(),
+            "a connection of that id in the router owner's account is not the attached one"
+        );
+        let mut elsewhere = conn.clone();
+        elsewhere.transit_router_id = s("tr-2");
+        assert!(transit_tunnels(&elsewhere, vec![attachment.clone()]).is_empty());
+        assert!(
+            transit_tunnels(&conn, vec![]).is_empty(),
+            "no attachment: not attached, no tunnels"
+        );
+        let detached = GatewayContext {
+            attachment: None,
+            ..context(&[], &timing)
+        };
+        assert!(connection_tunnels(&conn, cgw, &detached).is_empty());
     }
 }

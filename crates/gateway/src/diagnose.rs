@@ -319,6 +319,7 @@ mod tests {
             timing: Timing::default(),
             bgp: None,
             health: None,
+            forward_inbound: true,
         }
     }
 

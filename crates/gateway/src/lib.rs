@@ -14,7 +14,7 @@ mod selectors;
 mod spec;
 mod status;
 
-pub use desired::{GatewayContext, connection_tunnels};
+pub use desired::{GatewayContext, TransitRouters, connection_tunnels};
 pub use diagnose::{diagnose, refine};
 pub use health::HealthSpec;
 pub use runner::Gateway;

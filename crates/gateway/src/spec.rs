@@ -46,13 +46,18 @@ pub struct TunnelSpec {
     pub bgp: Option<BgpPeering>,
     /// The connection's health check, if enabled.
     pub health: Option<HealthSpec>,
+    /// Traffic arriving through the tunnel is forwarded (a transit router attachment's route table
+    /// association); when off the data plane drops it, except what is addressed to the gateway
+    /// itself (BGP, health check).
+    pub forward_inbound: bool,
 }
 
 /// An eBGP session inside a tunnel, between the two hosts of its /30 tunnel CIDR.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BgpPeering {
-    /// The VPN gateway: the BGP tunnels of one gateway pass each other's routes on.
-    pub gateway_id: String,
+    /// The routing domain, a VPN gateway or transit router id: the BGP tunnels of one domain pass
+    /// each other's routes on.
+    pub domain: String,
     /// Our ASN (LocalAsn).
     pub local_asn: u32,
     /// The customer gateway's ASN.
@@ -63,13 +68,31 @@ pub struct BgpPeering {
     pub peer_ip: Ipv4Addr,
     /// The customer gateway's AuthKey: TCP MD5 signature key.
     pub md5_key: Option<String>,
-    /// Prefixes advertised to the peer (the gateway's local networks).
+    /// The domain's local networks (the VPN gateway's VPC, a transit router's propagating VPCs).
     pub advertise: Vec<Ipv4Net>,
+    /// Learned routes enter the domain's table: they are routed into this tunnel and passed on to
+    /// the domain's other peers (a transit router attachment's route table propagation).
+    pub propagate: bool,
+    /// The peer is advertised the domain's table: `advertise` and the routes the domain's other
+    /// peers propagate (a transit router attachment's auto-publish); when off, nothing.
+    pub publish: bool,
+}
+
+impl BgpPeering {
+    /// Whether `other` is the same BGP session (only what enters or leaves the domain's table differs).
+    pub fn same_session(&self, other: &BgpPeering) -> bool {
+        BgpPeering {
+            advertise: other.advertise.clone(),
+            propagate: other.propagate,
+            publish: other.publish,
+            ..self.clone()
+        } == *other
+    }
 }
 
 impl TunnelSpec {
-    /// Whether `other` negotiates IKE exactly as this one does (only routes, failover role, BGP or
-    /// health check differ).
+    /// Whether `other` negotiates IKE exactly as this one does (only routes, failover role, BGP,
+    /// health check or inbound forwarding differ).
     pub fn same_peering(&self, other: &TunnelSpec) -> bool {
         let mut other = other.clone();
         other.routes.clone_from(&self.routes);
@@ -77,6 +100,7 @@ impl TunnelSpec {
         other.connection.clone_from(&self.connection);
         other.bgp.clone_from(&self.bgp);
         other.health.clone_from(&self.health);
+        other.forward_inbound = self.forward_inbound;
         *self == other
     }
 
@@ -290,6 +314,7 @@ mod tests {
             timing: Timing::default(),
             bgp: None,
             health: None,
+            forward_inbound: true,
         };
         let err = spec.check().unwrap_err().to_string();
         assert!(

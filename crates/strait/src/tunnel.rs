@@ -131,6 +131,7 @@ fn load(text: &str) -> anyhow::Result<Vec<TunnelSpec>> {
                 effect_immediately: e.effect_immediately,
                 bgp: None,
                 health: None,
+                forward_inbound: true,
             })
         })
         .collect()

@@ -123,9 +123,10 @@ impl Runner {
         self.reroute();
     }
 
-    /// Gives every BGP peer the gateway's local networks and the routes learned over the
-    /// gateway's other tunnels that carry traffic (with their AS paths, so a peer's loop check
-    /// still works); a route learned over a tunnel that goes down is withdrawn from the others.
+    /// Gives every publishing BGP peer its domain's local networks and the routes learned over
+    /// the domain's other propagating tunnels that carry traffic (with their AS paths, so a peer's
+    /// loop check still works); a route learned over a tunnel that goes down is withdrawn from the
+    /// others.
     pub(super) fn readvertise(&mut self) {
         let mut passable: HashMap<String, Vec<(u64, BgpRoute)>> = HashMap::new();
         for (&k, t) in &self.tunnels {
@@ -137,13 +138,10 @@ impl Runner {
                 .spec
                 .bgp
                 .as_ref()
-                .filter(|_| !t.children.is_empty() && !revoked)
+                .filter(|b| b.propagate && !t.children.is_empty() && !revoked)
             {
                 let routes = t.learned.iter().map(|r| (k, r.clone()));
-                passable
-                    .entry(b.gateway_id.clone())
-                    .or_default()
-                    .extend(routes);
+                passable.entry(b.domain.clone()).or_default().extend(routes);
             }
         }
         for (&k, t) in &mut self.tunnels {
@@ -152,10 +150,10 @@ impl Runner {
             };
             let mut want = own_networks(b);
             for (_, r) in passable
-                .get(&b.gateway_id)
+                .get(&b.domain)
                 .into_iter()
                 .flatten()
-                .filter(|(src, _)| *src != k)
+                .filter(|(src, _)| b.publish && *src != k)
             {
                 let Ok(prefix) = Prefix::new(r.route_dest.network(), r.route_dest.prefix_len())
                 else {
@@ -176,10 +174,11 @@ impl Runner {
     }
 }
 
-/// A BGP tunnel's own advertisement: the gateway's local networks.
+/// A BGP tunnel's own advertisement: its domain's local networks, if it publishes.
 pub(super) fn own_networks(b: &BgpPeering) -> Advertised {
     b.advertise
         .iter()
+        .filter(|_| b.publish)
         .filter_map(|n| Prefix::new(n.network(), n.prefix_len()).ok())
         .map(|p| (p, Vec::new()))
         .collect()

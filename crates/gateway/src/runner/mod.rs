@@ -164,6 +164,19 @@ fn release_address(dp: &Dataplane, t: &Tunnel, addr: Option<Ipv4Addr>) {
     }
 }
 
+/// Tells the data plane whether the tunnel's inbound traffic is forwarded, and says so.
+fn set_forwarding(dp: &Dataplane, t: &Tunnel) {
+    let forward = t.spec.forward_inbound;
+    match dp.set_inbound_forwarding(t.dp, forward) {
+        Ok(()) if forward => {
+            info!(parent: &t.span, tunnel = %t.spec.id, "inbound traffic is forwarded again");
+        }
+        Ok(()) => info!(parent: &t.span, tunnel = %t.spec.id,
+                        "inbound traffic is dropped: not associated with the route table"),
+        Err(e) => error!(parent: &t.span, tunnel = %t.spec.id, "setting inbound forwarding: {e}"),
+    }
+}
+
 struct Runner {
     endpoint: Ike,
     /// Running tunnels by their data-plane id.
@@ -305,8 +318,13 @@ impl Runner {
                 Some(spec) if spec == t.spec => {}
                 Some(spec) if t.spec.same_peering(&spec) => {
                     info!(parent: &t.span, tunnel = %spec.id, routes = ?spec.routes, bgp = ?spec.bgp,
-                          health = ?spec.health, "routes, BGP or health check changed");
-                    if spec.bgp != t.spec.bgp {
+                          health = ?spec.health, forward_inbound = spec.forward_inbound,
+                          "routes, BGP, health check or inbound forwarding changed");
+                    let same_session = match (&spec.bgp, &t.spec.bgp) {
+                        (Some(new), Some(old)) => new.same_session(old),
+                        (new, old) => new == old,
+                    };
+                    if !same_session {
                         release_address(&self.dp, t, t.bgp_address());
                         bgp_changed.push(k);
                     }
@@ -314,7 +332,11 @@ impl Runner {
                         release_address(&self.dp, t, t.probe_address());
                         health_changed.push(k);
                     }
+                    let forwarding_changed = spec.forward_inbound != t.spec.forward_inbound;
                     t.spec = spec;
+                    if forwarding_changed {
+                        set_forwarding(&self.dp, t);
+                    }
                 }
                 Some(spec) => {
                     info!(parent: &t.span, tunnel = %spec.id, "configuration changed: negotiating again");
@@ -395,6 +417,9 @@ impl Runner {
                 advertised: Advertised::new(),
             },
         );
+        if let Some(t) = self.tunnels.get(&key).filter(|t| !t.spec.forward_inbound) {
+            set_forwarding(&self.dp, t);
+        }
         if immediately {
             self.initiate(key, now, "EffectImmediately");
         }

@@ -10,8 +10,8 @@ use super::Runner;
 
 impl Runner {
     /// Gives each tunnel's routes to the data plane: its BGP peer and health-check target
-    /// always; its routes, and its BGP routes while it has an IPsec SA, unless a failing health
-    /// check revokes them. A standby (slave) tunnel's routes have weight 0, so the data plane
+    /// always; its routes, and its BGP routes while it has an IPsec SA and propagates them, unless
+    /// a failing health check revokes them. A standby (slave) tunnel's routes have weight 0, so the data plane
     /// sends traffic its way only while the master has no IPsec SA.
     pub(super) fn reroute(&mut self) {
         let masters_up: HashMap<String, bool> = self
@@ -28,7 +28,11 @@ impl Runner {
                 .as_ref()
                 .is_some_and(|h| h.failing() && h.spec.revoke_routes);
             if !revoked {
-                let learned = t.learned.iter().filter(|_| !t.children.is_empty());
+                let propagate = t.spec.bgp.as_ref().is_some_and(|b| b.propagate);
+                let learned = t
+                    .learned
+                    .iter()
+                    .filter(|_| propagate && !t.children.is_empty());
                 let learned = learned.map(|r| RouteRule {
                     origin: RouteOrigin::Bgp,
                     ..r.route_dest.into()

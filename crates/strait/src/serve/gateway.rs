@@ -9,10 +9,12 @@ use std::time::Duration;
 use serde::Deserialize;
 use strait_api::Change;
 use strait_gateway::{
-    Gateway, GatewayContext, Snapshot, TimingOverrides, TunnelSpec, connection_tunnels,
+    Gateway, GatewayContext, Snapshot, TimingOverrides, TransitRouters, TunnelSpec,
+    connection_tunnels,
 };
 use strait_model::{
-    CustomerGateway, Ipv4Net, VpnConnection, VpnGateway, VpnPbrRouteEntry, VpnRouteEntry,
+    CustomerGateway, Ipv4Net, TransitRouterAttachment, VpnConnection, VpnGateway, VpnPbrRouteEntry,
+    VpnRouteEntry,
 };
 use strait_store::{Store, StoreError};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -63,7 +65,7 @@ struct Desired {
 /// Local networks (CIDRs) of each VPC, by VPC id.
 pub type Vpcs = HashMap<String, Vec<Ipv4Net>>;
 
-/// Reads every account's connections into tunnel specs.
+/// Reads every account's connections, on VPN gateways and transit routers, into tunnel specs.
 fn desired(store: &Store, timing: &TimingOverrides, vpcs: &Vpcs) -> Result<Desired, StoreError> {
     store.read(|tx| {
         let cgws: HashMap<(String, String), CustomerGateway> = tx
@@ -78,6 +80,8 @@ fn desired(store: &Store, timing: &TimingOverrides, vpcs: &Vpcs) -> Result<Desir
             .collect();
         let routes = by_gateway(tx.list_all::<VpnRouteEntry>()?, |r| &r.vpn_gateway_id);
         let policy_routes = by_gateway(tx.list_all::<VpnPbrRouteEntry>()?, |r| &r.vpn_gateway_id);
+        let attachments = tx.list_all::<TransitRouterAttachment>()?;
+        let transit = TransitRouters::new(attachments.into_iter().map(|(_, a)| a), vpcs);
         let mut out = Desired {
             specs: Vec::new(),
             owners: Owners::new(),
@@ -87,14 +91,18 @@ fn desired(store: &Store, timing: &TimingOverrides, vpcs: &Vpcs) -> Result<Desir
                 account.clone(),
                 conn.vpn_gateway_id.clone().unwrap_or_default(),
             );
-            let context = GatewayContext {
-                routes: routes.get(&gw_key).map_or(&[][..], Vec::as_slice),
-                policy_routes: policy_routes.get(&gw_key).map_or(&[][..], Vec::as_slice),
-                local_networks: gateway_vpcs
-                    .get(&gw_key)
-                    .and_then(|vpc| vpcs.get(vpc))
-                    .map_or(&[][..], Vec::as_slice),
-                timing,
+            let context = match transit.context(&account, &conn, timing) {
+                Some(on_transit_router) => on_transit_router,
+                None => GatewayContext {
+                    routes: routes.get(&gw_key).map_or(&[][..], Vec::as_slice),
+                    policy_routes: policy_routes.get(&gw_key).map_or(&[][..], Vec::as_slice),
+                    local_networks: gateway_vpcs
+                        .get(&gw_key)
+                        .and_then(|vpc| vpcs.get(vpc))
+                        .map_or(&[][..], Vec::as_slice),
+                    timing,
+                    attachment: None,
+                },
             };
             let cgw = |id: &str| cgws.get(&(account.clone(), id.to_owned())).cloned();
             for spec in connection_tunnels(&conn, cgw, &context) {
