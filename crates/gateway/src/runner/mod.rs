@@ -29,6 +29,9 @@ use crate::{GatewayError, TunnelSpec, selectors};
 /// How often inbound traffic is checked (it tells DPD the peer is alive).
 const TRAFFIC_CHECK: Duration = Duration::from_secs(1);
 
+/// Least time between two log lines counting a tunnel's dropped inbound packets.
+const BLOCKED_LOG_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Interval of NAT keepalives on UDP-encapsulated tunnels (RFC 3948 §4: 20 s by default).
 const NAT_KEEPALIVE: Duration = Duration::from_secs(20);
 
@@ -131,6 +134,8 @@ struct Tunnel {
     encap: Option<(SocketAddrV4, SocketAddrV4)>,
     /// When the last NAT keepalive was sent.
     keepalive_at: Option<Instant>,
+    /// Inbound packets dropped for want of forwarding, as last logged, and when.
+    blocked_logged: (u64, Option<Instant>),
     /// The eBGP speaker inside this tunnel, when BGP is enabled.
     speaker: Option<Speaker>,
     /// Prefixes the BGP peer announces (empty while its session is down).
@@ -412,6 +417,7 @@ impl Runner {
                 last_inbound: None,
                 encap: None,
                 keepalive_at: None,
+                blocked_logged: (0, None),
                 speaker: None,
                 learned: Vec::new(),
                 advertised: Advertised::new(),
@@ -554,7 +560,8 @@ impl Runner {
     }
 
     /// Tells the endpoint about ESP that arrived, so DPD does not probe a peer that is talking,
-    /// and keeps NAT mappings of UDP-encapsulated tunnels open.
+    /// keeps NAT mappings of UDP-encapsulated tunnels open, and logs how many inbound packets a
+    /// tunnel without forwarding dropped.
     fn check_traffic(&mut self, now: Instant) {
         for t in self.tunnels.values_mut() {
             if let Some((local, remote)) = t.encap {
@@ -570,6 +577,14 @@ impl Runner {
             let Ok(c) = self.dp.counters(t.dp) else {
                 continue;
             };
+            let (logged, logged_at) = t.blocked_logged;
+            if c.blocked_inbound > logged
+                && logged_at.is_none_or(|at| now.duration_since(at) >= BLOCKED_LOG_INTERVAL)
+            {
+                info!(parent: &t.span, tunnel = %t.spec.id, dropped = c.blocked_inbound,
+                      "inbound packets dropped: not associated with the route table");
+                t.blocked_logged = (c.blocked_inbound, Some(now));
+            }
             if let Some(at) = c.last_inbound.filter(|&at| Some(at) > t.last_inbound) {
                 t.last_inbound = Some(at);
                 self.endpoint.note_inbound_traffic(t.session, at.min(now));
