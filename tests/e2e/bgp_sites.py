@@ -30,10 +30,11 @@ from pathlib import Path
 import pytest
 
 from api_builders import make_gateway, single
-from api_harness import ZONE_IPS, ApiServer
+from api_harness import ZONE_IPS, Api, ApiServer
 from helpers.netns import Topology, wait_until
 from helpers.strongswan import Charon
 from test_api_download import download_device
+from transit_builders import attach, make_transit_router
 
 HOLD = 6  # the BGP hold time serve is configured with (seconds)
 # Short timers so failures show within seconds; DPD slower than the BGP hold time, so BGP is what detects a cut.
@@ -162,15 +163,59 @@ class Cpe:
     speaker: Frr | Bird | None = None
 
 
+class TransitRouter:
+    """A CEN instance with one transit router, the VPC `vpc` attached to it, and the connections attached
+    through `api`'s CBN 2017-09-12 client."""
+
+    def __init__(self, api: Api, vpc: str):
+        self.api = api
+        self.cen, self.id, self.route_table = make_transit_router(api)
+        self.vpc_attachment = api.cbn("CreateTransitRouterVpcAttachment", CenId=self.cen, TransitRouterId=self.id,
+                                      VpcId=vpc)["TransitRouterAttachmentId"]
+        #: Attachment id of each attached connection.
+        self.attachments: dict[str, str] = {}
+
+    def attach(self, vco: str, zone: str) -> str:
+        """Attaches connection `vco` in `zone` with the default options (all three on); returns the attachment."""
+        self.attachments[vco] = attach(self.api, self.cen, self.id, vco, Zone=[{"ZoneId": zone}])
+        return self.attachments[vco]
+
+    def next_hops(self) -> dict[str, set[str]]:
+        """The route table: each destination with its next hops' resource ids (connections, VPCs)."""
+        body = self.api.cbn("ListTransitRouterRouteEntries", TransitRouterRouteTableId=self.route_table,
+                            MaxResults=100)
+        out: dict[str, set[str]] = {}
+        for e in body.get("TransitRouterRouteEntries") or []:
+            hop = e.get("TransitRouterRouteEntryNextHopResourceId") or e.get("TransitRouterRouteEntryNextHopId", "")
+            out.setdefault(e["TransitRouterRouteEntryDestinationCidrBlock"], set()).add(hop)
+        return out
+
+    def option(self, vco: str, name: str, on: bool) -> None:
+        """Switches one option of `vco`'s attachment: "propagation", "association" or "publish"."""
+        a = self.attachments[vco]
+        table = {"TransitRouterAttachmentId": a, "TransitRouterRouteTableId": self.route_table}
+        if name == "propagation":
+            self.api.cbn(f"{'Enable' if on else 'Disable'}TransitRouterRouteTablePropagation", **table)
+        elif name == "association":
+            self.api.cbn("AssociateTransitRouterAttachmentWithRouteTable" if on
+                         else "DissociateTransitRouterAttachmentFromRouteTable", **table)
+        else:
+            self.api.cbn("UpdateTransitRouterVpnAttachmentAttribute", TransitRouterAttachmentId=a,
+                         AutoPublishRouteEnabled=on)
+
+
 _SA_IN = re.compile(r"^\s+in\s+[0-9a-f]{8}.*?(\d+) bytes,\s+(\d+) packets", re.M)
 
 
 class BgpSite:
-    """The namespaces, `strait serve` with its admin SDK client, one VPN gateway on vpc-local (10.0.0.0/16),
-    and one customer gateway (ASN 65530, BGP MD5 key `auth_key` if given) per CPE. `zones[i]` is the gateway
-    address CPE i+1 faces."""
+    """The namespaces, `strait serve` with its admin SDK client, the connections' placement, and one customer
+    gateway (ASN 65530, BGP MD5 key `auth_key` if given) per CPE. `zones[i]` is the gateway address CPE i+1
+    faces. The connections are placed on one VPN gateway on vpc-local (10.0.0.0/16), or with `transit` on a
+    transit router (a CEN instance's, with vpc-local attached): created with CreateVpnAttachment, then attached
+    with CreateTransitRouterVpnAttachment in the zone of their CPE's gateway address."""
 
-    def __init__(self, topo: Topology, strait: Path, workdir: Path, zones: list[str], auth_key: str | None = None):
+    def __init__(self, topo: Topology, strait: Path, workdir: Path, zones: list[str], auth_key: str | None = None,
+                 transit: bool = False):
         self.auth_key = auth_key
         self.topo, self.workdir = topo, workdir
         self.server = ApiServer(topo, strait, workdir=workdir / "serve", gateway={"timing": TIMING}, ns_name="gw")
@@ -192,9 +237,13 @@ class BgpSite:
         self._answer_through_the_arriving_cpe(dc_links)
         self.server.start()
         self.api = self.server.admin()
-        self.gateway = make_gateway(self.api, Name="bgp")
-        gw = self.api("DescribeVpnGateway", VpnGatewayId=self.gateway)
-        assert (gw["InternetIp"], gw["DisasterRecoveryInternetIp"]) == tuple(ZONE_IPS.values()), gw
+        self.gateway, self.transit = "", None
+        if transit:
+            self.transit = TransitRouter(self.api, "vpc-local")
+        else:
+            self.gateway = make_gateway(self.api, Name="bgp")
+            gw = self.api("DescribeVpnGateway", VpnGatewayId=self.gateway)
+            assert (gw["InternetIp"], gw["DisasterRecoveryInternetIp"]) == tuple(ZONE_IPS.values()), gw
         for cpe in self.cpes:
             key = {"AuthKey": auth_key} if auth_key else {}
             cpe.customer_gateway_id = self.api("CreateCustomerGateway", IpAddress=cpe.ip, Asn=CPE_ASN,
@@ -215,15 +264,26 @@ class BgpSite:
         self.topo.run(self.dc, " && ".join(cmds))
 
     # -- connections through the SDK --------------------------------------------------------------
+    def _create(self, body: dict, zone_ip: str) -> str:
+        """Creates a connection from CreateVpnConnection's `body`: on the VPN gateway, or attached to nothing and
+        then to the transit router in the zone of `zone_ip`. Returns its id."""
+        if self.transit is None:
+            return self.api("CreateVpnConnection", **body)["VpnConnectionId"]
+        body = {k: v for k, v in body.items() if k != "VpnGatewayId"}
+        vco = self.api("CreateVpnAttachment", **body)["VpnConnectionId"]
+        zone = next(z for z, ip in ZONE_IPS.items() if ip == zone_ip)
+        self.transit.attach(vco, zone)
+        return vco
+
     def create_single(self, cpe: Cpe, tunnel: Tunnel) -> str:
         """A single-tunnel BGP connection to `cpe` as seed 003 makes it: IKEv2, DH group14 for IKE and IPsec,
         destination routing (0.0.0.0/0 both ways), effective immediately.
         NAT traversal is on because strongSwan's userspace ESP (kernel-libipsec) only speaks ESP-in-UDP."""
-        return self.api("CreateVpnConnection", **single(
+        return self._create(single(
             self.gateway, cpe.customer_gateway_id, Name=f"IPsec-VPN Connection {cpe.n}",
             LocalSubnet="0.0.0.0/0", RemoteSubnet="0.0.0.0/0", EffectImmediately=True, EnableNatTraversal=True,
             IkeConfig={"IkeVersion": "ikev2", "IkePfs": "group14"}, IpsecConfig={"IpsecPfs": "group14"},
-            BgpConfig=tunnel.bgp_config()))["VpnConnectionId"]
+            BgpConfig=tunnel.bgp_config()), cpe.zone_ip)
 
     def create_dual(self, master: Cpe, slave: Cpe, tunnels: tuple[Tunnel, Tunnel]) -> str:
         """A dual-tunnel connection with BGP on both tunnels (master to `master`, slave to `slave`)."""
@@ -231,9 +291,9 @@ class BgpSite:
                  "TunnelIkeConfig": {"IkeVersion": "ikev2", "IkePfs": "group14"},
                  "TunnelIpsecConfig": {"IpsecPfs": "group14"}, "TunnelBgpConfig": t.bgp_config()}
                 for cpe, role, t in ((master, "master", tunnels[0]), (slave, "slave", tunnels[1]))]
-        return self.api("CreateVpnConnection", VpnGatewayId=self.gateway, LocalSubnet="0.0.0.0/0",
-                        RemoteSubnet="0.0.0.0/0", EffectImmediately=True, EnableTunnelsBgp=True,
-                        TunnelOptionsSpecification=opts)["VpnConnectionId"]
+        return self._create({"VpnGatewayId": self.gateway, "LocalSubnet": "0.0.0.0/0", "RemoteSubnet": "0.0.0.0/0",
+                             "EffectImmediately": True, "EnableTunnelsBgp": True,
+                             "TunnelOptionsSpecification": opts}, master.zone_ip)
 
     def strongswan_config(self, vco: str) -> str:
         """The connection's swanctl.conf as DownloadVpnConnectionConfig (DeviceType=strongswan) gives it."""

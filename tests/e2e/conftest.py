@@ -7,6 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 
+from bgp_sites import BgpSite  # noqa: E402
 from e2e_sites import Site  # noqa: E402
 from helpers.netns import Topology  # noqa: E402
 
@@ -37,3 +38,19 @@ def site(module_site, request):
     if rep is not None and rep.failed:
         print(f"\n---- strait serve log (end) ----\n{module_site.server.log_tail(8000)}")
     module_site.reset()
+
+
+@pytest.fixture
+def make_site(topo, strait, tmp_path, request):
+    """Builds a BgpSite whose CPEs face the given gateway addresses (connections on a VPN gateway, or with
+    `transit` on a transit router); prints serve's log if the test fails."""
+    sites = []
+
+    def make(zones: list[str], auth_key: str | None = None, transit: bool = False) -> BgpSite:
+        sites.append(BgpSite(topo, strait, tmp_path, zones, auth_key, transit))
+        return sites[-1]
+
+    yield make
+    rep = getattr(request.node, "rep_call", None)
+    if sites and rep is not None and rep.failed:
+        print(f"\n---- strait serve log (end) ----\n{sites[0].server.log_tail(12000)}")

@@ -12,27 +12,12 @@ import pytest
 
 from api_builders import tunnels
 from api_harness import ZONE_IPS
-from bgp_sites import (CPE_ASN, DC_HOSTS, DC_NETS, HOLD, LOCAL_ASN, UP, VPC_HOST, VPC_NET, BgpSite, Bird, Frr,
+from bgp_sites import (CPE_ASN, DC_HOSTS, DC_NETS, HOLD, LOCAL_ASN, UP, VPC_HOST, VPC_NET, Bird, Frr,
                        Tunnel)
 from helpers.netns import wait_until
 from e2e_sites import ping_log_gaps
 
 ZONE_A, ZONE_B = ZONE_IPS["zone-a"], ZONE_IPS["zone-b"]
-
-
-@pytest.fixture
-def make_site(topo, strait, tmp_path, request):
-    """Builds a BgpSite whose CPEs face the given gateway addresses; prints serve's log if the test fails."""
-    sites = []
-
-    def make(zones: list[str], auth_key: str | None = None) -> BgpSite:
-        sites.append(BgpSite(topo, strait, tmp_path, zones, auth_key))
-        return sites[-1]
-
-    yield make
-    rep = getattr(request.node, "rep_call", None)
-    if sites and rep is not None and rep.failed:
-        print(f"\n---- strait serve log (end) ----\n{sites[0].server.log_tail(12000)}")
 
 
 @pytest.mark.parametrize("auth_key", [None, "Bgp-Md5-k3y"], ids=["plain", "md5"])
