@@ -175,9 +175,15 @@ class TransitRouter:
         #: Attachment id of each attached connection.
         self.attachments: dict[str, str] = {}
 
-    def attach(self, vco: str, zone: str) -> str:
-        """Attaches connection `vco` in `zone` with the default options (all three on); returns the attachment."""
-        self.attachments[vco] = attach(self.api, self.cen, self.id, vco, Zone=[{"ZoneId": zone}])
+    def attach(self, vco: str, zone: str, owner: Api | None = None) -> str:
+        """Attaches connection `vco` in `zone` with the default options (all three on), after its owner, if
+        another tenant, granted the CEN instance the connection; returns the attachment."""
+        cross = {}
+        if owner is not None:
+            owner.cbn("GrantInstanceToTransitRouter", InstanceType="VPN", InstanceId=vco, CenId=self.cen,
+                      CenOwnerId=int(self.api.account_id))
+            cross = {"VpnOwnerId": int(owner.account_id)}
+        self.attachments[vco] = attach(self.api, self.cen, self.id, vco, Zone=[{"ZoneId": zone}], **cross)
         return self.attachments[vco]
 
     def next_hops(self) -> dict[str, set[str]]:
@@ -238,6 +244,8 @@ class BgpSite:
         self.server.start()
         self.api = self.server.admin()
         self.gateway, self.transit = "", None
+        #: The tenant owning each connection not of the admin account.
+        self.owners: dict[str, Api] = {}
         if transit:
             self.transit = TransitRouter(self.api, "vpc-local")
         else:
@@ -264,26 +272,34 @@ class BgpSite:
         self.topo.run(self.dc, " && ".join(cmds))
 
     # -- connections through the SDK --------------------------------------------------------------
-    def _create(self, body: dict, zone_ip: str) -> str:
+    def _create(self, body: dict, zone_ip: str, owner: Api | None = None) -> str:
         """Creates a connection from CreateVpnConnection's `body`: on the VPN gateway, or attached to nothing and
-        then to the transit router in the zone of `zone_ip`. Returns its id."""
+        then to the transit router in the zone of `zone_ip` (by `owner`, another tenant, if given: it grants the
+        transit router's CEN the connection first). Returns its id."""
         if self.transit is None:
             return self.api("CreateVpnConnection", **body)["VpnConnectionId"]
         body = {k: v for k, v in body.items() if k != "VpnGatewayId"}
-        vco = self.api("CreateVpnAttachment", **body)["VpnConnectionId"]
+        vco = (owner or self.api)("CreateVpnAttachment", **body)["VpnConnectionId"]
+        if owner is not None:
+            self.owners[vco] = owner
         zone = next(z for z, ip in ZONE_IPS.items() if ip == zone_ip)
-        self.transit.attach(vco, zone)
+        self.transit.attach(vco, zone, owner)
         return vco
 
-    def create_single(self, cpe: Cpe, tunnel: Tunnel) -> str:
+    def create_single(self, cpe: Cpe, tunnel: Tunnel, owner: Api | None = None) -> str:
         """A single-tunnel BGP connection to `cpe` as seed 003 makes it: IKEv2, DH group14 for IKE and IPsec,
-        destination routing (0.0.0.0/0 both ways), effective immediately.
+        destination routing (0.0.0.0/0 both ways), effective immediately; in `owner`'s account (with a customer
+        gateway of its own), if given.
         NAT traversal is on because strongSwan's userspace ESP (kernel-libipsec) only speaks ESP-in-UDP."""
+        cgw = cpe.customer_gateway_id
+        if owner is not None:
+            cgw = owner("CreateCustomerGateway", IpAddress=cpe.ip, Asn=CPE_ASN,
+                        Name=f"Customer-Gateway{cpe.n}")["CustomerGatewayId"]
         return self._create(single(
-            self.gateway, cpe.customer_gateway_id, Name=f"IPsec-VPN Connection {cpe.n}",
+            self.gateway, cgw, Name=f"IPsec-VPN Connection {cpe.n}",
             LocalSubnet="0.0.0.0/0", RemoteSubnet="0.0.0.0/0", EffectImmediately=True, EnableNatTraversal=True,
             IkeConfig={"IkeVersion": "ikev2", "IkePfs": "group14"}, IpsecConfig={"IpsecPfs": "group14"},
-            BgpConfig=tunnel.bgp_config()), cpe.zone_ip)
+            BgpConfig=tunnel.bgp_config()), cpe.zone_ip, owner)
 
     def create_dual(self, master: Cpe, slave: Cpe, tunnels: tuple[Tunnel, Tunnel]) -> str:
         """A dual-tunnel connection with BGP on both tunnels (master to `master`, slave to `slave`)."""
@@ -297,11 +313,11 @@ class BgpSite:
 
     def strongswan_config(self, vco: str) -> str:
         """The connection's swanctl.conf as DownloadVpnConnectionConfig (DeviceType=strongswan) gives it."""
-        return download_device(self.api, vco, "strongswan")["DeviceConfig"]
+        return download_device(self.owners.get(vco, self.api), vco, "strongswan")["DeviceConfig"]
 
     def describe(self, vco: str) -> dict:
         """DescribeVpnConnection's body."""
-        return self.api("DescribeVpnConnection", VpnConnectionId=vco)
+        return self.owners.get(vco, self.api)("DescribeVpnConnection", VpnConnectionId=vco)
 
     def bgp_statuses(self, vco: str) -> list[str]:
         """Each tunnel's BGP status (VpnBgpConfig.Status, or every TunnelBgpConfig.BgpStatus, master first)."""
@@ -326,7 +342,8 @@ class BgpSite:
 
     def logs(self, vco: str) -> list[str]:
         """The connection's negotiation log lines of the last 10 minutes."""
-        body = self.api("DescribeVpnConnectionLogs", VpnConnectionId=vco, MinutePeriod=10, PageSize=50)
+        body = self.owners.get(vco, self.api)("DescribeVpnConnectionLogs", VpnConnectionId=vco, MinutePeriod=10,
+                                              PageSize=50)
         return (body.get("Data") or {}).get("Logs") or []
 
     # -- the peers ----------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ import json
 import re
 import time
 
+import pytest
+
 from api_harness import ZONE_IPS
 from bgp_sites import DC_HOSTS, DC_NETS, VPC_NET, BgpSite, Frr, Tunnel
 from helpers.netns import wait_until
@@ -17,14 +19,17 @@ ZONE_A = ZONE_IPS["zone-a"]
 INTERVAL = 0.05  # seconds between two datagrams of one flow
 
 
-def seed_003(make_site) -> tuple[BgpSite, list[str]]:
+def seed_003(make_site, cross_account: bool = False) -> tuple[BgpSite, list[str]]:
     """Three CPEs (ASN 65530) on zone A, three single-tunnel BGP connections (local ASN 65531, group14, tunnel
-    CIDRs 169.254.10/11/12.0/30) created with CreateVpnAttachment and attached to the transit router; waits
-    until the three sessions are up and the route table has each DC prefix from all three."""
+    CIDRs 169.254.10/11/12.0/30) created with CreateVpnAttachment and attached to the transit router (the
+    first by another tenant, which grants it to the router's CEN, if `cross_account`); waits until the three
+    sessions are up and the route table has each DC prefix from all three."""
     site = make_site([ZONE_A] * 3, transit=True)
+    owner = site.server.create_account("dc-owner") if cross_account else None
     tunnels = [Tunnel(f"169.254.{10 + i}.0/30") for i in range(3)]
     t0 = time.monotonic()
-    vcos = [site.create_single(cpe, t) for cpe, t in zip(site.cpes, tunnels)]
+    vcos = [site.create_single(cpe, t, owner if n == 0 else None)
+            for n, (cpe, t) in enumerate(zip(site.cpes, tunnels))]
     for cpe, t, vco in zip(site.cpes, tunnels, vcos):
         site.start_cpe(cpe, site.strongswan_config(vco), t, Frr)
     for vco in vcos:
@@ -57,11 +62,16 @@ def wait_timed(check, timeout: float, what: str) -> float:
     return time.monotonic() - t0
 
 
-def test_transit_router_ecmp_follows_route_table_propagation(make_site, tmp_path):
+@pytest.mark.parametrize("cross_account", [False, True], ids=["same-account", "cross-account"])
+def test_transit_router_ecmp_follows_route_table_propagation(make_site, tmp_path, cross_account):
     """Seed 003 on a transit router: three next hops per DC prefix, the CPEs learn the VPC, 30 UDP flows spread
     over the three connections. Propagation off for one attachment: two next hops within seconds, its
-    connection carries nothing more while every flow keeps going over the other two; on again: three."""
-    site, vcos = seed_003(make_site)
+    connection carries nothing more while every flow keeps going over the other two; on again: three.
+    Cross-account: that connection belongs to another tenant, which granted it to the router's CEN."""
+    site, vcos = seed_003(make_site, cross_account)
+    if cross_account:
+        conn = site.describe(vcos[0])
+        assert (conn["AttachType"], conn["TransitRouterId"]) == ("CEN", site.transit.id), conn
     tr = site.transit
     assert tr.next_hops().get(VPC_NET) == {"vpc-local"}, tr.next_hops()
     for cpe in site.cpes:
@@ -131,12 +141,14 @@ def test_transit_router_ecmp_follows_route_table_propagation(make_site, tmp_path
 def test_auto_publish_and_association_per_attachment(make_site):
     """Auto-publish off on one attachment: its CPE withdraws 10.0.0.0/16 while the others keep it; on: it
     learns it again. Association off: what arrives from that connection is dropped (the pings it carries
-    back go unanswered) while its BGP session lives on; on again: answered."""
+    back go unanswered, serve counts them) while its BGP session lives on; on again: answered. Its IPsec SA
+    stays the same throughout."""
     site, vcos = seed_003(make_site)
     tr = site.transit
     cpe1 = site.cpes[0]
     for cpe in site.cpes:
         wait_until(lambda: cpe.speaker.routes() == {VPC_NET}, 15, what=f"{VPC_NET} in {cpe.ns}'s bgpd")
+    spis = [c.spi_in for c in cpe1.charon.installed_children()]
 
     tr.option(vcos[0], "publish", False)
     withdrawn = wait_timed(lambda: cpe1.speaker.routes() == set(), 10, f"{VPC_NET} withdrawn from cpe1")
@@ -175,3 +187,4 @@ def test_auto_publish_and_association_per_attachment(make_site):
     wait_until(lambda: site.topo.run(site.vpc, f"ping -c 1 -W 1 {DC_HOSTS[0]}", check=False).returncode == 0, 10,
                what="the DC answering again")
     print(f"association on: the DC answers again {time.monotonic() - t0:.2f} s after the call")
+    assert [c.spi_in for c in cpe1.charon.installed_children()] == spis, "switching options renegotiated IPsec"
