@@ -119,26 +119,30 @@ class PrivateSite:
         return Paths(*(got[c] for c in COUNTERS))
 
     # -- the connection and the peer -----------------------------------------------------------------
-    def create_connection(self, tunnel: Tunnel) -> str:
-        """A single-tunnel BGP connection over the private gateway, as seed 004's BGP designs make it:
-        IKEv2, destination routing (0.0.0.0/0 both ways), effective immediately, DPD on. NAT traversal is
-        on because strongSwan's userspace ESP (kernel-libipsec) only speaks ESP-in-UDP."""
+    def create_connection(self, tunnel: Tunnel | None) -> str:
+        """A single-tunnel connection over the private gateway, as seed 004 makes it: IKEv2, destination
+        routing (0.0.0.0/0 both ways), effective immediately, DPD on, BGP on `tunnel` if given. NAT
+        traversal is on because strongSwan's userspace ESP (kernel-libipsec) only speaks ESP-in-UDP."""
+        bgp = {"BgpConfig": tunnel.bgp_config()} if tunnel else {}
         return self.api("CreateVpnConnection", **single(
             self.gateway, self.customer_gateway, Name="encrypted private line", LocalSubnet="0.0.0.0/0",
             RemoteSubnet="0.0.0.0/0", EffectImmediately=True, EnableNatTraversal=True, EnableDpd=True,
-            IkeConfig={"IkeVersion": "ikev2"}, BgpConfig=tunnel.bgp_config()))["VpnConnectionId"]
+            IkeConfig={"IkeVersion": "ikev2"}, **bgp))["VpnConnectionId"]
 
-    def start_cpe(self, vco: str, tunnel: Tunnel) -> None:
-        """Starts charon on the CPE with the downloaded swanctl.conf, and FRR (zebra, staticd, bgpd)
-        speaking BGP to Strait over the tunnel, with the floating static route over the line."""
+    def start_charon(self, vco: str) -> None:
+        """Starts charon on the CPE with the connection's downloaded swanctl.conf."""
         config = download_device(self.api, vco, "strongswan")["DeviceConfig"]
         self.charon = Charon(self.topo, self.cpe, self.workdir / "charon").start()
         self.charon.load_file(config)
         # With 0.0.0.0/0 selectors kernel-libipsec routes everything into ipsec0 (table 220); the main
-        # table decides for the VPC and the data center, where BGP's and the line's routes are.
-        self.topo.run(self.cpe, f"ip addr add {tunnel.peer_ip}/30 dev ipsec0"
-                                f" && ip rule add priority 100 to {VPC_NET} lookup main"
+        # table decides for the VPC and the data center, where the tunnel's and the line's routes are.
+        self.topo.run(self.cpe, f"ip rule add priority 100 to {VPC_NET} lookup main"
                                 " && ip rule add priority 101 to 192.168.0.0/16 lookup main")
+
+    def start_frr(self, tunnel: Tunnel) -> None:
+        """Starts FRR (zebra, staticd, bgpd) on the CPE speaking BGP to Strait over the tunnel, with the
+        floating static route over the line."""
+        self.topo.run(self.cpe, f"ip addr add {tunnel.peer_ip}/30 dev ipsec0")
         # zebra drops to the frr user, which cannot reach pytest's private tmp dirs: its files live in a
         # directory of its own, removed by close().
         d = self.frr_dir = Path(tempfile.mkdtemp(prefix="strait-frr-"))
@@ -174,11 +178,12 @@ class PrivateSite:
         """DescribeVpnConnection's body."""
         return self.api("DescribeVpnConnection", VpnConnectionId=vco)
 
-    def wait_up(self, vco: str, timeout: float = 40) -> None:
-        """Waits until the IPsec SA is up and the BGP session reports success."""
+    def wait_up(self, vco: str, bgp: bool = True, timeout: float = 40) -> None:
+        """Waits until the IPsec SA is up and (with `bgp`) the BGP session reports success."""
         wait_until(lambda: self.describe(vco).get("Status") == UP, timeout, what=f"{vco} {UP}")
-        wait_until(lambda: self.describe(vco).get("VpnBgpConfig", {}).get("Status") == "success", timeout,
-                   what=f"{vco} BGP status success")
+        if bgp:
+            wait_until(lambda: self.describe(vco).get("VpnBgpConfig", {}).get("Status") == "success", timeout,
+                       what=f"{vco} BGP status success")
 
     # -- routes ----------------------------------------------------------------------------------------
     def routes(self, ns: str, prefix: str) -> list[str]:

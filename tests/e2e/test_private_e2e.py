@@ -61,7 +61,8 @@ def test_private_gateway_falls_back_to_the_plain_private_path_and_returns(site, 
     vco = site.create_connection(tunnel)
     assert site.describe(vco)["NetworkType"] == "private"
     t0 = time.monotonic()
-    site.start_cpe(vco, tunnel)
+    site.start_charon(vco)
+    site.start_frr(tunnel)
     site.wait_up(vco)
     wait_until(site.encrypted, 15, what="both sides routing the far side into the tunnel")
     print(f"\nIPsec SA and BGP up over the private line {time.monotonic() - t0:.1f} s after starting the CPE")
@@ -118,3 +119,40 @@ def test_private_gateway_falls_back_to_the_plain_private_path_and_returns(site, 
     assert fallback <= HOLD + SLACK, f"fell back after {fallback:.2f} s, hold time {HOLD} s"
     assert longest <= HOLD + SLACK, f"longest outage {longest:.1f} s, hold time {HOLD} s"
     assert missing_after == [], f"pings lost after the restore: {missing_after}"
+
+
+def test_static_routes_on_both_sides_hold_the_traffic_in_a_dead_tunnel_until_withdrawn_by_hand(site, tmp_path):
+    """Seed 004's first design, static routes on both sides (the gateway's by CreateVpnRouteEntry, the
+    device's into ipsec0), each with the line's static route (metric 100) behind it: when the tunnel fails
+    nothing moves and the pings are lost, well past the hold time; once the operator withdraws the
+    gateway's route (DeleteVpnRouteEntry) and the device's, they take the plain line."""
+    vco = site.create_connection(None)
+    route = {"VpnGatewayId": site.gateway, "RouteDest": DC_NET, "NextHop": vco, "Weight": 100}
+    site.api("CreateVpnRouteEntry", PublishVpc=False, **route)
+    site.start_charon(vco)
+    site.topo.run(site.cpe, f"ip route add {VPC_NET} dev ipsec0 && ip route add {VPC_NET} via {GW_LINE} "
+                            f"metric {PLAIN_METRIC}")
+    site.wait_up(vco, bgp=False)
+    wait_until(site.encrypted, 15, what="both sides routing the far side into the tunnel")
+    out = tmp_path / "ping.log"
+    ping = site.topo.spawn(site.dc, f"ping -D -n -i {PING_INTERVAL} -W 1 -c 900 {VPC_HOST}", log=out)
+    steady(site, tunnel=True)
+
+    site.cut_tunnel(True)
+    time.sleep(0.5)
+    before = site.paths()
+    time.sleep(HOLD + 2)
+    lost = site.paths().minus(before)
+    assert site.encrypted() and (lost.req_plain, lost.rep_plain, lost.req_tunnel) == (0, 0, 0), lost
+
+    t_withdraw = time.monotonic()
+    site.api("DeleteVpnRouteEntry", **route)
+    site.topo.run(site.cpe, f"ip route del {VPC_NET} dev ipsec0")
+    t_plain = sample_until(site, lambda a, b: b.req_plain > a.req_plain and b.rep_plain > a.rep_plain, 10, [])
+    assert site.plain()
+    steady(site, tunnel=False)
+    site.topo.kill(ping, signal.SIGINT)
+    replies, longest, seqs = ping_log_gaps(out.read_text(), PING_INTERVAL)
+    print(f"\nstatic design: pings lost for {longest:.1f} s with the tunnel down ({replies}/{max(seqs, default=0)} "
+          f"answered); on the plain line {t_plain - t_withdraw:.2f} s after the routes were withdrawn by hand")
+    assert longest >= HOLD + 2, f"the pings should have been lost until the withdrawal, longest gap {longest:.1f} s"
