@@ -207,25 +207,23 @@ class PrivateSite:
         """Drops (or stops dropping) IKE and ESP-in-UDP (UDP 500 and 4500) on the CPE's end of the line, both
         ways: the tunnel dies while the line still carries plain traffic."""
         if cut:
-            rule = f'iifname "{self.cpe_line}" udp dport {{ 500, 4500 }} drop'
-            out = f'oifname "{self.cpe_line}" udp dport {{ 500, 4500 }} drop'
-            self.topo.run(self.cpe, f"nft add table ip cut && nft 'add chain ip cut in {{ type filter hook input"
-                                    f" priority 0; }}' && nft 'add rule ip cut in {rule}' && nft 'add chain ip cut"
-                                    f" out {{ type filter hook output priority 0; }}' && nft 'add rule ip cut out {out}'")
+            nft = self.workdir / "cut.nft"
+            nft.write_text("table ip cut {\n" + "".join(
+                f"  chain {hook} {{\n    type filter hook {hook} priority 0;\n"
+                f'    {side} "{self.cpe_line}" udp dport {{ 500, 4500 }} drop\n  }}\n'
+                for hook, side in (("input", "iifname"), ("output", "oifname"))) + "}\n")
+            self.topo.run(self.cpe, f"nft -f {nft}")
         else:
             self.topo.run(self.cpe, "nft delete table ip cut")
 
-
-def sample_until(site: PrivateSite, pred, timeout: float, log: list[tuple[float, Paths]]) -> float:
-    """Samples gw's path counters every 50 ms (appending (time, counters) to `log`) until `pred(first,
-    now)` holds; returns the time it first held. Raises after `timeout` seconds."""
+def sample_until(site: PrivateSite, pred, timeout: float) -> float:
+    """Samples gw's path counters every 50 ms until `pred(first, now)` holds and returns the time it first
+    held; raises after `timeout` seconds."""
     start = time.monotonic()
-    first = site.paths()
+    first = now = site.paths()
     while time.monotonic() - start < timeout:
         now = site.paths()
-        t = time.monotonic()
-        log.append((t, now))
         if pred(first, now):
-            return t
+            return time.monotonic()
         time.sleep(0.05)
-    raise TimeoutError(f"path counters did not change as expected within {timeout}s: {log[-1] if log else None}")
+    raise TimeoutError(f"path counters did not change as expected within {timeout}s: from {first} to {now}")
