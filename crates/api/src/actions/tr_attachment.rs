@@ -233,7 +233,7 @@ fn list_attachments(
 }
 
 pub(super) fn list_vpn(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    let page = TokenPage::from(ctx.params)?;
+    let page = TokenPage::parse(ctx.params)?;
     ctx.read(|tx| {
         let mut items = Vec::new();
         for a in list_attachments(tx, ctx, AttachedResource::Vpn)? {
@@ -356,7 +356,7 @@ pub(super) fn create_vpc(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 }
 
 pub(super) fn list_vpc(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    let page = TokenPage::from(ctx.params)?;
+    let page = TokenPage::parse(ctx.params)?;
     ctx.read(|tx| {
         let items = list_attachments(tx, ctx, AttachedResource::Vpc)?
             .iter()
@@ -450,7 +450,7 @@ pub(super) fn set_flag(ctx: &Ctx<'_>, which: Flag, on: bool) -> Result<Value, Ap
 
 /// ListTransitRouterRouteTablePropagations / ...Associations of a default route table.
 pub(super) fn list_flagged(ctx: &Ctx<'_>, which: Flag) -> Result<Value, ApiError> {
-    let page = TokenPage::from(ctx.params)?;
+    let page = TokenPage::parse(ctx.params)?;
     ctx.read(|tx| {
         let tr = router_of_table(tx, ctx)?;
         let query = Query {
