@@ -73,9 +73,16 @@ impl Shape {
     }
 }
 
+/// `[{"Key", "Value"}]`, as the CBN API and DescribeVpnAttachments list tags.
+pub fn tag_list(tags: &[Tag]) -> Value {
+    tags.iter()
+        .map(|t| json!({"Key": t.key, "Value": t.value}))
+        .collect()
+}
+
 /// `{"Tag": [{"Key", "Value"}]}`.
 pub fn tags(tags: &[Tag]) -> Value {
-    json!({ "Tag": tags.iter().map(|t| json!({"Key": t.key, "Value": t.value})).collect::<Vec<_>>() })
+    json!({ "Tag": tag_list(tags) })
 }
 
 fn network_type(n: NetworkType) -> &'static str {
@@ -240,7 +247,7 @@ pub fn vpn_attachment(c: &VpnConnection, extras: &Extras) -> Value {
         "CrossAccountAuthorized": extras.authorized.contains(&c.vpn_connection_id),
         "TunnelBandwidth": "",
         "Tag": "",
-        "Tags": c.tags.iter().map(|t| json!({"Key": t.key, "Value": t.value})).collect::<Vec<_>>(),
+        "Tags": tag_list(&c.tags),
     })
 }
 

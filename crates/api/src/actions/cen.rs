@@ -2,9 +2,10 @@
 //! DeleteTransitRouter, ListTransitRouterRouteTables, ListTransitRouterRouteEntries.
 
 use super::route::learned_routes;
-use super::{TokenPage, iso_minutes, load, load_param, paged, tag_list, tags, uid};
+use super::{TokenPage, iso_minutes, load, load_param, paged, tags, uid};
 use crate::error::ApiError;
 use crate::server::{ChangeOp, Ctx};
+use crate::views::tag_list;
 use serde_json::{Value, json};
 use strait_model::validate::validate_transit_text;
 use strait_model::{
@@ -251,15 +252,8 @@ pub(super) fn list_route_tables(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     })
 }
 
-fn resource_type(r: AttachedResource) -> &'static str {
-    match r {
-        AttachedResource::Vpn => "VPN",
-        AttachedResource::Vpc => "VPC",
-    }
-}
-
 fn route_entry_view(e: &TransitRouteEntry, created: i64) -> Value {
-    let kind = resource_type(e.resource_type);
+    let kind = e.resource_type.as_str();
     let tail = e
         .attachment_id
         .strip_prefix(IdKind::TransitRouterAttachment.prefix())

@@ -303,10 +303,3 @@ pub(crate) fn uid(account_id: &str) -> Value {
         .parse::<u64>()
         .map_or_else(|_| Value::String(account_id.to_string()), Value::from)
 }
-
-/// Tags as the CBN API lists them: `[{"Key", "Value"}]`.
-pub(crate) fn tag_list(tags: &[Tag]) -> Value {
-    tags.iter()
-        .map(|t| json!({"Key": t.key, "Value": t.value}))
-        .collect()
-}

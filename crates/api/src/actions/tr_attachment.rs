@@ -3,9 +3,10 @@
 //! RevokeInstanceFromTransitRouter; the VPC API's DescribeVpnCrossAccountAuthorizations).
 
 use super::cen::{router_of_table, transit_router_param};
-use super::{TokenPage, iso_minutes, load_param, tag_list, tags, uid};
+use super::{TokenPage, iso_minutes, load_param, tags, uid};
 use crate::error::ApiError;
 use crate::server::{ChangeOp, Changes, Ctx};
+use crate::views::tag_list;
 use serde_json::{Value, json};
 use strait_model::validate::{
     attach_connection, check_attach_authorized, check_grant_authorization, detach_connection,
@@ -151,14 +152,7 @@ fn order_type(
     ctx: &Ctx<'_>,
     a: &TransitRouterAttachment,
 ) -> Result<OrderType, ApiError> {
-    let key = CrossAccountGrant {
-        vpn_connection_id: a.resource_id.clone(),
-        bind_uid: ctx.account_id.to_string(),
-        bind_instance: a.cen_id.clone(),
-        order_type: OrderType::default(),
-        create_time: 0,
-    }
-    .key();
+    let key = CrossAccountGrant::key_of(&a.resource_id, ctx.account_id, &a.cen_id);
     Ok(tx
         .get::<CrossAccountGrant>(&a.resource_owner_id, &key)?
         .map(|g| g.order_type)
@@ -178,10 +172,7 @@ fn attachment_view(ctx: &Ctx<'_>, a: &TransitRouterAttachment, order: OrderType)
         "TransitRouterAttachmentId": a.transit_router_attachment_id,
         "TransitRouterId": a.transit_router_id,
         "CenId": a.cen_id,
-        "ResourceType": match a.resource_type {
-            AttachedResource::Vpn => "VPN",
-            AttachedResource::Vpc => "VPC",
-        },
+        "ResourceType": a.resource_type.as_str(),
         "Status": "Attached",
         "AutoPublishRouteEnabled": a.auto_publish_route_enabled,
         "ChargeType": "POSTPAY",
@@ -205,14 +196,7 @@ fn list_attachments(
 ) -> Result<Vec<TransitRouterAttachment>, ApiError> {
     let p = ctx.params;
     let mut query = Query {
-        fields: vec![(
-            "ResourceType",
-            match kind {
-                AttachedResource::Vpn => "VPN",
-                AttachedResource::Vpc => "VPC",
-            }
-            .to_string(),
-        )],
+        fields: vec![("ResourceType", kind.as_str().to_string())],
         ..Query::default()
     };
     if let Some(id) = p.str("TransitRouterAttachmentId").filter(|v| !v.is_empty()) {
@@ -467,10 +451,7 @@ pub(super) fn list_flagged(ctx: &Ctx<'_>, which: Flag) -> Result<Value, ApiError
                     "TransitRouterAttachmentId": a.transit_router_attachment_id,
                     "TransitRouterRouteTableId": tr.route_table_id,
                     "ResourceId": a.resource_id,
-                    "ResourceType": match a.resource_type {
-                        AttachedResource::Vpn => "VPN",
-                        AttachedResource::Vpc => "VPC",
-                    },
+                    "ResourceType": a.resource_type.as_str(),
                     "Status": "Active",
                 })
             })
