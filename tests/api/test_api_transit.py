@@ -75,10 +75,8 @@ def test_dual_tunnel_connection_takes_two_zones_and_keeps_its_tunnels_across_att
 def test_advanced_options_default_on_and_switch_per_attachment(server, tenant):
     cen, tr, table = make_transit_router(tenant)
     on = attach(tenant, cen, tr, make_unattached(server, tenant))
-    off = tenant.raw("CreateTransitRouterVpnAttachment", version="2017-09-12", CenId=cen, TransitRouterId=tr,
-                     VpnId=make_unattached(server, tenant), AutoPublishRouteEnabled="false",
-                     RouteTableAssociationEnabled="false",
-                     RouteTablePropagationEnabled="false")["TransitRouterAttachmentId"]
+    off = attach(tenant, cen, tr, make_unattached(server, tenant), AutoPublishRouteEnabled=False,
+                 RouteTableAssociationEnabled=False, RouteTablePropagationEnabled=False)
     flags = ("AutoPublishRouteEnabled", "RouteTableAssociationEnabled", "RouteTablePropagationEnabled")
     assert [vpn_attachment(tenant, on)[f] for f in flags] == [True, True, True]
     assert [vpn_attachment(tenant, off)[f] for f in flags] == [False, False, False]

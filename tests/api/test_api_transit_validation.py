@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from api_builders import error_names, make_gateway, single
+from api_harness import CBN_VERSION as CBN
 from transit_builders import attach, make_transit_router, make_unattached, route_entries
 
-CBN = "2017-09-12"
 MISSING_CEN = "cen-doesnotexist0000000"
 MISSING_TR = "tr-doesnotexist00000000"
 MISSING_VCO = "vco-doesnotexist0000000"
