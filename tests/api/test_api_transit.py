@@ -31,11 +31,11 @@ def test_transit_router_life_cycle_attach_detach_and_delete_rules(server, tenant
     att = attach(tenant, cen, tr, vco, Zone=[{"ZoneId": "zone-b"}])
     assert att.startswith("tr-attach-")
     conn = describe(tenant, vco)
-    assert (conn["AttachType"], conn["TransitRouterId"]) == ("CEN", tr)
+    assert (conn["AttachType"], conn["TransitRouterId"], conn["TransitRouterName"]) == ("CEN", tr, "tr")
     assert (conn["InternetIp"], conn["ZoneNo"]) == ("203.0.113.2", "zone-b"), "tunnel on zone-b's gateway IP"
     assert conn["IkeConfig"]["LocalId"] == "203.0.113.2"
     listed = tenant("DescribeVpnAttachments", AttachType="CEN")["VpnAttachments"]
-    assert [(a["InstanceId"], a["TransitRouterId"]) for a in listed] == [(vco, tr)]
+    assert [(a["InstanceId"], a["TransitRouterId"], a["TransitRouterName"]) for a in listed] == [(vco, tr, "tr")]
     row = tenant.cbn("ListTransitRouterVpnAttachments", TransitRouterId=tr)["TransitRouterAttachments"]
     assert [(r["TransitRouterAttachmentId"], r["VpnId"], r["Status"], r["VpnOwnerId"], r["Zones"])
             for r in row] == [(att, vco, "Attached", int(tenant.account_id), [{"ZoneId": "zone-b"}])]
