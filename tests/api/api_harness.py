@@ -24,6 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from alibabacloud_cbn20170912 import models as cbn_models  # noqa: E402
+from alibabacloud_cbn20170912.client import Client as CbnClient  # noqa: E402
 from alibabacloud_tea_openapi import utils_models as open_api_models  # noqa: E402
 from alibabacloud_tea_openapi.exceptions import ClientException  # noqa: E402
 from alibabacloud_tea_openapi.models import Config  # noqa: E402
@@ -35,6 +37,8 @@ from helpers.netns import Topology, sh, wait_until  # noqa: E402
 
 REGION = "local-1"
 PORT = 8080
+VPC_VERSION = "2016-04-28"
+CBN_VERSION = "2017-09-12"
 ZONE_IPS = {"zone-a": "203.0.113.1", "zone-b": "203.0.113.2"}
 
 
@@ -67,37 +71,62 @@ def _snake(action: str) -> str:
 
 
 class Api:
-    """One tenant's SDK client; `api("CreateCustomerGateway", IpAddress=...)` returns the body as a dict."""
+    """One tenant's SDK clients; `api("CreateCustomerGateway", IpAddress=...)` sends a VPC API action and
+    `api.cbn("CreateCen")` a CBN API one (CEN, transit routers); both return the body as a dict."""
 
     def __init__(self, endpoint: str, creds: dict):
         self.creds = creds
         self.endpoint = endpoint
-        self.client = Client(Config(
-            access_key_id=creds["AccessKeyId"], access_key_secret=creds["AccessKeySecret"],
-            endpoint=endpoint, protocol="http", region_id=REGION,
-            connect_timeout=5000, read_timeout=15000))
+        config = dict(access_key_id=creds["AccessKeyId"], access_key_secret=creds["AccessKeySecret"],
+                      endpoint=endpoint, protocol="http", region_id=REGION,
+                      connect_timeout=5000, read_timeout=15000)
+        self.client = Client(Config(**config))
+        self.cbn_client = CbnClient(Config(**config))
+
+    @property
+    def account_id(self) -> str:
+        """This tenant's account id (the UID other accounts name it by)."""
+        return self.creds["AccountId"]
 
     def __call__(self, action: str, **fields) -> dict:
-        """Sends one action with wire-named fields (RegionId added) and returns the response body."""
+        """Sends one VPC API action with wire-named fields (RegionId added) and returns the response body."""
         request = getattr(vpc_models, f"{action}Request")().from_map({"RegionId": REGION, **fields})
         return getattr(self.client, _snake(action))(request).body.to_map()
 
-    def raw(self, action: str, **fields) -> dict:
+    def cbn(self, action: str, **fields) -> dict:
+        """Sends one CBN API action through the official CBN SDK and returns the response body."""
+        request = getattr(cbn_models, f"{action}Request")().from_map({"RegionId": REGION, **fields})
+        return getattr(self.cbn_client, _snake(action))(request).body.to_map()
+
+    def raw(self, action: str, version: str = VPC_VERSION, **fields) -> dict:
         """Sends one action through the SDK's generic call_api (fields as query parameters) and returns the
         whole response body, with the fields the SDK's typed models drop (e.g. StatusDetail)."""
         request = open_api_models.OpenApiRequest(query={"RegionId": REGION, **fields})
         params = open_api_models.Params(
-            action=action, version="2016-04-28", protocol="HTTPS", pathname="/", method="POST", auth_type="AK",
+            action=action, version=version, protocol="HTTPS", pathname="/", method="POST", auth_type="AK",
             style="RPC", req_body_type="formData", body_type="json")
         return self.client.call_api(params, request, RuntimeOptions())["body"]
 
     def fails(self, action: str, **fields) -> ClientException:
-        """Sends one action that must be refused with a 4xx error, and returns that error."""
-        try:
-            body = self(action, **fields)
-        except ClientException as e:
-            return e
-        raise AssertionError(f"{action} {fields} was accepted: {body}")
+        """Sends one VPC API action that must be refused with a 4xx error, and returns that error."""
+        return _refused(lambda: self(action, **fields), action, fields)
+
+    def cbn_fails(self, action: str, **fields) -> ClientException:
+        """Sends one CBN API action that must be refused with a 4xx error, and returns that error."""
+        return _refused(lambda: self.cbn(action, **fields), action, fields)
+
+    def raw_fails(self, action: str, version: str = VPC_VERSION, **fields) -> ClientException:
+        """Sends one action through call_api that must be refused with a 4xx error, and returns that error."""
+        return _refused(lambda: self.raw(action, version=version, **fields), action, fields)
+
+
+def _refused(send, action: str, fields: dict) -> ClientException:
+    """The 4xx error `send()` raises; fails the test if it was accepted."""
+    try:
+        body = send()
+    except ClientException as e:
+        return e
+    raise AssertionError(f"{action} {fields} was accepted: {body}")
 
 
 def _free_link_net() -> ipaddress.IPv4Network:

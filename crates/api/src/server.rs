@@ -17,8 +17,20 @@ use strait_store::{Store, StoreError, Tx};
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 
-/// The API version this server answers.
+/// The VPC API version this server answers (VPN gateways, customer gateways, connections).
 pub const VERSION: &str = "2016-04-28";
+
+/// The CBN API version this server also answers (CEN instances, transit routers, attachments).
+pub const CBN_VERSION: &str = "2017-09-12";
+
+/// Which of the two APIs a request speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiVersion {
+    /// VPC 2016-04-28 (the default when a request names no version).
+    Vpc,
+    /// CBN 2017-09-12.
+    Cbn,
+}
 
 /// What a committed request changed, for whoever turns desired state into tunnels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,12 +146,18 @@ impl Api {
             .get("x-acs-version")
             .and_then(|v| v.to_str().ok())
             .or_else(|| params.str("Version"));
-        if let Some(v) = version.filter(|v| *v != VERSION) {
-            return Err(ApiError::bad_request(
-                "InvalidVersion",
-                format!("Specified version \"{v}\" is not supported; use {VERSION}."),
-            ));
-        }
+        let version = match version {
+            None | Some(VERSION) => ApiVersion::Vpc,
+            Some(CBN_VERSION) => ApiVersion::Cbn,
+            Some(v) => {
+                return Err(ApiError::bad_request(
+                    "InvalidVersion",
+                    format!(
+                        "Specified version \"{v}\" is not supported; use {VERSION} (VPC) or {CBN_VERSION} (CBN)."
+                    ),
+                ));
+            }
+        };
         if let Some(region) = params.str("RegionId").filter(|r| *r != self.config.region) {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -154,6 +172,7 @@ impl Api {
             api: self,
             account_id: &account.account_id,
             action,
+            version,
             params: &params,
         };
         actions::dispatch(&ctx)
@@ -167,6 +186,8 @@ pub struct Ctx<'a> {
     pub account_id: &'a str,
     /// The action name.
     pub action: &'a str,
+    /// The API the action belongs to.
+    pub version: ApiVersion,
     /// The request parameters.
     pub params: &'a Params,
 }

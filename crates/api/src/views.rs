@@ -1,7 +1,7 @@
 //! Resources rendered in the SDK's response shapes (field names, nesting and value types).
 
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use strait_model::{
     AttachType, BgpConfig, BgpRoute, CustomerGateway, GatewayStatus, NegotiationStatus,
     NetworkType, ProbeStatus, Tag, Tunnel, TunnelStatus, VpnConnection, VpnGateway,
@@ -16,9 +16,19 @@ pub struct Extras {
     pub peer_asns: HashMap<String, u32>,
     /// Observed state per tunnel id; a tunnel without one reports `ike_sa_not_established`.
     pub tunnels: HashMap<String, TunnelStatus>,
+    /// Connections another account is authorized to attach (`CrossAccountAuthorized`).
+    pub authorized: HashSet<String>,
+    /// The name of the transit router each attached connection is attached to.
+    pub transit_router_names: HashMap<String, String>,
 }
 
 impl Extras {
+    fn transit_router_name(&self, vpn_connection_id: &str) -> &str {
+        self.transit_router_names
+            .get(vpn_connection_id)
+            .map_or("", String::as_str)
+    }
+
     fn status(&self, tunnel_id: &str) -> Value {
         let status = self
             .tunnels
@@ -71,9 +81,16 @@ impl Shape {
     }
 }
 
+/// `[{"Key", "Value"}]`, as the CBN API and DescribeVpnAttachments list tags.
+pub fn tag_list(tags: &[Tag]) -> Value {
+    tags.iter()
+        .map(|t| json!({"Key": t.key, "Value": t.value}))
+        .collect()
+}
+
 /// `{"Tag": [{"Key", "Value"}]}`.
 pub fn tags(tags: &[Tag]) -> Value {
-    json!({ "Tag": tags.iter().map(|t| json!({"Key": t.key, "Value": t.value})).collect::<Vec<_>>() })
+    json!({ "Tag": tag_list(tags) })
 }
 
 fn network_type(n: NetworkType) -> &'static str {
@@ -210,6 +227,38 @@ pub fn tunnel(t: &Tunnel, extras: &Extras, shape: Shape) -> Value {
     })
 }
 
+fn attach_type(a: AttachType) -> &'static str {
+    match a {
+        AttachType::VpnGateway => "VPNGW",
+        AttachType::TransitRouter => "CEN",
+        AttachType::None => "NO_ASSOCIATED",
+    }
+}
+
+/// The VPN gateway or transit router a connection is attached to, or "".
+fn attach_instance(c: &VpnConnection) -> String {
+    c.vpn_gateway_id
+        .clone()
+        .or_else(|| c.transit_router_id.clone())
+        .unwrap_or_default()
+}
+
+/// A connection not on a VPN gateway as DescribeVpnAttachments answers it.
+pub fn vpn_attachment(c: &VpnConnection, extras: &Extras) -> Value {
+    json!({
+        "InstanceId": c.vpn_connection_id,
+        "Name": c.name,
+        "Description": "",
+        "AttachType": attach_type(c.attach_type),
+        "TransitRouterId": c.transit_router_id.clone().unwrap_or_default(),
+        "TransitRouterName": extras.transit_router_name(&c.vpn_connection_id),
+        "CrossAccountAuthorized": extras.authorized.contains(&c.vpn_connection_id),
+        "TunnelBandwidth": "",
+        "Tag": "",
+        "Tags": tag_list(&c.tags),
+    })
+}
+
 /// A connection as DescribeVpnConnection (`tags_key` "Tags"), DescribeVpnConnections ("Tag") and
 /// ModifyVpnConnectionAttribute answer it.
 pub fn vpn_connection(c: &VpnConnection, extras: &Extras, shape: Shape, tags_key: &str) -> Value {
@@ -222,12 +271,8 @@ pub fn vpn_connection(c: &VpnConnection, extras: &Extras, shape: Shape, tags_key
         "VpnConnectionId": c.vpn_connection_id,
         "Name": c.name,
         "VpnGatewayId": c.vpn_gateway_id.clone().unwrap_or_default(),
-        "AttachType": match c.attach_type {
-            AttachType::VpnGateway => "VPNGW",
-            AttachType::TransitRouter => "CEN",
-            AttachType::None => "NO_ASSOCIATED",
-        },
-        "AttachInstanceId": c.vpn_gateway_id.clone().unwrap_or_default(),
+        "AttachType": attach_type(c.attach_type),
+        "AttachInstanceId": attach_instance(c),
         "LocalSubnet": c.local_subnet.to_string(),
         "RemoteSubnet": c.remote_subnet.to_string(),
         "EffectImmediately": c.effect_immediately,
@@ -238,9 +283,9 @@ pub fn vpn_connection(c: &VpnConnection, extras: &Extras, shape: Shape, tags_key
         "Status": extras.status(first),
         "Spec": "1000M",
         "TunnelBandwidth": "",
-        "CrossAccountAuthorized": false,
-        "TransitRouterId": "",
-        "TransitRouterName": "",
+        "CrossAccountAuthorized": extras.authorized.contains(&c.vpn_connection_id),
+        "TransitRouterId": c.transit_router_id.clone().unwrap_or_default(),
+        "TransitRouterName": extras.transit_router_name(&c.vpn_connection_id),
         "RemoteCaCertificate": "",
         "ResourceGroupId": c.resource_group_id,
         "EnableTunnelsBgp": c.bgp_enabled(),

@@ -218,7 +218,7 @@ mod tests {
         };
         let cgws: Vec<CustomerGateway> = ["cgw-1", "cgw-2"].into_iter().filter_map(cgw).collect();
         let ctx = ConnectionContext {
-            gateway: &gateway,
+            gateway: Some(&gateway),
             customer_gateways: &cgws,
             gateway_connections: &[],
             now_ms: 0,

@@ -21,7 +21,8 @@ pub use resource::{
 };
 pub use status::{BgpRoute, NegotiationStatus, ProbeStatus, TunnelStatus};
 pub use transit::{
-    AttachedResource, Cen, CrossAccountGrant, OrderType, TransitRouter, TransitRouterAttachment,
+    AttachedResource, AttachmentRoutes, Cen, CrossAccountGrant, OrderType, RouteOrigin,
+    TransitRouteEntry, TransitRouter, TransitRouterAttachment, route_table,
 };
 pub use tunnel::{
     BgpConfig, HealthCheckConfig, HealthCheckPolicy, IkeConfig, IpsecConfig, Role, Tunnel,

@@ -1,5 +1,6 @@
 //! CreateVpnConnection, DescribeVpnConnection(s), ModifyVpnConnectionAttribute, ModifyTunnelAttribute,
-//! DeleteVpnConnection.
+//! DeleteVpnConnection, and their forms for connections not on a VPN gateway: CreateVpnAttachment,
+//! DescribeVpnAttachments, ModifyVpnAttachmentAttribute, DeleteVpnAttachment.
 
 use super::{input, load, load_param, paged, tag_filter};
 use crate::error::ApiError;
@@ -9,31 +10,48 @@ use serde_json::{Value, json};
 use strait_model::validate::{
     self, ConnectionContext, ConnectionInput, TunnelOptionsInput, ValidationError,
 };
-use strait_model::{CustomerGateway, VpnConnection, VpnGateway, VpnPbrRouteEntry, VpnRouteEntry};
+use strait_model::{
+    AttachType, CrossAccountGrant, CustomerGateway, TransitRouter, VpnConnection, VpnGateway,
+    VpnPbrRouteEntry, VpnRouteEntry,
+};
 use strait_store::{Document, Page, Query, Tx};
 
-/// The store's side of validating a connection on `gateway`: the account's customer gateways and
-/// the gateway's connections.
+/// The store's side of validating a connection on `gateway` (or on none): the account's customer
+/// gateways and the gateway's connections.
 struct Neighbours {
     customer_gateways: Vec<CustomerGateway>,
     gateway_connections: Vec<VpnConnection>,
 }
 
 impl Neighbours {
-    fn load(tx: &Tx<'_>, ctx: &Ctx<'_>, gateway: &VpnGateway) -> Result<Neighbours, ApiError> {
-        let on_gateway = Query {
-            fields: vec![("VpnGatewayId", gateway.vpn_gateway_id.clone())],
-            ..Query::default()
+    fn load(
+        tx: &Tx<'_>,
+        ctx: &Ctx<'_>,
+        gateway: Option<&VpnGateway>,
+    ) -> Result<Neighbours, ApiError> {
+        let gateway_connections = match gateway {
+            Some(gw) => {
+                let on_gateway = Query {
+                    fields: vec![("VpnGatewayId", gw.vpn_gateway_id.clone())],
+                    ..Query::default()
+                };
+                tx.list::<VpnConnection>(ctx.account_id, &on_gateway)?.items
+            }
+            None => Vec::new(),
         };
         Ok(Neighbours {
             customer_gateways: tx
                 .list::<CustomerGateway>(ctx.account_id, &Query::default())?
                 .items,
-            gateway_connections: tx.list::<VpnConnection>(ctx.account_id, &on_gateway)?.items,
+            gateway_connections,
         })
     }
 
-    fn context<'a>(&'a self, gateway: &'a VpnGateway, tx: &Tx<'_>) -> ConnectionContext<'a> {
+    fn context<'a>(
+        &'a self,
+        gateway: Option<&'a VpnGateway>,
+        tx: &Tx<'_>,
+    ) -> ConnectionContext<'a> {
         ConnectionContext {
             gateway,
             customer_gateways: &self.customer_gateways,
@@ -43,15 +61,49 @@ impl Neighbours {
     }
 }
 
-/// The gateway a stored connection is attached to.
-fn gateway_of(tx: &Tx<'_>, ctx: &Ctx<'_>, conn: &VpnConnection) -> Result<VpnGateway, ApiError> {
-    let id = conn.vpn_gateway_id.as_deref().unwrap_or_default();
-    load::<VpnGateway>(tx, ctx, id)
+/// The gateway a stored connection is attached to, if it is on one.
+fn gateway_of(
+    tx: &Tx<'_>,
+    ctx: &Ctx<'_>,
+    conn: &VpnConnection,
+) -> Result<Option<VpnGateway>, ApiError> {
+    conn.vpn_gateway_id
+        .as_deref()
+        .map(|id| load::<VpnGateway>(tx, ctx, id))
+        .transpose()
 }
 
-/// The customer gateways' ASNs and the observed tunnel state of these connections.
-fn extras(tx: &Tx<'_>, ctx: &Ctx<'_>, conns: &[VpnConnection]) -> Result<Extras, ApiError> {
+/// The customer gateways' ASNs, the cross-account grants, the transit routers' names and the
+/// observed tunnel state of these connections.
+pub(super) fn extras(
+    tx: &Tx<'_>,
+    ctx: &Ctx<'_>,
+    conns: &[VpnConnection],
+) -> Result<Extras, ApiError> {
     let mut extras = Extras::default();
+    for c in conns {
+        let grants = Query {
+            refs: vec![c.vpn_connection_id.clone()],
+            ..Query::default()
+        };
+        let grants = tx.list::<CrossAccountGrant>(ctx.account_id, &grants)?.items;
+        if !grants.is_empty() {
+            extras.authorized.insert(c.vpn_connection_id.clone());
+        }
+        // The transit router is the caller's or, attached across accounts, a grantee's.
+        if let Some(tr) = &c.transit_router_id {
+            let owners =
+                std::iter::once(ctx.account_id).chain(grants.iter().map(|g| g.bind_uid.as_str()));
+            for owner in owners {
+                if let Some(router) = tx.get::<TransitRouter>(owner, tr)? {
+                    extras
+                        .transit_router_names
+                        .insert(c.vpn_connection_id.clone(), router.transit_router_name);
+                    break;
+                }
+            }
+        }
+    }
     for id in conns.iter().flat_map(VpnConnection::customer_gateway_ids) {
         if let Some(asn) = tx
             .get::<CustomerGateway>(ctx.account_id, id)?
@@ -81,8 +133,8 @@ fn update(
     ctx.write(|tx, changes| {
         let current = load_param::<VpnConnection>(tx, ctx)?;
         let gateway = gateway_of(tx, ctx, &current)?;
-        let neighbours = Neighbours::load(tx, ctx, &gateway)?;
-        let conn = validate(&current, &neighbours.context(&gateway, tx))?;
+        let neighbours = Neighbours::load(tx, ctx, gateway.as_ref())?;
+        let conn = validate(&current, &neighbours.context(gateway.as_ref(), tx))?;
         tx.update(ctx.account_id, &conn)?;
         changes.push(
             VpnConnection::KIND,
@@ -97,11 +149,83 @@ pub(super) fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let input: ConnectionInput = input(ctx.params)?;
     ctx.write(|tx, changes| {
         let gateway = load_param::<VpnGateway>(tx, ctx)?;
-        let neighbours = Neighbours::load(tx, ctx, &gateway)?;
-        let conn = validate::validate_new_connection(&input, &neighbours.context(&gateway, tx))?;
+        let neighbours = Neighbours::load(tx, ctx, Some(&gateway))?;
+        let conn =
+            validate::validate_new_connection(&input, &neighbours.context(Some(&gateway), tx))?;
         tx.insert(ctx.account_id, &conn)?;
         changes.push(VpnConnection::KIND, &conn.vpn_connection_id, ChangeOp::Created);
         Ok(json!({ "VpnConnectionId": conn.vpn_connection_id, "Name": conn.name, "CreateTime": conn.create_time }))
+    })
+}
+
+/// CreateVpnAttachment: a connection attached to nothing, for a transit router to attach later.
+pub(super) fn create_attachment(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    let input: ConnectionInput = input(ctx.params)?;
+    ctx.write(|tx, changes| {
+        let neighbours = Neighbours::load(tx, ctx, None)?;
+        let conn = validate::validate_new_connection(&input, &neighbours.context(None, tx))?;
+        tx.insert(ctx.account_id, &conn)?;
+        changes.push(
+            VpnConnection::KIND,
+            &conn.vpn_connection_id,
+            ChangeOp::Created,
+        );
+        Ok(json!({
+            "VpnConnectionId": conn.vpn_connection_id,
+            "Name": conn.name,
+            "CreateTime": conn.create_time,
+            "Code": "200",
+            "Message": "successful",
+            "Success": true,
+        }))
+    })
+}
+
+/// DescribeVpnAttachments: the caller's connections not on a VPN gateway, optionally only those
+/// attached as `AttachType` (`CEN` or `NO_ASSOCIATED`).
+pub(super) fn list_attachments(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    let p = ctx.params;
+    let page = p.page(50)?;
+    let wanted = match p.str("AttachType").filter(|v| !v.is_empty()) {
+        None => None,
+        Some("CEN") => Some(AttachType::TransitRouter),
+        Some("NO_ASSOCIATED") => Some(AttachType::None),
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "AttachType",
+                format!("\"{other}\" is not CEN or NO_ASSOCIATED"),
+            ));
+        }
+    };
+    let query = Query {
+        ids: p
+            .str("VpnConnectionId")
+            .filter(|v| !v.is_empty())
+            .map(|id| vec![id.to_string()]),
+        ..Query::default()
+    };
+    ctx.read(|tx| {
+        let conns: Vec<VpnConnection> = tx
+            .list::<VpnConnection>(ctx.account_id, &query)?
+            .items
+            .into_iter()
+            .filter(|c| c.attach_type != AttachType::VpnGateway)
+            .filter(|c| wanted.is_none_or(|w| c.attach_type == w))
+            .collect();
+        let window = Page::number(page.number, page.size);
+        let shown: Vec<VpnConnection> = conns
+            .iter()
+            .skip(usize::try_from(window.offset).unwrap_or(usize::MAX))
+            .take(window.limit as usize)
+            .cloned()
+            .collect();
+        let extras = extras(tx, ctx, &shown)?;
+        Ok(json!({
+            "VpnAttachments": shown.iter().map(|c| views::vpn_attachment(c, &extras)).collect::<Vec<_>>(),
+            "TotalCount": conns.len(),
+            "PageNumber": page.number,
+            "PageSize": page.size,
+        }))
     })
 }
 
@@ -159,6 +283,25 @@ pub(super) fn modify(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     )
 }
 
+/// ModifyVpnAttachmentAttribute: as ModifyVpnConnectionAttribute, but its answer lists the tunnels
+/// directly under `TunnelOptionsSpecification` (the SDK's response model).
+pub(super) fn modify_attachment(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    let input: ConnectionInput = input(ctx.params)?;
+    update(
+        ctx,
+        |current, context| validate::validate_connection_update(current, &input, context),
+        |conn, extras| {
+            let mut v = views::vpn_connection(conn, extras, Shape::Modify, "Tags");
+            if let Some(spec) = v.get_mut("TunnelOptionsSpecification") {
+                if let Some(tunnels) = spec.get_mut("TunnelOptions").map(Value::take) {
+                    *spec = tunnels;
+                }
+            }
+            Ok(v)
+        },
+    )
+}
+
 pub(super) fn modify_tunnel(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let tunnel_id = ctx.params.required("TunnelId")?;
     // The SDKs flatten the object (`TunnelOptionsSpecification.EnableDpd`); hand-made requests may send it as JSON.
@@ -186,6 +329,7 @@ pub(super) fn delete(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             match kind.as_str() {
                 VpnRouteEntry::KIND => tx.delete::<VpnRouteEntry>(ctx.account_id, &id)?,
                 VpnPbrRouteEntry::KIND => tx.delete::<VpnPbrRouteEntry>(ctx.account_id, &id)?,
+                CrossAccountGrant::KIND => tx.delete::<CrossAccountGrant>(ctx.account_id, &id)?,
                 _ => {}
             }
         }

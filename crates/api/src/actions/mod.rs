@@ -1,16 +1,18 @@
 //! The RPC actions, each a function of one authenticated request, and what they share.
 
+mod cen;
 mod connection;
 mod customer_gateway;
 mod diagnose;
 mod download;
 mod route;
 mod tag;
+mod tr_attachment;
 mod vpn_gateway;
 
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::server::Ctx;
+use crate::server::{ApiVersion, Ctx};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -19,8 +21,15 @@ use strait_model::Tag;
 use strait_model::validate::{self, TagInput};
 use strait_store::{Document, Listing, Page, Query, Tx};
 
-/// Runs the action the request names.
+/// Runs the action the request names, in the API its version names.
 pub fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    match ctx.version {
+        ApiVersion::Vpc => dispatch_vpc(ctx),
+        ApiVersion::Cbn => dispatch_cbn(ctx),
+    }
+}
+
+fn dispatch_vpc(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     match ctx.action {
         "CreateVpnGateway" => vpn_gateway::create(ctx),
         "DescribeVpnGateway" => vpn_gateway::describe(ctx),
@@ -38,6 +47,11 @@ pub fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         "ModifyVpnConnectionAttribute" => connection::modify(ctx),
         "ModifyTunnelAttribute" => connection::modify_tunnel(ctx),
         "DeleteVpnConnection" => connection::delete(ctx),
+        "CreateVpnAttachment" => connection::create_attachment(ctx),
+        "DescribeVpnAttachments" => connection::list_attachments(ctx),
+        "ModifyVpnAttachmentAttribute" => connection::modify_attachment(ctx),
+        "DeleteVpnAttachment" => connection::delete(ctx),
+        "DescribeVpnCrossAccountAuthorizations" => tr_attachment::list_grants(ctx),
         "DescribeVpnConnectionLogs" => connection::logs(ctx),
         "DiagnoseVpnConnections" => diagnose::diagnose(ctx),
         "DownloadVpnConnectionConfig" => download::download(ctx),
@@ -55,12 +69,57 @@ pub fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         "TagResources" => tag::tag(ctx),
         "UnTagResources" => tag::untag(ctx),
         "ListTagResources" => tag::list(ctx),
-        other => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "InvalidAction.NotFound",
-            format!("Specified api \"{other}\" is not found, please check your url and method."),
-        )),
+        other => Err(unknown_action(other)),
     }
+}
+
+fn dispatch_cbn(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    match ctx.action {
+        "CreateCen" => cen::create_cen(ctx),
+        "DescribeCens" => cen::list_cens(ctx),
+        "DeleteCen" => cen::delete_cen(ctx),
+        "CreateTransitRouter" => cen::create_transit_router(ctx),
+        "ListTransitRouters" => cen::list_transit_routers(ctx),
+        "DeleteTransitRouter" => cen::delete_transit_router(ctx),
+        "ListTransitRouterRouteTables" => cen::list_route_tables(ctx),
+        "ListTransitRouterRouteEntries" => cen::list_route_entries(ctx),
+        "CreateTransitRouterVpnAttachment" => tr_attachment::create_vpn(ctx),
+        "ListTransitRouterVpnAttachments" => tr_attachment::list_vpn(ctx),
+        "UpdateTransitRouterVpnAttachmentAttribute" => tr_attachment::update_vpn(ctx),
+        "DeleteTransitRouterVpnAttachment" => tr_attachment::delete_vpn(ctx),
+        "CreateTransitRouterVpcAttachment" => tr_attachment::create_vpc(ctx),
+        "ListTransitRouterVpcAttachments" => tr_attachment::list_vpc(ctx),
+        "DeleteTransitRouterVpcAttachment" => tr_attachment::delete_vpc(ctx),
+        "EnableTransitRouterRouteTablePropagation" => {
+            tr_attachment::set_flag(ctx, tr_attachment::Flag::Propagation, true)
+        }
+        "DisableTransitRouterRouteTablePropagation" => {
+            tr_attachment::set_flag(ctx, tr_attachment::Flag::Propagation, false)
+        }
+        "AssociateTransitRouterAttachmentWithRouteTable" => {
+            tr_attachment::set_flag(ctx, tr_attachment::Flag::Association, true)
+        }
+        "DissociateTransitRouterAttachmentFromRouteTable" => {
+            tr_attachment::set_flag(ctx, tr_attachment::Flag::Association, false)
+        }
+        "ListTransitRouterRouteTablePropagations" => {
+            tr_attachment::list_flagged(ctx, tr_attachment::Flag::Propagation)
+        }
+        "ListTransitRouterRouteTableAssociations" => {
+            tr_attachment::list_flagged(ctx, tr_attachment::Flag::Association)
+        }
+        "GrantInstanceToTransitRouter" => tr_attachment::grant(ctx),
+        "RevokeInstanceFromTransitRouter" => tr_attachment::revoke(ctx),
+        other => Err(unknown_action(other)),
+    }
+}
+
+fn unknown_action(action: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "InvalidAction.NotFound",
+        format!("Specified api \"{action}\" is not found, please check your url and method."),
+    )
 }
 
 /// A resource kind with the error code and parameter name used when an id is unknown.
@@ -99,6 +158,18 @@ resource!(
     strait_model::VpnConnection,
     "InvalidVpnConnectionInstanceId.NotFound",
     "VpnConnectionId"
+);
+
+resource!(strait_model::Cen, "InvalidCenId.NotFound", "CenId");
+resource!(
+    strait_model::TransitRouter,
+    "InvalidTransitRouterId.NotFound",
+    "TransitRouterId"
+);
+resource!(
+    strait_model::TransitRouterAttachment,
+    "InvalidTransitRouterAttachmentId.NotFound",
+    "TransitRouterAttachmentId"
 );
 
 /// The caller's resource with this id; another account's id answers as not found.
@@ -177,4 +248,58 @@ pub(crate) fn page_body(
         "PageNumber": page.number,
         "PageSize": page.size,
     })
+}
+
+/// A window of a `MaxResults` / `NextToken` listing (the CBN API's paging).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TokenPage {
+    offset: usize,
+    max: usize,
+}
+
+impl TokenPage {
+    /// `MaxResults` (1..=100, default 20) and `NextToken` (a previous answer's, or none).
+    pub(crate) fn parse(params: &Params) -> Result<TokenPage, ApiError> {
+        let max = params.parse::<usize>("MaxResults")?.unwrap_or(20);
+        if !(1..=100).contains(&max) {
+            return Err(ApiError::invalid("MaxResults", "must be between 1 and 100"));
+        }
+        let offset = match params.str("NextToken").filter(|t| !t.is_empty()) {
+            None => 0,
+            Some(t) => t.parse().map_err(|_| {
+                ApiError::invalid("NextToken", format!("\"{t}\" was not issued by this API"))
+            })?,
+        };
+        Ok(TokenPage { offset, max })
+    }
+
+    /// The answer `{key: this page of items, TotalCount, MaxResults, NextToken}` ("" on the last page).
+    pub(crate) fn body(self, key: &str, items: Vec<Value>) -> Value {
+        let total = items.len();
+        let end = self.offset.saturating_add(self.max);
+        let next = if end < total {
+            end.to_string()
+        } else {
+            String::new()
+        };
+        let page: Vec<Value> = items.into_iter().skip(self.offset).take(self.max).collect();
+        json!({ key: page, "TotalCount": total, "MaxResults": self.max, "NextToken": next })
+    }
+}
+
+/// A time as the CBN API writes it: ISO 8601 UTC to the minute (`2026-11-23T08:52Z`).
+pub(crate) fn iso_minutes(ms: i64) -> String {
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]Z");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(FORMAT).ok())
+        .unwrap_or_default()
+}
+
+/// An account id as the SDKs type it (a number), or as text if it is not numeric.
+pub(crate) fn uid(account_id: &str) -> Value {
+    account_id
+        .parse::<u64>()
+        .map_or_else(|_| Value::String(account_id.to_string()), Value::from)
 }

@@ -15,8 +15,9 @@ use std::net::Ipv4Addr;
 /// What validating a connection needs besides the request.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionContext<'a> {
-    /// The VPN gateway the connection is (or will be) attached to.
-    pub gateway: &'a VpnGateway,
+    /// The VPN gateway the connection is (or will be) attached to; `None` for a connection attached
+    /// to nothing or to a transit router (its tunnels take their addresses when it attaches).
+    pub gateway: Option<&'a VpnGateway>,
     /// The account's customer gateways (at least those the request and connection name).
     pub customer_gateways: &'a [CustomerGateway],
     /// The connections already on the gateway (the one being modified may be among them).
@@ -308,10 +309,15 @@ fn remote_ip(ctx: &ConnectionContext<'_>, cgw_id: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Validates a CreateVpnConnection request and builds the connection with every default applied.
+/// The gateway address and zone of a tunnel not placed yet (its connection is attached to nothing).
+pub const UNPLACED: (Ipv4Addr, &str) = (Ipv4Addr::UNSPECIFIED, "");
+
+/// Validates a CreateVpnConnection (on `ctx.gateway`) or CreateVpnAttachment (no gateway: attached
+/// to nothing) request and builds the connection with every default applied.
 ///
 /// Single-tunnel mode when `TunnelOptionsSpecification` is empty (then `CustomerGatewayId` is
-/// required), dual-tunnel mode otherwise (exactly two tunnels on the gateway's two addresses).
+/// required), dual-tunnel mode otherwise (exactly two tunnels, on the gateway's two addresses, or
+/// [`UNPLACED`] until the connection attaches to a transit router).
 pub fn validate_new_connection(
     input: &ConnectionInput,
     ctx: &ConnectionContext<'_>,
@@ -327,7 +333,6 @@ pub fn validate_new_connection(
     let effect_immediately = opt_bool("EffectImmediately", &input.effect_immediately, dual)?;
     let auto_config_route = opt_bool("AutoConfigRoute", &input.auto_config_route, true)?;
     let tags = validate_tags("Tags", &input.tags)?;
-    let gw = ctx.gateway;
 
     let (tunnel_options, names) = if dual {
         let specs = &input.tunnel_options_specification;
@@ -340,20 +345,25 @@ pub fn validate_new_connection(
                 ),
             ));
         }
-        let (Some(dr_ip), Some(dr_zone)) = (
-            gw.disaster_recovery_internet_ip,
-            gw.disaster_recovery_v_switch_id.as_deref(),
-        ) else {
-            return Err(invalid(
-                "TunnelOptionsSpecification",
-                format!(
-                    "TunnelOptionsSpecification: VPN gateway {} has no second zone (DisasterRecoveryVSwitchId), which dual-tunnel connections need",
-                    gw.vpn_gateway_id
-                ),
-            ));
+        let places = match ctx.gateway {
+            Some(gw) => {
+                let (Some(dr_ip), Some(dr_zone)) = (
+                    gw.disaster_recovery_internet_ip,
+                    gw.disaster_recovery_v_switch_id.as_deref(),
+                ) else {
+                    return Err(invalid(
+                        "TunnelOptionsSpecification",
+                        format!(
+                            "TunnelOptionsSpecification: VPN gateway {} has no second zone (DisasterRecoveryVSwitchId), which dual-tunnel connections need",
+                            gw.vpn_gateway_id
+                        ),
+                    ));
+                };
+                [(gw.internet_ip, gw.v_switch_id.as_str()), (dr_ip, dr_zone)]
+            }
+            None => [UNPLACED; 2],
         };
         let enable = opt_bool("EnableTunnelsBgp", &input.enable_tunnels_bgp, false)?;
-        let places = [(gw.internet_ip, gw.v_switch_id.as_str()), (dr_ip, dr_zone)];
         let mut tunnels = Vec::new();
         let mut names = Vec::new();
         for ((index, spec), (ip, zone)) in (1u8..).zip(specs).zip(places) {
@@ -378,7 +388,10 @@ pub fn validate_new_connection(
             "CustomerGatewayId",
             required("CustomerGatewayId", &view.customer_gateway_id)?,
         )?;
-        let base = fresh_tunnel(1, cgw, gw.internet_ip, &gw.v_switch_id, false);
+        let (ip, zone) = ctx
+            .gateway
+            .map_or(UNPLACED, |gw| (gw.internet_ip, gw.v_switch_id.as_str()));
+        let base = fresh_tunnel(1, cgw, ip, zone, false);
         (vec![apply_tunnel(&n, base, &view, None, ctx)?], vec![n])
     };
     let vco_health_check = if dual {
@@ -393,14 +406,18 @@ pub fn validate_new_connection(
     let conn = VpnConnection {
         vpn_connection_id: IdKind::VpnConnection.new_id(),
         name,
-        attach_type: AttachType::VpnGateway,
-        vpn_gateway_id: Some(gw.vpn_gateway_id.clone()),
+        attach_type: if ctx.gateway.is_some() {
+            AttachType::VpnGateway
+        } else {
+            AttachType::None
+        },
+        vpn_gateway_id: ctx.gateway.map(|gw| gw.vpn_gateway_id.clone()),
         transit_router_id: None,
         local_subnet,
         remote_subnet,
         effect_immediately,
         auto_config_route,
-        network_type: gw.network_type,
+        network_type: ctx.gateway.map(|gw| gw.network_type).unwrap_or_default(),
         vco_health_check,
         tunnel_options,
         create_time: ctx.now_ms,
@@ -699,8 +716,8 @@ fn check_connection(
                     Rule::Duplicated,
                     &cidr_field,
                     format!(
-                        "{cidr_field}: {cidr} is already used by connection {} on VPN gateway {}",
-                        other.vpn_connection_id, ctx.gateway.vpn_gateway_id
+                        "{cidr_field}: {cidr} is already used by connection {} on the same VPN gateway",
+                        other.vpn_connection_id
                     ),
                 ));
             }

@@ -8,11 +8,13 @@ mod connection;
 mod gateway;
 mod input;
 mod route;
+mod transit;
 mod tunnel;
 
 pub use connection::{
-    ConnectionContext, ConnectionField, check_delete_connection, check_grant_authorization,
-    modifiable, validate_connection_update, validate_new_connection, validate_tunnel_update,
+    ConnectionContext, ConnectionField, UNPLACED, check_delete_connection,
+    check_grant_authorization, modifiable, validate_connection_update, validate_new_connection,
+    validate_tunnel_update,
 };
 pub use gateway::{
     Placement, PlacementZone, check_delete_customer_gateway, check_delete_vpn_gateway,
@@ -26,6 +28,10 @@ pub use input::{
 };
 pub use route::{
     validate_new_pbr_route_entry, validate_new_route_entry, validate_priority, validate_weight,
+};
+pub use transit::{
+    attach_connection, check_attach_authorized, detach_connection, parse_order_type,
+    validate_transit_text,
 };
 pub use tunnel::{parse_asn, random_psk, validate_psk, validate_tunnel_cidr};
 
@@ -49,6 +55,8 @@ pub enum Rule {
     NotModifiable,
     /// The resource is still used and cannot be deleted (`DependencyViolation.<UsedBy>`).
     InUse,
+    /// The caller's account may not use another account's resource (`Forbidden.<Field>`).
+    Forbidden,
 }
 
 /// A rejected request value: an Alibaba-style code, the field as the API spells it, and why.
@@ -79,6 +87,7 @@ impl ValidationError {
             Rule::NotFound => format!("Invalid{leaf}.NotFound"),
             Rule::NotModifiable => format!("OperationUnsupported.{leaf}"),
             Rule::InUse => format!("DependencyViolation.{leaf}"),
+            Rule::Forbidden => format!("Forbidden.{leaf}"),
         };
         ValidationError {
             rule,
@@ -101,6 +110,7 @@ impl ValidationError {
     pub fn http_status(&self) -> u16 {
         match self.rule {
             Rule::NotFound => 404,
+            Rule::Forbidden => 403,
             _ => 400,
         }
     }

@@ -64,7 +64,7 @@ impl World {
     }
     fn ctx(&self) -> ConnectionContext<'_> {
         ConnectionContext {
-            gateway: &self.gw,
+            gateway: Some(&self.gw),
             customer_gateways: &self.cgws,
             gateway_connections: &self.conns,
             now_ms: 42,
@@ -210,6 +210,37 @@ fn dual_tunnel_connection_defaults_to_ikev2_immediate_with_dpd_and_nat_t_on_two_
     assert_eq!(b.tunnel_ike_config.local_id, "203.0.113.2");
     assert_eq!(b.tunnel_ike_config.remote_id, "198.51.100.2");
     assert_ne!(a.tunnel_id, b.tunnel_id);
+}
+
+#[test]
+fn connections_attached_to_nothing_get_the_same_defaults_and_unplaced_tunnels() {
+    let w = World::new();
+    let ctx = ConnectionContext {
+        gateway: None,
+        ..w.ctx()
+    };
+    let one = validate_new_connection(&single("cgw-bgp1"), &ctx).unwrap();
+    assert_eq!(
+        (one.attach_type, one.vpn_gateway_id.as_deref()),
+        (AttachType::None, None)
+    );
+    let t = &one.tunnel_options[0];
+    assert_eq!((t.internet_ip, t.zone_no.as_str()), UNPLACED);
+    assert_eq!(t.tunnel_ike_config.ike_version, IkeVersion::V1);
+    assert_eq!(t.tunnel_ike_config.local_id, "0.0.0.0");
+    let two = validate_new_connection(&dual("cgw-bgp1", "cgw-bgp2"), &ctx).unwrap();
+    assert_eq!(two.attach_type, AttachType::None);
+    assert!(
+        two.tunnel_options
+            .iter()
+            .all(|t| (t.internet_ip, t.zone_no.as_str()) == UNPLACED
+                && t.tunnel_ike_config.ike_version == IkeVersion::V2)
+    );
+    let (code, field) = rejected(validate_new_connection(&single("cgw-none"), &ctx));
+    assert_eq!(
+        (code.as_str(), field.as_str()),
+        ("InvalidCustomerGatewayId.NotFound", "CustomerGatewayId")
+    );
 }
 
 #[test]
