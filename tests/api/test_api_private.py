@@ -11,6 +11,7 @@ from api_builders import make_gateway, single
 from api_harness import ZONE_IPS, ApiServer
 from helpers.netns import Topology
 from test_api_download import download_device
+from transit_builders import attach, make_transit_router
 
 PRIVATE_IP = "10.255.0.1"  # zone-a's address on the private line; zone-b has none
 CPE_PRIVATE_IP = "192.168.100.1"  # the data center's device on the private line
@@ -22,11 +23,7 @@ def private_server(strait):
     topo = Topology(tag="prv")
     srv = None
     try:
-        srv = ApiServer(topo, strait)
-        zone_a = f'gateway_ips = ["{ZONE_IPS["zone-a"]}"]\n'
-        text = srv.config.read_text()
-        assert zone_a in text, text
-        srv.config.write_text(text.replace(zone_a, f'{zone_a}private_gateway_ips = ["{PRIVATE_IP}"]\n'))
+        srv = ApiServer(topo, strait, private_ips={"zone-a": PRIVATE_IP})
         topo.run(srv.ns, f"ip addr add {PRIVATE_IP}/32 dev lo")
         srv.start()
         yield srv
@@ -81,3 +78,32 @@ def test_a_zone_without_private_addresses_refuses_a_private_gateway(papi):
     # A public gateway in zone-b is still fine.
     gw = make_gateway(papi, VSwitchId="zone-b")
     assert papi("DescribeVpnGateway", VpnGatewayId=gw)["InternetIp"] == ZONE_IPS["zone-b"]
+
+
+def test_a_private_connection_attached_to_a_transit_router_takes_the_private_address(papi):
+    """Seed 004 recommends attaching private IPsec connections to a transit router: a connection created
+    with NetworkType=private (CreateVpnAttachment) takes the zone's private address when it attaches, only
+    zones with one can hold it, and until it is attached there is no configuration to download."""
+    cen, tr, _ = make_transit_router(papi)
+    cgw = papi("CreateCustomerGateway", IpAddress="192.168.100.2")["CustomerGatewayId"]
+    vco = papi("CreateVpnAttachment", CustomerGatewayId=cgw, NetworkType="private", LocalSubnet="10.0.0.0/16",
+               RemoteSubnet="192.168.0.0/24")["VpnConnectionId"]
+    assert papi("DescribeVpnConnection", VpnConnectionId=vco)["NetworkType"] == "private"
+    e = papi.fails("DownloadVpnConnectionConfig", VpnConnectionId=vco)
+    assert e.code == "IncorrectStatus.VpnConnection" and "attach" in e.message, (e.code, e.message)
+    # The network type of a connection attached to nothing is fixed (spec §3).
+    e = papi.fails("ModifyVpnAttachmentAttribute", VpnConnectionId=vco, NetworkType="public")
+    assert "NetworkType" in e.code + e.message, (e.code, e.message)
+
+    e = papi.cbn_fails("CreateTransitRouterVpnAttachment", CenId=cen, TransitRouterId=tr, VpnId=vco,
+                       Zone=[{"ZoneId": "zone-b"}])
+    assert "ZoneId" in e.code and "private" in e.message and "zone-a" in e.message, (e.code, e.message)
+    assert papi("DescribeVpnConnection", VpnConnectionId=vco)["AttachType"] == "NO_ASSOCIATED"
+    attach(papi, cen, tr, vco)
+    conn = papi("DescribeVpnConnection", VpnConnectionId=vco)
+    assert (conn["AttachType"], conn["InternetIp"], conn["ZoneNo"]) == ("CEN", PRIVATE_IP, "zone-a"), conn
+    swanctl = download_device(papi, vco, "strongswan")["DeviceConfig"]
+    assert f"remote_addrs = {PRIVATE_IP}" in swanctl, swanctl
+    e = papi.fails("CreateVpnAttachment", CustomerGatewayId=cgw, NetworkType="dark", LocalSubnet="10.0.0.0/16",
+                   RemoteSubnet="192.168.0.0/24")
+    assert e.code == "InvalidParameter.NetworkType", (e.code, e.message)

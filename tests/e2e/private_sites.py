@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from api_builders import make_gateway, single
-from api_harness import ZONE_IPS, ApiServer
+from api_harness import ApiServer
 from bgp_sites import CPE_ASN, LOCAL_ASN, UP, Tunnel
 from helpers.netns import Topology, wait_until
 from helpers.strongswan import Charon
@@ -74,11 +74,8 @@ class PrivateSite:
         if not Path("/usr/lib/frr/zebra").exists():
             pytest.skip("FRR is not installed (scripts/install-deps.sh installs it)")
         self.topo, self.workdir = topo, workdir
-        self.server = ApiServer(topo, strait, workdir=workdir / "serve", gateway={"timing": TIMING}, ns_name="gw")
-        zone_a = f'gateway_ips = ["{ZONE_IPS["zone-a"]}"]\n'
-        text = self.server.config.read_text()
-        assert zone_a in text, text
-        self.server.config.write_text(text.replace(zone_a, f'{zone_a}private_gateway_ips = ["{GW_LINE}"]\n'))
+        self.server = ApiServer(topo, strait, workdir=workdir / "serve", gateway={"timing": TIMING}, ns_name="gw",
+                                private_ips={"zone-a": GW_LINE})
         self.gw, self.vpc, self.cpe, self.dc = self.server.ns, topo.ns("vpc"), topo.ns("cpe"), topo.ns("dc")
         topo.link(self.gw, f"{VPC_GW}/24", self.vpc, f"{VPC_HOST}/24")
         topo.run(self.vpc, f"ip route add default via {VPC_GW}")

@@ -13,7 +13,7 @@ use strait_model::validate::{
     parse_order_type, validate_transit_text,
 };
 use strait_model::{
-    AttachedResource, Cen, CrossAccountGrant, IdKind, OrderType, TransitRouter,
+    AttachedResource, Cen, CrossAccountGrant, IdKind, NetworkType, OrderType, TransitRouter,
     TransitRouterAttachment, VpnConnection,
 };
 use strait_store::{Document, Page, Query, Tx};
@@ -54,12 +54,19 @@ fn requested_zone(ctx: &Ctx<'_>, list: &str) -> Result<Option<String>, ApiError>
         .map(str::to_string))
 }
 
-/// The configured zones in order, each with its first gateway address.
-fn zones(ctx: &Ctx<'_>) -> Vec<(String, std::net::Ipv4Addr)> {
+/// The configured zones in order that offer an address of the connection's network type, each
+/// with its first such address (`private_gateway_ips` for private connections).
+fn zones(ctx: &Ctx<'_>, network: NetworkType) -> Vec<(String, std::net::Ipv4Addr)> {
     ctx.config()
         .zones
         .iter()
-        .filter_map(|z| Some((z.id.clone(), *z.gateway_ips.first()?)))
+        .filter_map(|z| {
+            let ips = match network {
+                NetworkType::Public => &z.gateway_ips,
+                NetworkType::Private => &z.private_gateway_ips,
+            };
+            Some((z.id.clone(), *ips.first()?))
+        })
         .collect()
 }
 
@@ -121,8 +128,12 @@ pub(super) fn create_vpn(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         let conn = tx
             .get::<VpnConnection>(owner, vpn_id)?
             .ok_or_else(|| ApiError::not_found("InvalidVpnId.NotFound", "VpnId", vpn_id))?;
-        let (attached, zone_id) =
-            attach_connection(&conn, &tr.transit_router_id, &zones(ctx), zone.as_deref())?;
+        let (attached, zone_id) = attach_connection(
+            &conn,
+            &tr.transit_router_id,
+            &zones(ctx, conn.network_type),
+            zone.as_deref(),
+        )?;
         tx.update(owner, &attached)?;
         let attachment = TransitRouterAttachment {
             transit_router_attachment_id: IdKind::TransitRouterAttachment.new_id(),

@@ -85,8 +85,20 @@ impl Placement {
     }
 }
 
+/// `NetworkType`: `public` (default) or `private`.
+pub(crate) fn parse_network_type(v: &Option<String>) -> Result<NetworkType, ValidationError> {
+    match given(v) {
+        None | Some("public") => Ok(NetworkType::Public),
+        Some("private") => Ok(NetworkType::Private),
+        Some(v) => Err(invalid(
+            "NetworkType",
+            format!("NetworkType must be public or private, not {v:?}"),
+        )),
+    }
+}
+
 /// `public` or `private`.
-fn network_name(network: NetworkType) -> &'static str {
+pub(crate) fn network_name(network: NetworkType) -> &'static str {
     match network {
         NetworkType::Public => "public",
         NetworkType::Private => "private",
@@ -113,16 +125,7 @@ pub fn validate_new_vpn_gateway(
             ),
         ));
     }
-    let network_type = match given(&input.network_type) {
-        None | Some("public") => NetworkType::Public,
-        Some("private") => NetworkType::Private,
-        Some(v) => {
-            return Err(invalid(
-                "NetworkType",
-                format!("NetworkType must be public or private, not {v:?}"),
-            ));
-        }
-    };
+    let network_type = parse_network_type(&input.network_type)?;
     let (zone, ip) = match given(&input.v_switch_id) {
         Some(id) => placement.zone("VSwitchId", id, network_type)?,
         None => placement.offering(network_type).next().ok_or_else(|| {
