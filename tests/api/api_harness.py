@@ -57,10 +57,15 @@ def _toml_section(name: str, table: dict) -> str:
     return f"[{name}]\n{plain}{subs}"
 
 
-def config_toml(listen: str, data_dir: Path, gateway: dict | None = None) -> str:
+def config_toml(listen: str, data_dir: Path, gateway: dict | None = None,
+                private_ips: dict[str, str] | None = None) -> str:
     """The server's config: exactly the keys issue #3 promises to tests outside the project, plus the
-    `[gateway]` section (e.g. {"timing": {"dpd_interval_secs": 2}}) when given."""
-    zones = "".join(f'[[zones]]\nid = "{z}"\ngateway_ips = ["{ip}"]\n' for z, ip in ZONE_IPS.items())
+    `[gateway]` section (e.g. {"timing": {"dpd_interval_secs": 2}}) and zones' private addresses
+    (`private_gateway_ips`, e.g. {"zone-a": "10.255.0.1"}) when given."""
+    private_ips = private_ips or {}
+    zones = "".join(f'[[zones]]\nid = "{z}"\ngateway_ips = ["{ip}"]\n'
+                    + (f'private_gateway_ips = ["{private_ips[z]}"]\n' if z in private_ips else "")
+                    for z, ip in ZONE_IPS.items())
     return (f'region = "{REGION}"\n[api]\nlisten = "{listen}"\n[store]\ndata_dir = "{data_dir}"\n{zones}'
             '[[vpcs]]\nid = "vpc-local"\ncidrs = ["10.0.0.0/16"]\n'
             + (_toml_section("gateway", gateway) if gateway is not None else ""))
@@ -144,7 +149,7 @@ class ApiServer:
     """A `strait serve` in its own namespace, on a data dir that outlives restarts."""
 
     def __init__(self, topo: Topology, strait: Path, workdir: Path | None = None, gateway: dict | None = None,
-                 ns_name: str = "api"):
+                 ns_name: str = "api", private_ips: dict[str, str] | None = None):
         self.topo = topo
         self.strait = strait
         self.own_workdir = workdir is None
@@ -167,7 +172,7 @@ class ApiServer:
         self.host = str(ns_ip)
         self.endpoint = f"{ns_ip}:{PORT}"
         self.config = self.workdir / "strait.toml"
-        self.config.write_text(config_toml(self.endpoint, self.data_dir, gateway))
+        self.config.write_text(config_toml(self.endpoint, self.data_dir, gateway, private_ips))
         self.proc: subprocess.Popen | None = None
         self._ips = self._address_pool()
 

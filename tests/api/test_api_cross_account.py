@@ -35,6 +35,7 @@ def test_a_tenant_attaches_another_tenants_connection_only_while_granted(server)
     att = b.cbn("CreateTransitRouterVpnAttachment", **request)["TransitRouterAttachmentId"]
     conn = a("DescribeVpnConnection", VpnConnectionId=vco)
     assert (conn["AttachType"], conn["TransitRouterId"], conn["InternetIp"]) == ("CEN", tr, "203.0.113.1")
+    assert conn["TransitRouterName"] == "tr", "the owner sees the name of the grantee's transit router"
     rows = b.cbn("ListTransitRouterVpnAttachments", TransitRouterId=tr)["TransitRouterAttachments"]
     assert [(r["TransitRouterAttachmentId"], r["VpnId"], r["VpnOwnerId"], r["OrderType"]) for r in rows] == [
         (att, vco, int(a.account_id), "PayByResourceOwner")]

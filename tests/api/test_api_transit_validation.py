@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from api_builders import error_names, make_gateway, single
+from api_harness import CBN_VERSION as CBN
 from transit_builders import attach, make_transit_router, make_unattached, route_entries
 
-CBN = "2017-09-12"
 MISSING_CEN = "cen-doesnotexist0000000"
 MISSING_TR = "tr-doesnotexist00000000"
 MISSING_VCO = "vco-doesnotexist0000000"
@@ -94,3 +94,26 @@ def test_unknown_versions_and_actions_are_refused(tenant):
     assert (err.status_code, err.code) == (400, "InvalidVersion"), err.data
     err = tenant.raw_fails("DescribeCens")
     assert err.code == "InvalidAction.NotFound", f"a CBN action answered as the VPC API: {err.data}"
+
+
+def test_hostile_parameter_shapes_are_refused_with_a_client_error(server, tenant):
+    cen, tr, table = make_transit_router(tenant)
+    vco = make_unattached(server, tenant)
+    cases = [
+        ("ListTransitRouterRouteEntries", {"TransitRouterRouteTableId": table, "NextToken": "not-a-token"},
+         "NextToken"),
+        ("ListTransitRouterRouteEntries", {"TransitRouterRouteTableId": table, "MaxResults": "1000"}, "MaxResults"),
+        ("ListTransitRouterVpnAttachments", {"MaxResults": "-1"}, "MaxResults"),
+        ("DescribeCens", {"Filter.0.Key": "CenId"}, "Filter"),
+        ("DescribeCens", {"Filter.1.Key": "Color", "Filter.1.Value.1": "red"}, "Filter.1.Key"),
+        ("CreateTransitRouterVpnAttachment",
+         {"CenId": cen, "TransitRouterId": tr, "VpnId": vco, "Zone.x.ZoneId": "zone-a"}, "Zone"),
+        ("CreateTransitRouterVpnAttachment",
+         {"CenId": cen, "TransitRouterId": tr, "VpnId": vco, "VpnOwnerId": "1' OR '1'='1"}, "VpnOwnerId"),
+        ("GrantInstanceToTransitRouter",
+         {"InstanceType": "VPN", "InstanceId": vco, "CenId": cen, "CenOwnerId": "x" * 5000}, "CenId"),
+    ]
+    for action, fields, field in cases:
+        err = tenant.raw_fails(action, version=CBN, **fields)
+        assert 400 <= err.status_code < 500 and error_names(err, field), (action, fields, err.data)
+    assert tenant("DescribeVpnConnection", VpnConnectionId=vco)["AttachType"] == "NO_ASSOCIATED"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from api_builders import make_cgw
-from api_harness import Api, ApiServer
+from api_harness import CBN_VERSION, Api, ApiServer
 
 
 def make_transit_router(api: Api) -> tuple[str, str, str]:
@@ -28,9 +28,16 @@ def make_unattached(server: ApiServer, api: Api, dual: bool = False, **fields) -
 
 
 def attach(api: Api, cen: str, tr: str, vco: str, **fields) -> str:
-    """Attaches a connection to the transit router; returns the attachment id."""
-    return api.cbn("CreateTransitRouterVpnAttachment", CenId=cen, TransitRouterId=tr, VpnId=vco,
-                   **fields)["TransitRouterAttachmentId"]
+    """Attaches a connection to the transit router; returns the attachment id. RouteTableAssociationEnabled and
+    RouteTablePropagationEnabled (not in the SDK's request model) go through call_api, with flat field names
+    (e.g. `**{"Zone.1.ZoneId": "zone-b"}`)."""
+    ids = {"CenId": cen, "TransitRouterId": tr, "VpnId": vco}
+    if any(k.startswith("RouteTable") for k in fields):
+        flat = {k: str(v).lower() if isinstance(v, bool) else v for k, v in fields.items()}
+        body = api.raw("CreateTransitRouterVpnAttachment", version=CBN_VERSION, **ids, **flat)
+    else:
+        body = api.cbn("CreateTransitRouterVpnAttachment", **ids, **fields)
+    return body["TransitRouterAttachmentId"]
 
 
 def route_entries(api: Api, table: str) -> list[tuple[str, str, str]]:
@@ -42,7 +49,7 @@ def route_entries(api: Api, table: str) -> list[tuple[str, str, str]]:
 
 def vpn_attachment(api: Api, attachment: str) -> dict:
     """One VPN attachment as ListTransitRouterVpnAttachments answers it (raw: with the route table flags)."""
-    body = api.raw("ListTransitRouterVpnAttachments", version="2017-09-12", TransitRouterAttachmentId=attachment)
+    body = api.raw("ListTransitRouterVpnAttachments", version=CBN_VERSION, TransitRouterAttachmentId=attachment)
     rows = body["TransitRouterAttachments"]
     assert len(rows) == 1, body
     return rows[0]

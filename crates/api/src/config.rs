@@ -54,14 +54,30 @@ pub struct StoreSection {
     pub data_dir: PathBuf,
 }
 
-/// `[[zones]]`: one gateway node and the public addresses its gateways use.
+/// `[[zones]]`: one gateway node and the public and private addresses its gateways use.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Zone {
     /// Zone id, used as the VSwitchId.
     pub id: String,
-    /// Addresses on which this node terminates tunnels; the first is a new gateway's InternetIp.
+    /// Public addresses on which this node terminates tunnels; the first is a new public gateway's
+    /// InternetIp.
+    #[serde(default)]
     pub gateway_ips: Vec<Ipv4Addr>,
+    /// Private addresses (on a private line) on which this node terminates tunnels; the first is a
+    /// new private gateway's InternetIp.
+    #[serde(default)]
+    pub private_gateway_ips: Vec<Ipv4Addr>,
+}
+
+impl Zone {
+    /// Every address this node terminates tunnels on, public then private.
+    pub fn addresses(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.gateway_ips
+            .iter()
+            .chain(&self.private_gateway_ips)
+            .copied()
+    }
 }
 
 /// `[[vpcs]]`: a local network reachable through the gateway host.
@@ -87,6 +103,7 @@ fn default_zones() -> Vec<Zone> {
     vec![Zone {
         id: "zone-a".into(),
         gateway_ips: vec![Ipv4Addr::new(192, 0, 2, 1)],
+        private_gateway_ips: Vec::new(),
     }]
 }
 fn default_vpcs() -> Vec<Vpc> {
@@ -142,9 +159,9 @@ impl Config {
             ));
         }
         for zone in &self.zones {
-            if zone.gateway_ips.is_empty() {
+            if zone.addresses().next().is_none() {
                 return Err(ConfigError::Invalid(format!(
-                    "zone {:?} has no gateway_ips",
+                    "zone {:?} has neither gateway_ips nor private_gateway_ips",
                     zone.id
                 )));
             }
@@ -201,6 +218,25 @@ cidrs = ["10.0.0.0/16"]
             vec![Ipv4Addr::new(203, 0, 113, 2)]
         );
         assert_eq!(Config::from_toml("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn a_zone_may_offer_private_addresses_and_needs_some_address() {
+        let c = Config::from_toml(
+            "[[zones]]\nid = \"z\"\ngateway_ips = [\"203.0.113.1\"]\nprivate_gateway_ips = [\"10.255.0.1\"]\n\
+             [[zones]]\nid = \"p\"\nprivate_gateway_ips = [\"10.255.1.1\"]\n",
+        )
+        .unwrap();
+        let all: Vec<Vec<Ipv4Addr>> = c.zones.iter().map(|z| z.addresses().collect()).collect();
+        assert_eq!(
+            all,
+            vec![
+                vec![Ipv4Addr::new(203, 0, 113, 1), Ipv4Addr::new(10, 255, 0, 1)],
+                vec![Ipv4Addr::new(10, 255, 1, 1)],
+            ]
+        );
+        let e = Config::from_toml("[[zones]]\nid = \"z\"\n").unwrap_err();
+        assert!(e.to_string().contains("private_gateway_ips"), "{e}");
     }
 
     #[test]

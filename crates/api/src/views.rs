@@ -18,9 +18,17 @@ pub struct Extras {
     pub tunnels: HashMap<String, TunnelStatus>,
     /// Connections another account is authorized to attach (`CrossAccountAuthorized`).
     pub authorized: HashSet<String>,
+    /// The name of the transit router each attached connection is attached to.
+    pub transit_router_names: HashMap<String, String>,
 }
 
 impl Extras {
+    fn transit_router_name(&self, vpn_connection_id: &str) -> &str {
+        self.transit_router_names
+            .get(vpn_connection_id)
+            .map_or("", String::as_str)
+    }
+
     fn status(&self, tunnel_id: &str) -> Value {
         let status = self
             .tunnels
@@ -73,9 +81,16 @@ impl Shape {
     }
 }
 
+/// `[{"Key", "Value"}]`, as the CBN API and DescribeVpnAttachments list tags.
+pub fn tag_list(tags: &[Tag]) -> Value {
+    tags.iter()
+        .map(|t| json!({"Key": t.key, "Value": t.value}))
+        .collect()
+}
+
 /// `{"Tag": [{"Key", "Value"}]}`.
 pub fn tags(tags: &[Tag]) -> Value {
-    json!({ "Tag": tags.iter().map(|t| json!({"Key": t.key, "Value": t.value})).collect::<Vec<_>>() })
+    json!({ "Tag": tag_list(tags) })
 }
 
 fn network_type(n: NetworkType) -> &'static str {
@@ -236,11 +251,11 @@ pub fn vpn_attachment(c: &VpnConnection, extras: &Extras) -> Value {
         "Description": "",
         "AttachType": attach_type(c.attach_type),
         "TransitRouterId": c.transit_router_id.clone().unwrap_or_default(),
-        "TransitRouterName": "",
+        "TransitRouterName": extras.transit_router_name(&c.vpn_connection_id),
         "CrossAccountAuthorized": extras.authorized.contains(&c.vpn_connection_id),
         "TunnelBandwidth": "",
         "Tag": "",
-        "Tags": c.tags.iter().map(|t| json!({"Key": t.key, "Value": t.value})).collect::<Vec<_>>(),
+        "Tags": tag_list(&c.tags),
     })
 }
 
@@ -270,7 +285,7 @@ pub fn vpn_connection(c: &VpnConnection, extras: &Extras, shape: Shape, tags_key
         "TunnelBandwidth": "",
         "CrossAccountAuthorized": extras.authorized.contains(&c.vpn_connection_id),
         "TransitRouterId": c.transit_router_id.clone().unwrap_or_default(),
-        "TransitRouterName": "",
+        "TransitRouterName": extras.transit_router_name(&c.vpn_connection_id),
         "RemoteCaCertificate": "",
         "ResourceGroupId": c.resource_group_id,
         "EnableTunnelsBgp": c.bgp_enabled(),

@@ -43,6 +43,7 @@ fn world() -> World {
     config.zones.push(Zone {
         id: "zone-b".into(),
         gateway_ips: vec!["192.0.2.2".parse().unwrap()],
+        private_gateway_ips: Vec::new(),
     });
     let store = Arc::new(store);
     World {

@@ -59,6 +59,16 @@ pub enum AttachedResource {
     Vpc,
 }
 
+impl AttachedResource {
+    /// The CBN API's name of the kind (`VPN`, `VPC`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttachedResource::Vpn => "VPN",
+            AttachedResource::Vpc => "VPC",
+        }
+    }
+}
+
 /// A transit router attachment, kept in the transit router owner's account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -125,10 +135,12 @@ pub struct CrossAccountGrant {
 impl CrossAccountGrant {
     /// The key that identifies the grant within its account (connection, account, CEN).
     pub fn key(&self) -> String {
-        format!(
-            "{}|{}|{}",
-            self.vpn_connection_id, self.bind_uid, self.bind_instance
-        )
+        Self::key_of(&self.vpn_connection_id, &self.bind_uid, &self.bind_instance)
+    }
+
+    /// The key of the grant of connection `vpn_connection_id` to account `bind_uid`'s CEN `bind_instance`.
+    pub fn key_of(vpn_connection_id: &str, bind_uid: &str, bind_instance: &str) -> String {
+        format!("{vpn_connection_id}|{bind_uid}|{bind_instance}")
     }
 }
 

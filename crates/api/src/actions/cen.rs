@@ -1,9 +1,11 @@
 //! CBN: CreateCen, DescribeCens, DeleteCen, CreateTransitRouter, ListTransitRouters,
 //! DeleteTransitRouter, ListTransitRouterRouteTables, ListTransitRouterRouteEntries.
 
-use super::{TokenPage, iso_minutes, load, load_param, paged, tag_list, tags, uid};
+use super::route::learned_routes;
+use super::{TokenPage, iso_minutes, load, load_param, paged, tags, uid};
 use crate::error::ApiError;
 use crate::server::{ChangeOp, Ctx};
+use crate::views::tag_list;
 use serde_json::{Value, json};
 use strait_model::validate::validate_transit_text;
 use strait_model::{
@@ -222,7 +224,7 @@ pub(super) fn router_of_table(tx: &Tx<'_>, ctx: &Ctx<'_>) -> Result<TransitRoute
 
 /// ListTransitRouterRouteTables: each transit router has its default (system) table.
 pub(super) fn list_route_tables(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    let page = TokenPage::from(ctx.params)?;
+    let page = TokenPage::parse(ctx.params)?;
     let wanted = ctx.params.list("TransitRouterRouteTableIds")?;
     let query = transit_router_query(ctx);
     ctx.read(|tx| {
@@ -250,30 +252,8 @@ pub(super) fn list_route_tables(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     })
 }
 
-/// The routes the connection's tunnels learned over BGP, as the gateway last observed them.
-fn learned_routes(
-    tx: &Tx<'_>,
-    owner: &str,
-    conn: &VpnConnection,
-) -> Result<Vec<BgpRoute>, ApiError> {
-    let mut routes = Vec::new();
-    for t in &conn.tunnel_options {
-        if let Some((status, _)) = tx.tunnel_status(owner, &t.tunnel_id)? {
-            routes.extend(status.bgp_routes);
-        }
-    }
-    Ok(routes)
-}
-
-fn resource_type(r: AttachedResource) -> &'static str {
-    match r {
-        AttachedResource::Vpn => "VPN",
-        AttachedResource::Vpc => "VPC",
-    }
-}
-
 fn route_entry_view(e: &TransitRouteEntry, created: i64) -> Value {
-    let kind = resource_type(e.resource_type);
+    let kind = e.resource_type.as_str();
     let tail = e
         .attachment_id
         .strip_prefix(IdKind::TransitRouterAttachment.prefix())
@@ -324,7 +304,7 @@ enum Offer {
 /// ListTransitRouterRouteEntries: the default table, computed from the attachments and what their
 /// resources offer now (VPC CIDR blocks, BGP-learned routes, remote subnets).
 pub(super) fn list_route_entries(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    let page = TokenPage::from(ctx.params)?;
+    let page = TokenPage::parse(ctx.params)?;
     let p = ctx.params;
     let dest_filter = p.parse::<Ipv4Net>("TransitRouterRouteEntryDestinationCidrBlock")?;
     ctx.read(|tx| {
@@ -349,7 +329,10 @@ pub(super) fn list_route_entries(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
                 AttachedResource::Vpn => {
                     match tx.get::<VpnConnection>(&a.resource_owner_id, &a.resource_id)? {
                         Some(conn) => {
-                            let learned = learned_routes(tx, &a.resource_owner_id, &conn)?;
+                            let learned = learned_routes(tx, &a.resource_owner_id, &conn)?
+                                .into_iter()
+                                .map(|(_, r)| r)
+                                .collect();
                             Offer::Vpn(Box::new(conn), learned)
                         }
                         None => Offer::Gone,

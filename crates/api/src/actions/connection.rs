@@ -11,8 +11,8 @@ use strait_model::validate::{
     self, ConnectionContext, ConnectionInput, TunnelOptionsInput, ValidationError,
 };
 use strait_model::{
-    AttachType, CrossAccountGrant, CustomerGateway, VpnConnection, VpnGateway, VpnPbrRouteEntry,
-    VpnRouteEntry,
+    AttachType, CrossAccountGrant, CustomerGateway, TransitRouter, VpnConnection, VpnGateway,
+    VpnPbrRouteEntry, VpnRouteEntry,
 };
 use strait_store::{Document, Page, Query, Tx};
 
@@ -73,8 +73,8 @@ fn gateway_of(
         .transpose()
 }
 
-/// The customer gateways' ASNs, the cross-account grants and the observed tunnel state of these
-/// connections.
+/// The customer gateways' ASNs, the cross-account grants, the transit routers' names and the
+/// observed tunnel state of these connections.
 pub(super) fn extras(
     tx: &Tx<'_>,
     ctx: &Ctx<'_>,
@@ -86,8 +86,22 @@ pub(super) fn extras(
             refs: vec![c.vpn_connection_id.clone()],
             ..Query::default()
         };
-        if tx.list::<CrossAccountGrant>(ctx.account_id, &grants)?.total > 0 {
+        let grants = tx.list::<CrossAccountGrant>(ctx.account_id, &grants)?.items;
+        if !grants.is_empty() {
             extras.authorized.insert(c.vpn_connection_id.clone());
+        }
+        // The transit router is the caller's or, attached across accounts, a grantee's.
+        if let Some(tr) = &c.transit_router_id {
+            let owners =
+                std::iter::once(ctx.account_id).chain(grants.iter().map(|g| g.bind_uid.as_str()));
+            for owner in owners {
+                if let Some(router) = tx.get::<TransitRouter>(owner, tr)? {
+                    extras
+                        .transit_router_names
+                        .insert(c.vpn_connection_id.clone(), router.transit_router_name);
+                    break;
+                }
+            }
         }
     }
     for id in conns.iter().flat_map(VpnConnection::customer_gateway_ids) {

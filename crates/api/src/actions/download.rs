@@ -5,7 +5,7 @@ use super::load_param;
 use crate::error::ApiError;
 use crate::server::Ctx;
 use serde_json::{Value, json};
-use strait_model::{CustomerGateway, VpnConnection};
+use strait_model::{AttachType, CustomerGateway, VpnConnection};
 use strait_peer_config::{DeviceType, RenderError};
 use strait_store::Query;
 
@@ -44,6 +44,15 @@ pub(super) fn download(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         let customer_gateways = tx.list::<CustomerGateway>(ctx.account_id, &query)?.items;
         Ok((conn, customer_gateways))
     })?;
+    if conn.attach_type == AttachType::None {
+        return Err(ApiError::bad_request(
+            "IncorrectStatus.VpnConnection",
+            format!(
+                "VpnConnectionId: {} is attached to nothing, so its tunnels have no gateway address yet; attach it to a transit router (CreateTransitRouterVpnAttachment) first",
+                conn.vpn_connection_id
+            ),
+        ));
+    }
     let standard =
         strait_peer_config::render_standard(&conn, &customer_gateways).map_err(render_error)?;
     let mut body = json!({

@@ -259,7 +259,7 @@ pub(crate) struct TokenPage {
 
 impl TokenPage {
     /// `MaxResults` (1..=100, default 20) and `NextToken` (a previous answer's, or none).
-    pub(crate) fn from(params: &Params) -> Result<TokenPage, ApiError> {
+    pub(crate) fn parse(params: &Params) -> Result<TokenPage, ApiError> {
         let max = params.parse::<usize>("MaxResults")?.unwrap_or(20);
         if !(1..=100).contains(&max) {
             return Err(ApiError::invalid("MaxResults", "must be between 1 and 100"));
@@ -302,11 +302,4 @@ pub(crate) fn uid(account_id: &str) -> Value {
     account_id
         .parse::<u64>()
         .map_or_else(|_| Value::String(account_id.to_string()), Value::from)
-}
-
-/// Tags as the CBN API lists them: `[{"Key", "Value"}]`.
-pub(crate) fn tag_list(tags: &[Tag]) -> Value {
-    tags.iter()
-        .map(|t| json!({"Key": t.key, "Value": t.value}))
-        .collect()
 }

@@ -187,15 +187,15 @@ fn route_page(
     (items, total, counts)
 }
 
-/// The BGP routes the gateway observed on `conn`'s tunnels, by tunnel id.
-fn learned_routes<'c>(
+/// The BGP routes the gateway observed on the tunnels of `conn` (of account `owner`), by tunnel id.
+pub(super) fn learned_routes<'c>(
     tx: &Tx<'_>,
-    ctx: &Ctx<'_>,
+    owner: &str,
     conn: &'c VpnConnection,
 ) -> Result<Vec<(&'c str, BgpRoute)>, ApiError> {
     let mut out = Vec::new();
     for t in &conn.tunnel_options {
-        if let Some((status, _)) = tx.tunnel_status(ctx.account_id, &t.tunnel_id)? {
+        if let Some((status, _)) = tx.tunnel_status(owner, &t.tunnel_id)? {
             out.extend(
                 status
                     .bgp_routes
@@ -214,7 +214,7 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         let (gateway, connections, routes) = gateway_state::<VpnRouteEntry>(tx, ctx)?;
         let mut learned = Vec::new();
         for conn in &connections {
-            for (tunnel, r) in learned_routes(tx, ctx, conn)? {
+            for (tunnel, r) in learned_routes(tx, ctx.account_id, conn)? {
                 learned.push(views::bgp_route_entry(
                     &gateway.vpn_gateway_id,
                     conn,
@@ -253,7 +253,7 @@ pub(super) fn list_vco(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
             .map(|r| views::vco_route_entry(&conn, r.route_dest, "custom", "", r.weight, &[]))
             .collect();
         let mut by_prefix: BTreeMap<Ipv4Net, (Vec<u32>, Vec<&str>)> = BTreeMap::new();
-        for (tunnel, r) in learned_routes(tx, ctx, &conn)? {
+        for (tunnel, r) in learned_routes(tx, ctx.account_id, &conn)? {
             let entry = by_prefix
                 .entry(r.route_dest)
                 .or_insert((r.as_path, Vec::new()));

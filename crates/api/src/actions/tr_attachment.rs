@@ -3,16 +3,17 @@
 //! RevokeInstanceFromTransitRouter; the VPC API's DescribeVpnCrossAccountAuthorizations).
 
 use super::cen::{router_of_table, transit_router_param};
-use super::{TokenPage, iso_minutes, load_param, tag_list, tags, uid};
+use super::{TokenPage, iso_minutes, load_param, tags, uid};
 use crate::error::ApiError;
 use crate::server::{ChangeOp, Changes, Ctx};
+use crate::views::tag_list;
 use serde_json::{Value, json};
 use strait_model::validate::{
     attach_connection, check_attach_authorized, check_grant_authorization, detach_connection,
     parse_order_type, validate_transit_text,
 };
 use strait_model::{
-    AttachedResource, Cen, CrossAccountGrant, IdKind, OrderType, TransitRouter,
+    AttachedResource, Cen, CrossAccountGrant, IdKind, NetworkType, OrderType, TransitRouter,
     TransitRouterAttachment, VpnConnection,
 };
 use strait_store::{Document, Page, Query, Tx};
@@ -53,12 +54,19 @@ fn requested_zone(ctx: &Ctx<'_>, list: &str) -> Result<Option<String>, ApiError>
         .map(str::to_string))
 }
 
-/// The configured zones in order, each with its first gateway address.
-fn zones(ctx: &Ctx<'_>) -> Vec<(String, std::net::Ipv4Addr)> {
+/// The configured zones in order that offer an address of the connection's network type, each
+/// with its first such address (`private_gateway_ips` for private connections).
+fn zones(ctx: &Ctx<'_>, network: NetworkType) -> Vec<(String, std::net::Ipv4Addr)> {
     ctx.config()
         .zones
         .iter()
-        .filter_map(|z| Some((z.id.clone(), *z.gateway_ips.first()?)))
+        .filter_map(|z| {
+            let ips = match network {
+                NetworkType::Public => &z.gateway_ips,
+                NetworkType::Private => &z.private_gateway_ips,
+            };
+            Some((z.id.clone(), *ips.first()?))
+        })
         .collect()
 }
 
@@ -120,8 +128,12 @@ pub(super) fn create_vpn(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         let conn = tx
             .get::<VpnConnection>(owner, vpn_id)?
             .ok_or_else(|| ApiError::not_found("InvalidVpnId.NotFound", "VpnId", vpn_id))?;
-        let (attached, zone_id) =
-            attach_connection(&conn, &tr.transit_router_id, &zones(ctx), zone.as_deref())?;
+        let (attached, zone_id) = attach_connection(
+            &conn,
+            &tr.transit_router_id,
+            &zones(ctx, conn.network_type),
+            zone.as_deref(),
+        )?;
         tx.update(owner, &attached)?;
         let attachment = TransitRouterAttachment {
             transit_router_attachment_id: IdKind::TransitRouterAttachment.new_id(),
@@ -151,14 +163,7 @@ fn order_type(
     ctx: &Ctx<'_>,
     a: &TransitRouterAttachment,
 ) -> Result<OrderType, ApiError> {
-    let key = CrossAccountGrant {
-        vpn_connection_id: a.resource_id.clone(),
-        bind_uid: ctx.account_id.to_string(),
-        bind_instance: a.cen_id.clone(),
-        order_type: OrderType::default(),
-        create_time: 0,
-    }
-    .key();
+    let key = CrossAccountGrant::key_of(&a.resource_id, ctx.account_id, &a.cen_id);
     Ok(tx
         .get::<CrossAccountGrant>(&a.resource_owner_id, &key)?
         .map(|g| g.order_type)
@@ -178,10 +183,7 @@ fn attachment_view(ctx: &Ctx<'_>, a: &TransitRouterAttachment, order: OrderType)
         "TransitRouterAttachmentId": a.transit_router_attachment_id,
         "TransitRouterId": a.transit_router_id,
         "CenId": a.cen_id,
-        "ResourceType": match a.resource_type {
-            AttachedResource::Vpn => "VPN",
-            AttachedResource::Vpc => "VPC",
-        },
+        "ResourceType": a.resource_type.as_str(),
         "Status": "Attached",
         "AutoPublishRouteEnabled": a.auto_publish_route_enabled,
         "ChargeType": "POSTPAY",
@@ -205,14 +207,7 @@ fn list_attachments(
 ) -> Result<Vec<TransitRouterAttachment>, ApiError> {
     let p = ctx.params;
     let mut query = Query {
-        fields: vec![(
-            "ResourceType",
-            match kind {
-                AttachedResource::Vpn => "VPN",
-                AttachedResource::Vpc => "VPC",
-            }
-            .to_string(),
-        )],
+        fields: vec![("ResourceType", kind.as_str().to_string())],
         ..Query::default()
     };
     if let Some(id) = p.str("TransitRouterAttachmentId").filter(|v| !v.is_empty()) {
@@ -233,7 +228,7 @@ fn list_attachments(
 }
 
 pub(super) fn list_vpn(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    let page = TokenPage::from(ctx.params)?;
+    let page = TokenPage::parse(ctx.params)?;
     ctx.read(|tx| {
         let mut items = Vec::new();
         for a in list_attachments(tx, ctx, AttachedResource::Vpn)? {
@@ -356,7 +351,7 @@ pub(super) fn create_vpc(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 }
 
 pub(super) fn list_vpc(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    let page = TokenPage::from(ctx.params)?;
+    let page = TokenPage::parse(ctx.params)?;
     ctx.read(|tx| {
         let items = list_attachments(tx, ctx, AttachedResource::Vpc)?
             .iter()
@@ -450,7 +445,7 @@ pub(super) fn set_flag(ctx: &Ctx<'_>, which: Flag, on: bool) -> Result<Value, Ap
 
 /// ListTransitRouterRouteTablePropagations / ...Associations of a default route table.
 pub(super) fn list_flagged(ctx: &Ctx<'_>, which: Flag) -> Result<Value, ApiError> {
-    let page = TokenPage::from(ctx.params)?;
+    let page = TokenPage::parse(ctx.params)?;
     ctx.read(|tx| {
         let tr = router_of_table(tx, ctx)?;
         let query = Query {
@@ -467,10 +462,7 @@ pub(super) fn list_flagged(ctx: &Ctx<'_>, which: Flag) -> Result<Value, ApiError
                     "TransitRouterAttachmentId": a.transit_router_attachment_id,
                     "TransitRouterRouteTableId": tr.route_table_id,
                     "ResourceId": a.resource_id,
-                    "ResourceType": match a.resource_type {
-                        AttachedResource::Vpn => "VPN",
-                        AttachedResource::Vpc => "VPC",
-                    },
+                    "ResourceType": a.resource_type.as_str(),
                     "Status": "Active",
                 })
             })

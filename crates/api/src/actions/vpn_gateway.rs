@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::server::{ChangeOp, Ctx};
 use crate::views;
 use serde_json::{Value, json};
-use strait_model::validate::{self, Placement, VpnGatewayInput};
+use strait_model::validate::{self, Placement, PlacementZone, VpnGatewayInput};
 use strait_model::{VpnConnection, VpnGateway, VpnPbrRouteEntry, VpnRouteEntry};
 use strait_store::{Document, Query};
 
@@ -17,7 +17,11 @@ pub(super) fn create(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         zones: config
             .zones
             .iter()
-            .filter_map(|z| Some((z.id.clone(), *z.gateway_ips.first()?)))
+            .map(|z| PlacementZone {
+                id: z.id.clone(),
+                public_ip: z.gateway_ips.first().copied(),
+                private_ip: z.private_gateway_ips.first().copied(),
+            })
             .collect(),
     };
     ctx.write(|tx, changes| {

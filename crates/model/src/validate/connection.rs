@@ -417,7 +417,10 @@ pub fn validate_new_connection(
         remote_subnet,
         effect_immediately,
         auto_config_route,
-        network_type: ctx.gateway.map(|gw| gw.network_type).unwrap_or_default(),
+        network_type: match ctx.gateway {
+            Some(gw) => gw.network_type,
+            None => super::gateway::parse_network_type(&input.network_type)?,
+        },
         vco_health_check,
         tunnel_options,
         create_time: ctx.now_ms,
@@ -442,6 +445,9 @@ pub fn validate_connection_update(
     let mut conn = current.clone();
     if let Some(name) = free_text("Name", &input.name)? {
         conn.name = name;
+    }
+    if input.network_type.is_some() {
+        conn.network_type = super::gateway::parse_network_type(&input.network_type)?;
     }
     if let Some(v) = given(&input.local_subnet) {
         conn.local_subnet = subnets("LocalSubnet", v)?;
@@ -621,6 +627,11 @@ fn check_changes_allowed(
             F::CustomerGateway,
             first,
             old.customer_gateway_ids() != new.customer_gateway_ids(),
+        ),
+        (
+            F::NetworkType,
+            "NetworkType".to_string(),
+            old.network_type != new.network_type,
         ),
         (
             F::RoutingMode,

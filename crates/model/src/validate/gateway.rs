@@ -14,32 +14,101 @@ use std::net::Ipv4Addr;
 pub struct Placement {
     /// Configured VPC ids.
     pub vpc_ids: Vec<String>,
-    /// Configured zones, in order, with the gateway address each offers.
-    pub zones: Vec<(String, Ipv4Addr)>,
+    /// Configured zones, in order.
+    pub zones: Vec<PlacementZone>,
 }
 
-impl Placement {
-    fn zone(&self, field: &str, id: &str) -> Result<(String, Ipv4Addr), ValidationError> {
-        self.zones
-            .iter()
-            .find(|(z, _)| z == id)
-            .cloned()
-            .ok_or_else(|| {
-                let known: Vec<&str> = self.zones.iter().map(|(z, _)| z.as_str()).collect();
-                ValidationError::new(
-                    Rule::NotFound,
-                    field,
-                    format!(
-                        "{field}: zone {id} is not configured; configured zones: {}",
-                        known.join(", ")
-                    ),
-                )
-            })
+/// One configured zone and the address it offers to each kind of gateway.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlacementZone {
+    /// Zone id (the VSwitchId).
+    pub id: String,
+    /// The address a public gateway in this zone takes (the zone's first `gateway_ips`).
+    pub public_ip: Option<Ipv4Addr>,
+    /// The address a private gateway in this zone takes (the zone's first `private_gateway_ips`).
+    pub private_ip: Option<Ipv4Addr>,
+}
+
+impl PlacementZone {
+    /// The address a gateway of `network` type takes here, with the zone id.
+    fn place(&self, network: NetworkType) -> Option<(String, Ipv4Addr)> {
+        let ip = match network {
+            NetworkType::Public => self.public_ip,
+            NetworkType::Private => self.private_ip,
+        }?;
+        Some((self.id.clone(), ip))
     }
 }
 
-/// Validates a CreateVpnGateway request: `VpcId` names a configured VPC, `VSwitchId` a zone
-/// (default the first), `DisasterRecoveryVSwitchId` another zone (default the second, if any).
+/// The zone configuration key holding the addresses of `network` gateways.
+fn address_key(network: NetworkType) -> &'static str {
+    match network {
+        NetworkType::Public => "gateway_ips",
+        NetworkType::Private => "private_gateway_ips",
+    }
+}
+
+impl Placement {
+    /// Zone `id` (named by `field`) and its address for a `network` gateway.
+    fn zone(
+        &self,
+        field: &str,
+        id: &str,
+        network: NetworkType,
+    ) -> Result<(String, Ipv4Addr), ValidationError> {
+        let zone = self.zones.iter().find(|z| z.id == id).ok_or_else(|| {
+            let known: Vec<&str> = self.zones.iter().map(|z| z.id.as_str()).collect();
+            ValidationError::new(
+                Rule::NotFound,
+                field,
+                format!(
+                    "{field}: zone {id} is not configured; configured zones: {}",
+                    known.join(", ")
+                ),
+            )
+        })?;
+        zone.place(network).ok_or_else(|| {
+            invalid(
+                field,
+                format!(
+                    "{field}: zone {id} has no {} configured, so it cannot hold a {} gateway",
+                    address_key(network),
+                    network_name(network)
+                ),
+            )
+        })
+    }
+
+    /// The zones that can hold a `network` gateway, in order, with the address it would take.
+    fn offering(&self, network: NetworkType) -> impl Iterator<Item = (String, Ipv4Addr)> + '_ {
+        self.zones.iter().filter_map(move |z| z.place(network))
+    }
+}
+
+/// `NetworkType`: `public` (default) or `private`.
+pub(crate) fn parse_network_type(v: &Option<String>) -> Result<NetworkType, ValidationError> {
+    match given(v) {
+        None | Some("public") => Ok(NetworkType::Public),
+        Some("private") => Ok(NetworkType::Private),
+        Some(v) => Err(invalid(
+            "NetworkType",
+            format!("NetworkType must be public or private, not {v:?}"),
+        )),
+    }
+}
+
+/// `public` or `private`.
+pub(crate) fn network_name(network: NetworkType) -> &'static str {
+    match network {
+        NetworkType::Public => "public",
+        NetworkType::Private => "private",
+    }
+}
+
+/// Validates a CreateVpnGateway request: `VpcId` names a configured VPC, `NetworkType` is public
+/// (default) or private, `VSwitchId` a zone offering an address of that type (default the first
+/// such zone), `DisasterRecoveryVSwitchId` another one (default the next, if any). A private
+/// gateway takes its zone's private address (`private_gateway_ips`).
 pub fn validate_new_vpn_gateway(
     input: &VpnGatewayInput,
     placement: &Placement,
@@ -56,12 +125,17 @@ pub fn validate_new_vpn_gateway(
             ),
         ));
     }
+    let network_type = parse_network_type(&input.network_type)?;
     let (zone, ip) = match given(&input.v_switch_id) {
-        Some(id) => placement.zone("VSwitchId", id)?,
-        None => placement.zones.first().cloned().ok_or_else(|| {
+        Some(id) => placement.zone("VSwitchId", id, network_type)?,
+        None => placement.offering(network_type).next().ok_or_else(|| {
             invalid(
-                "VSwitchId",
-                "VSwitchId: no zone is configured on this server",
+                "NetworkType",
+                format!(
+                    "NetworkType {}: no zone of this server has {} configured",
+                    network_name(network_type),
+                    address_key(network_type)
+                ),
             )
         })?,
     };
@@ -72,18 +146,8 @@ pub fn validate_new_vpn_gateway(
                 "DisasterRecoveryVSwitchId must name a different zone than VSwitchId",
             ));
         }
-        Some(id) => Some(placement.zone("DisasterRecoveryVSwitchId", id)?),
-        None => placement.zones.iter().find(|(z, _)| *z != zone).cloned(),
-    };
-    let network_type = match given(&input.network_type) {
-        None | Some("public") => NetworkType::Public,
-        Some("private") => NetworkType::Private,
-        Some(v) => {
-            return Err(invalid(
-                "NetworkType",
-                format!("NetworkType must be public or private, not {v:?}"),
-            ));
-        }
+        Some(id) => Some(placement.zone("DisasterRecoveryVSwitchId", id, network_type)?),
+        None => placement.offering(network_type).find(|(z, _)| *z != zone),
     };
     Ok(VpnGateway {
         vpn_gateway_id: IdKind::VpnGateway.new_id(),
@@ -273,5 +337,74 @@ fn reject_fixed(what: &str, fields: &[(&str, bool)]) -> Result<(), ValidationErr
             format!("{field} of a {what} cannot be changed"),
         )),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zone(id: &str, public: Option<[u8; 4]>, private: Option<[u8; 4]>) -> PlacementZone {
+        PlacementZone {
+            id: id.into(),
+            public_ip: public.map(Ipv4Addr::from),
+            private_ip: private.map(Ipv4Addr::from),
+        }
+    }
+
+    fn input(network: &str, zone: Option<&str>) -> VpnGatewayInput {
+        VpnGatewayInput {
+            vpc_id: Some("vpc-local".into()),
+            network_type: Some(network.into()),
+            v_switch_id: zone.map(str::to_string),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn private_gateways_take_private_addresses_and_need_a_zone_with_one() {
+        let placement = Placement {
+            vpc_ids: vec!["vpc-local".into()],
+            zones: vec![
+                zone("zone-a", Some([203, 0, 113, 1]), None),
+                zone("zone-b", Some([203, 0, 113, 2]), Some([10, 255, 0, 1])),
+                zone("zone-c", None, Some([10, 255, 1, 1])),
+            ],
+        };
+        let new = |i: VpnGatewayInput| validate_new_vpn_gateway(&i, &placement, 0);
+        // Without VSwitchId a private gateway goes to the first zone with a private address, its
+        // disaster-recovery side to the next.
+        let g = new(input("private", None)).unwrap();
+        assert_eq!(g.network_type, NetworkType::Private);
+        assert_eq!(
+            (g.v_switch_id.as_str(), g.internet_ip),
+            ("zone-b", Ipv4Addr::new(10, 255, 0, 1))
+        );
+        assert_eq!(
+            (
+                g.disaster_recovery_v_switch_id.as_deref(),
+                g.disaster_recovery_internet_ip
+            ),
+            (Some("zone-c"), Some(Ipv4Addr::new(10, 255, 1, 1)))
+        );
+        // A public gateway skips the zone that only has a private address.
+        let p = new(input("public", Some("zone-b"))).unwrap();
+        assert_eq!(
+            (p.internet_ip, p.disaster_recovery_v_switch_id.as_deref()),
+            (Ipv4Addr::new(203, 0, 113, 2), Some("zone-a"))
+        );
+        // A zone without private addresses refuses a private gateway, naming the missing key.
+        let e = new(input("private", Some("zone-a"))).unwrap_err();
+        assert_eq!(e.code, "InvalidParameter.VSwitchId");
+        assert!(e.message.contains("private_gateway_ips"), "{}", e.message);
+        let e = new(input("public", Some("zone-c"))).unwrap_err();
+        assert!(e.message.contains("gateway_ips"), "{}", e.message);
+        let none = Placement {
+            zones: vec![zone("zone-a", Some([203, 0, 113, 1]), None)],
+            ..placement.clone()
+        };
+        let e = validate_new_vpn_gateway(&input("private", None), &none, 0).unwrap_err();
+        assert_eq!(e.code, "InvalidParameter.NetworkType");
+        assert!(e.message.contains("private_gateway_ips"), "{}", e.message);
     }
 }

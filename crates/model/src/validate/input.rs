@@ -283,6 +283,8 @@ input_struct!(
         enable_nat_traversal,
         /// `EnableTunnelsBgp` (dual-tunnel).
         enable_tunnels_bgp,
+        /// `NetworkType` (connections attached to nothing; others follow their gateway).
+        network_type,
         /// `ResourceGroupId`.
         resource_group_id,
     } {

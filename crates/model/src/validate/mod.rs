@@ -17,7 +17,7 @@ pub use connection::{
     validate_tunnel_update,
 };
 pub use gateway::{
-    Placement, check_delete_customer_gateway, check_delete_vpn_gateway,
+    Placement, PlacementZone, check_delete_customer_gateway, check_delete_vpn_gateway,
     validate_customer_gateway_update, validate_new_customer_gateway, validate_new_vpn_gateway,
     validate_vpn_gateway_update,
 };

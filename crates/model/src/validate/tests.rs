@@ -1187,10 +1187,15 @@ fn customer_gateway_addresses_asns_keys_and_texts_are_checked() {
 fn vpn_gateways_are_placed_on_configured_vpcs_and_zones() {
     let placement = Placement {
         vpc_ids: vec!["vpc-local".into()],
-        zones: vec![
-            ("zone-a".into(), Ipv4Addr::new(203, 0, 113, 1)),
-            ("zone-b".into(), Ipv4Addr::new(203, 0, 113, 2)),
-        ],
+        zones: ["zone-a", "zone-b"]
+            .into_iter()
+            .zip(1..)
+            .map(|(id, n)| PlacementZone {
+                id: id.into(),
+                public_ip: Some(Ipv4Addr::new(203, 0, 113, n)),
+                private_ip: None,
+            })
+            .collect(),
     };
     let new = |i: VpnGatewayInput| validate_new_vpn_gateway(&i, &placement, 9);
     let base = VpnGatewayInput {

@@ -2,6 +2,7 @@
 //! detaching it, who may attach another account's connection, and the CBN API's free texts.
 
 use super::connection::UNPLACED;
+use super::gateway::network_name;
 use super::{Rule, ValidationError, invalid};
 use crate::resource::{AttachType, VpnConnection};
 use crate::transit::{CrossAccountGrant, OrderType};
@@ -66,7 +67,8 @@ pub fn attach_connection(
                 Rule::NotFound,
                 "ZoneId",
                 format!(
-                    "ZoneId: zone {id} is not configured; configured zones: {}",
+                    "ZoneId: zone {id} has no {} gateway address configured; zones that have one: {}",
+                    network_name(conn.network_type),
                     known()
                 ),
             )

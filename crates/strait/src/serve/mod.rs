@@ -74,7 +74,7 @@ pub fn run(args: Args, lines: mpsc::Receiver<logs::TunnelLine>) -> anyhow::Resul
         tracing::info!(account = %admin.account_id, "created the admin account; credentials in {}", data_dir.join("credentials.json").display());
     }
     let listen = config.api.listen;
-    let addrs = gateway::usable_addresses(config.zones.iter().flat_map(|z| z.gateway_ips.clone()));
+    let addrs = gateway::usable_addresses(config.zones.iter().flat_map(|z| z.addresses()));
     let vpcs = config
         .vpcs
         .iter()
