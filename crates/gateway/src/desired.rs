@@ -20,8 +20,9 @@ pub struct GatewayContext<'a> {
     pub routes: &'a [VpnRouteEntry],
     /// The gateway's policy route entries (likewise).
     pub policy_routes: &'a [VpnPbrRouteEntry],
-    /// The local networks advertised to BGP peers: the VPN gateway's VPC CIDRs, or the CIDRs of a
-    /// transit router's propagating VPC attachments.
+    /// The local networks advertised to BGP peers: the VPN gateway's VPC CIDRs, or what a transit
+    /// router's other propagating attachments put into its table (VPC CIDRs, protected remote
+    /// networks).
     pub local_networks: &'a [Ipv4Net],
     /// Timer overrides.
     pub timing: &'a TimingOverrides,
@@ -34,34 +35,53 @@ pub struct GatewayContext<'a> {
 pub struct TransitRouters {
     /// VPN attachments by (connection owner's account, connection id).
     connections: HashMap<(String, String), TransitRouterAttachment>,
-    /// CIDRs of each transit router's VPC attachments with route table propagation on.
-    networks: HashMap<String, Vec<Ipv4Net>>,
+    /// The local networks of its router's table each VPN attachment's peers are advertised.
+    advertised: HashMap<String, Vec<Ipv4Net>>,
 }
 
 impl TransitRouters {
-    /// Indexes `attachments`; a VPC attachment's CIDRs are `vpcs[resource_id]`.
+    /// Indexes `attachments`: a VPC attachment's networks are `vpcs[resource_id]`, a VPN
+    /// attachment's are `protected(owner account, connection id)`, its connection's remote
+    /// networks when it protects data flows (not 0.0.0.0/0).
     pub fn new(
         attachments: impl IntoIterator<Item = TransitRouterAttachment>,
         vpcs: &HashMap<String, Vec<Ipv4Net>>,
+        protected: impl Fn(&str, &str) -> Vec<Ipv4Net>,
     ) -> Self {
-        let mut out = TransitRouters::default();
+        // The networks each propagating attachment puts into its router's table.
+        let mut tables: HashMap<String, Vec<(String, Vec<Ipv4Net>)>> = HashMap::new();
+        let mut connections = HashMap::new();
         for a in attachments {
-            match a.resource_type {
-                AttachedResource::Vpn => {
-                    let key = (a.resource_owner_id.clone(), a.resource_id.clone());
-                    out.connections.insert(key, a);
-                }
-                AttachedResource::Vpc => {
-                    let nets = out.networks.entry(a.transit_router_id.clone()).or_default();
-                    if a.route_table_propagation_enabled {
-                        nets.extend(vpcs.get(&a.resource_id).into_iter().flatten());
-                        nets.sort();
-                        nets.dedup();
-                    }
-                }
+            if a.route_table_propagation_enabled {
+                let nets = match a.resource_type {
+                    AttachedResource::Vpc => vpcs.get(&a.resource_id).cloned().unwrap_or_default(),
+                    AttachedResource::Vpn => protected(&a.resource_owner_id, &a.resource_id),
+                };
+                let table = tables.entry(a.transit_router_id.clone()).or_default();
+                table.push((a.transit_router_attachment_id.clone(), nets));
+            }
+            if a.resource_type == AttachedResource::Vpn {
+                connections.insert((a.resource_owner_id.clone(), a.resource_id.clone()), a);
             }
         }
-        out
+        // A connection's peers are advertised the networks of the router's other attachments.
+        let advertised = connections
+            .values()
+            .map(|a| {
+                let others = tables.get(&a.transit_router_id).into_iter().flatten();
+                let mut nets: Vec<Ipv4Net> = others
+                    .filter(|(id, _)| *id != a.transit_router_attachment_id)
+                    .flat_map(|(_, nets)| nets.iter().copied())
+                    .collect();
+                nets.sort();
+                nets.dedup();
+                (a.transit_router_attachment_id.clone(), nets)
+            })
+            .collect();
+        TransitRouters {
+            connections,
+            advertised,
+        }
     }
 
     /// The context of `conn` (of `account`) when it is attached to a transit router: none when
@@ -80,7 +100,10 @@ impl TransitRouters {
         Some(GatewayContext {
             routes: &[],
             policy_routes: &[],
-            local_networks: self.networks.get(tr).map_or(&[][..], Vec::as_slice),
+            local_networks: self
+                .advertised
+                .get(&attachment.transit_router_attachment_id)
+                .map_or(&[][..], Vec::as_slice),
             timing,
             attachment: Some(attachment),
         })
@@ -607,12 +630,21 @@ mod tests {
         ])
     }
 
+    /// The protected remote networks of connections: acct-vco's have 192.168.10.0/24, acct-x's
+    /// 0.0.0.0/0.
+    fn protected(account: &str, _vco: &str) -> Vec<Ipv4Net> {
+        match account {
+            "acct-vco" => vec!["192.168.10.0/24".parse().unwrap()],
+            _ => vec![],
+        }
+    }
+
     /// The tunnels of `conn` of account acct-vco on the transit routers of `attachments`.
     fn transit_tunnels(
         conn: &VpnConnection,
         attachments: Vec<TransitRouterAttachment>,
     ) -> Vec<TunnelSpec> {
-        let routers = TransitRouters::new(attachments, &vpcs());
+        let routers = TransitRouters::new(attachments, &vpcs(), protected);
         let timing = TimingOverrides::default();
         routers
             .context("acct-vco", conn, &timing)
@@ -703,9 +735,55 @@ mod tests {
     }
 
     #[test]
+    fn a_connections_protected_networks_are_advertised_to_the_other_attachments_only() {
+        let (conn, static_one) = on_transit_router();
+        // A BGP connection of acct-x (0.0.0.0/0 both ways) on the same router.
+        let mut bgp_conn = conn.clone();
+        bgp_conn.vpn_connection_id = "vco-bgp".into();
+        let bgp_one = TransitRouterAttachment {
+            transit_router_attachment_id: "tr-attach-bgp".into(),
+            resource_id: "vco-bgp".into(),
+            resource_owner_id: "acct-x".into(),
+            ..static_one.clone()
+        };
+        let vpc = vpc_attachment("vpc-local", true);
+        let advertised =
+            |attachments: &[TransitRouterAttachment], account: &str, c: &VpnConnection| {
+                let routers = TransitRouters::new(attachments.to_vec(), &vpcs(), protected);
+                let timing = TimingOverrides::default();
+                let ctx = routers.context(account, c, &timing).unwrap();
+                connection_tunnels(c, cgw, &ctx)[0]
+                    .bgp
+                    .clone()
+                    .unwrap()
+                    .advertise
+            };
+        let net = |s: &str| s.parse::<Ipv4Net>().unwrap();
+        let all = [static_one.clone(), bgp_one.clone(), vpc.clone()];
+        assert_eq!(
+            advertised(&all, "acct-x", &bgp_conn),
+            vec![net("10.0.0.0/16"), net("192.168.10.0/24")],
+            "the other connection's remote networks are in the router's table"
+        );
+        assert_eq!(
+            advertised(&all, "acct-vco", &conn),
+            vec![net("10.0.0.0/16")],
+            "a connection is not advertised its own networks"
+        );
+        let no_propagation = TransitRouterAttachment {
+            route_table_propagation_enabled: false,
+            ..static_one
+        };
+        assert_eq!(
+            advertised(&[no_propagation, bgp_one, vpc], "acct-x", &bgp_conn),
+            vec![net("10.0.0.0/16")]
+        );
+    }
+
+    #[test]
     fn an_attachment_is_found_under_the_connection_owners_account_only() {
         let (conn, attachment) = on_transit_router();
-        let routers = TransitRouters::new([attachment.clone()], &vpcs());
+        let routers = TransitRouters::new([attachment.clone()], &vpcs(), protected);
         let timing = TimingOverrides::default();
         assert!(
             routers.context("acct-vco", &conn, &timing).is_some(),

@@ -68,7 +68,8 @@ pub struct BgpPeering {
     pub peer_ip: Ipv4Addr,
     /// The customer gateway's AuthKey: TCP MD5 signature key.
     pub md5_key: Option<String>,
-    /// The domain's local networks (the VPN gateway's VPC, a transit router's propagating VPCs).
+    /// The domain's local networks (the VPN gateway's VPC; what a transit router's other
+    /// attachments propagate: VPC CIDRs, connections' protected remote networks).
     pub advertise: Vec<Ipv4Net>,
     /// Learned routes enter the domain's table: they are routed into this tunnel and passed on to
     /// the domain's other peers (a transit router attachment's route table propagation).

@@ -80,18 +80,29 @@ fn desired(store: &Store, timing: &TimingOverrides, vpcs: &Vpcs) -> Result<Desir
             .collect();
         let routes = by_gateway(tx.list_all::<VpnRouteEntry>()?, |r| &r.vpn_gateway_id);
         let policy_routes = by_gateway(tx.list_all::<VpnPbrRouteEntry>()?, |r| &r.vpn_gateway_id);
+        let connections = tx.list_all::<VpnConnection>()?;
+        let protected: HashMap<(&str, &str), &[Ipv4Net]> = connections
+            .iter()
+            .filter(|(_, c)| !c.remote_subnet.is_any())
+            .map(|(account, c)| {
+                let key = (account.as_str(), c.vpn_connection_id.as_str());
+                (key, c.remote_subnet.0.as_slice())
+            })
+            .collect();
         let attachments = tx.list_all::<TransitRouterAttachment>()?;
-        let transit = TransitRouters::new(attachments.into_iter().map(|(_, a)| a), vpcs);
+        let transit = TransitRouters::new(attachments.into_iter().map(|(_, a)| a), vpcs, |a, c| {
+            protected.get(&(a, c)).map_or_else(Vec::new, |n| n.to_vec())
+        });
         let mut out = Desired {
             specs: Vec::new(),
             owners: Owners::new(),
         };
-        for (account, conn) in tx.list_all::<VpnConnection>()? {
+        for (account, conn) in &connections {
             let gw_key = (
                 account.clone(),
                 conn.vpn_gateway_id.clone().unwrap_or_default(),
             );
-            let context = match transit.context(&account, &conn, timing) {
+            let context = match transit.context(account, conn, timing) {
                 Some(on_transit_router) => on_transit_router,
                 None => GatewayContext {
                     routes: routes.get(&gw_key).map_or(&[][..], Vec::as_slice),
@@ -105,7 +116,7 @@ fn desired(store: &Store, timing: &TimingOverrides, vpcs: &Vpcs) -> Result<Desir
                 },
             };
             let cgw = |id: &str| cgws.get(&(account.clone(), id.to_owned())).cloned();
-            for spec in connection_tunnels(&conn, cgw, &context) {
+            for spec in connection_tunnels(conn, cgw, &context) {
                 out.owners.insert(
                     spec.id.clone(),
                     (account.clone(), conn.vpn_connection_id.clone()),
