@@ -114,8 +114,11 @@ impl TransitRouters {
 struct Placement {
     /// The VPN gateway or transit router id.
     domain: String,
+    /// Its routes enter the domain's table ([`BgpPeering::propagate`]).
     propagate: bool,
+    /// Its BGP peers are advertised the domain's table ([`BgpPeering::publish`]).
     publish: bool,
+    /// What arrives through it is forwarded ([`TunnelSpec::forward_inbound`]).
     forward_inbound: bool,
 }
 

@@ -10,9 +10,9 @@ use super::Runner;
 
 impl Runner {
     /// Gives each tunnel's routes to the data plane: its BGP peer and health-check target
-    /// always; its routes, and its BGP routes while it has an IPsec SA and propagates them, unless
-    /// a failing health check revokes them. A standby (slave) tunnel's routes have weight 0, so the data plane
-    /// sends traffic its way only while the master has no IPsec SA.
+    /// always; its routes, and its BGP routes while it has an IPsec SA and propagates them,
+    /// unless a failing health check revokes them. A standby (slave) tunnel's routes have weight
+    /// 0, so the data plane sends traffic its way only while the master has no IPsec SA.
     pub(super) fn reroute(&mut self) {
         let masters_up: HashMap<String, bool> = self
             .tunnels
